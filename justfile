@@ -1,0 +1,28 @@
+# growth-stack tasks. Everything uses the release profile: DuckDB is compiled from
+# source, and building a second profile would double a ~25 minute build.
+
+# Start the server on http://127.0.0.1:8080 with data in ./data
+run *ARGS:
+    cargo run --release -- {{ARGS}}
+
+test:
+    cargo test --release
+
+# Lints as CI's reviewers expect them
+lint:
+    cargo fmt --check
+    cargo clippy --release --all-targets -- -D warnings
+
+# Ingest benchmark: appender ceiling vs batched HTTP vs single beacons, one run
+bench *ARGS:
+    cargo run --release -- bench {{ARGS}}
+
+# Start-up time on a large file: fills a data dir with N demo events, then times readiness
+bench-startup N="10000000":
+    rm -rf target/bench-startup
+    cargo run --release -- demo --events {{N}} --data-dir target/bench-startup
+    cargo run --release -- bench --startup target/bench-startup
+
+# Fill ./data with demo data
+demo N="100000":
+    cargo run --release -- demo --events {{N}}

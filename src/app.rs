@@ -1,0 +1,286 @@
+//! The composition root: secrets and store at start-up, the router from every capability,
+//! middleware, serving, and the graceful shutdown that commits before exit.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::state::AppState;
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::{ai, dashboard, dbperf, growth, ops, vitals, web};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub fn store_options(config: &Config) -> StoreOptions {
+    let s = &config.storage;
+    StoreOptions {
+        memory_limit: s.memory_limit.clone(),
+        threads: s.threads,
+        queue_rows: s.queue_rows,
+        max_commit_rows: s.max_commit_rows,
+        read_connections: s.read_connections,
+    }
+}
+
+/// Every route of every capability, with the shared middleware.
+pub fn router(state: AppState) -> Router {
+    let cors = cors_layer(&state.config.ingest.cors_origins);
+    Router::new()
+        .merge(vitals::routes())
+        .merge(ai::routes())
+        .merge(dbperf::routes())
+        .merge(growth::routes())
+        .merge(ops::routes())
+        .merge(dashboard::routes())
+        .fallback(web::fallback)
+        .layer(cors)
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    // Only ingest is meant for other origins: reads need a bearer token, and
+    // Authorization is not an allowed header, so cross-origin reads stay blocked.
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-growth-key"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let resp = next.run(req).await;
+    tracing::info!(
+        target: "growth_stack::request",
+        %method,
+        %path,
+        status = resp.status().as_u16(),
+        ms = format!("{:.2}", start.elapsed().as_secs_f64() * 1000.0),
+        %peer,
+    );
+    resp
+}
+
+/// Reads the admin token from config or the data dir; on the very first start, makes one.
+/// Returns the token and whether it was just generated (so it is printed once).
+pub fn admin_token(config: &Config) -> Result<Option<(String, bool)>, StartError> {
+    if config.server.no_auth {
+        return Ok(None);
+    }
+    if let Some(t) = &config.server.admin_token {
+        return Ok(Some((t.clone(), false)));
+    }
+    let path = config.server.data_dir.join("admin_token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some((t.trim().to_string(), false))),
+        _ => {
+            let token = format!("gs_{}", random_hex(24));
+            write_secret(&path, &token)?;
+            Ok(Some((token, true)))
+        }
+    }
+}
+
+/// The salt behind `privacy.ip = "hash"`, kept in the data dir so hashes stay stable.
+fn ip_salt(data_dir: &Path) -> Result<[u8; 32], StartError> {
+    let path = data_dir.join("ip_salt");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(bytes) = hex::decode(text.trim()) {
+            if let Ok(salt) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                return Ok(salt);
+            }
+        }
+    }
+    let salt: [u8; 32] = rand::random();
+    write_secret(&path, &hex::encode(salt))?;
+    Ok(salt)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let buf: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(buf)
+}
+
+fn write_secret(path: &Path, contents: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| StartError::Io {
+        what: "write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(contents.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// Opens everything, serves until SIGINT or SIGTERM, then drains the write queue,
+/// checkpoints and returns.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let started = Instant::now();
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| StartError::Io {
+        what: "create data dir",
+        path: data_dir.clone(),
+        source,
+    })?;
+    let token = admin_token(&config)?;
+    let salt = ip_salt(&data_dir)?;
+    let db_path = config.db_path();
+    let opts = store_options(&config);
+    let store = {
+        let db_path = db_path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&db_path, &opts))
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))??
+    };
+    if !store.applied_migrations().is_empty() {
+        tracing::info!(versions = ?store.applied_migrations(), "applied schema migrations");
+    }
+    let listen = config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
+
+    let state = AppState::new(
+        config,
+        store.clone(),
+        token.as_ref().map(|t| t.0.clone()),
+        salt,
+    );
+    spawn_limiter_cleanup(&state);
+    let app = router(state.clone());
+
+    // Plain stdout, not the log: this is what a person starting it reads first.
+    println!("growth-stack listening on http://{addr}");
+    println!("data: {}", db_path.display());
+    match &token {
+        None => println!("auth: off (--no-auth, loopback only)"),
+        Some((t, true)) => println!(
+            "admin token (shown once; also saved in {}): {t}",
+            data_dir.join("admin_token").display()
+        ),
+        Some((_, false)) if state.config.server.admin_token.is_some() => {
+            println!("admin token: the one you configured")
+        }
+        Some(_) => println!(
+            "admin token: in {} (send it as Authorization: Bearer <token>)",
+            data_dir.join("admin_token").display()
+        ),
+    }
+    tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+
+    let shutdown_state = state.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        shutdown_state.set_ready(false);
+        tracing::info!("shutting down: finishing requests, then committing the queue");
+    })
+    .await
+    .map_err(|source| StartError::Io {
+        what: "serve on",
+        path: PathBuf::from(addr.to_string()),
+        source,
+    })?;
+    store.close().await?;
+    let (rows, commits) = store.stats();
+    tracing::info!(
+        rows,
+        commits,
+        "stopped: everything committed and checkpointed"
+    );
+    Ok(())
+}
+
+fn spawn_limiter_cleanup(state: &AppState) {
+    if let Some(limiter) = state.ingest_limiter.clone() {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

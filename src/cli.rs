@@ -1,0 +1,217 @@
+//! Command-line interface: `serve` (the default), `demo`, `bench` and `config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{IpMode, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "growth-stack",
+    version,
+    about = "Web vitals, AI-call metrics, query timings and product analytics in one binary, stored in DuckDB.",
+    long_about = "Web vitals, AI-call metrics, query timings and product analytics in one binary, stored in \
+                  one DuckDB file.\n\nWith no subcommand it serves. Settings come from defaults, then \
+                  growth-stack.toml (or --config), then GROWTH_* environment variables, then flags.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Fill a data dir with realistic synthetic data for every stream (a meal-planning app).
+    Demo(DemoArgs),
+    /// Measure ingest: the Appender ceiling, batched HTTP ingest and single-event beacons.
+    Bench(BenchArgs),
+    /// Print the effective configuration, or every setting with its environment variable.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// TOML config file [default: ./growth-stack.toml when it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder for growth.duckdb, the admin token and the IP salt [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080]; port 0 picks a free one
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Admin token for reads and admin routes [default: generated on first start, kept in the data dir]
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Serve reads without a token; refused unless listening on a loopback address
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Require this key on ingest calls (X-Growth-Key header or ?key=)
+    #[arg(long, value_name = "KEY")]
+    pub ingest_key: Option<String>,
+    /// Origin allowed to send ingest calls from a browser; repeat for several [default: any]
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// How client IP addresses are stored [default: truncate]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub ip: Option<IpModeArg>,
+    /// Take the client IP from X-Forwarded-For (only behind your own reverse proxy)
+    #[arg(long)]
+    pub trust_proxy: bool,
+    /// Ingest requests per second per client IP; 0 turns the limit off [default: 300]
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum IpModeArg {
+    Truncate,
+    Hash,
+    Full,
+    None,
+}
+
+impl From<IpModeArg> for IpMode {
+    fn from(m: IpModeArg) -> Self {
+        match m {
+            IpModeArg::Truncate => IpMode::Truncate,
+            IpModeArg::Hash => IpMode::Hash,
+            IpModeArg::Full => IpMode::Full,
+            IpModeArg::None => IpMode::None,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Number of product events to generate; the other streams scale with it
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Spread the data over this many days up to now
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Random seed, for repeatable data
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    /// Events for the Appender ceiling and for batched HTTP ingest
+    #[arg(long, default_value_t = 300_000)]
+    pub events: u64,
+    /// Events per batched HTTP request
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Single-event beacon requests to send
+    #[arg(long, default_value_t = 60_000)]
+    pub beacons: u64,
+    /// Concurrent client connections
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Only time start-up to ready (and idle RSS) on this existing data dir, e.g. after `demo`
+    #[arg(long, value_name = "DATA_DIR")]
+    pub startup: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArgs {
+    /// List every setting with its environment variable instead
+    #[arg(long)]
+    pub keys: bool,
+}
+
+impl ServeArgs {
+    /// Flags as config overrides, by key path; only flags actually given.
+    pub fn overrides(&self) -> Vec<(&'static str, toml::Value)> {
+        use toml::Value;
+        let mut o = Vec::new();
+        if let Some(v) = &self.listen {
+            o.push(("server.listen", Value::String(v.clone())));
+        }
+        if let Some(v) = &self.admin_token {
+            o.push(("server.admin_token", Value::String(v.clone())));
+        }
+        if self.no_auth {
+            o.push(("server.no_auth", Value::Boolean(true)));
+        }
+        if let Some(v) = &self.ingest_key {
+            o.push(("ingest.key", Value::String(v.clone())));
+        }
+        if !self.cors_origins.is_empty() {
+            let list = self
+                .cors_origins
+                .iter()
+                .cloned()
+                .map(Value::String)
+                .collect();
+            o.push(("ingest.cors_origins", Value::Array(list)));
+        }
+        if let Some(m) = self.ip {
+            let name = match IpMode::from(m) {
+                IpMode::Truncate => "truncate",
+                IpMode::Hash => "hash",
+                IpMode::Full => "full",
+                IpMode::None => "none",
+            };
+            o.push(("privacy.ip", Value::String(name.into())));
+        }
+        if self.trust_proxy {
+            o.push(("server.trust_proxy", Value::Boolean(true)));
+        }
+        if let Some(n) = self.rate_limit {
+            o.push(("ingest.rate_limit_per_ip", Value::Integer(i64::from(n))));
+        }
+        o
+    }
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Vec<(&'static str, toml::Value)> {
+        let mut o = Vec::new();
+        if let Some(d) = &self.data_dir {
+            o.push((
+                "server.data_dir",
+                toml::Value::String(d.display().to_string()),
+            ));
+        }
+        if let Some(f) = self.log_format {
+            let name = match LogFormat::from(f) {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            };
+            o.push(("server.log_format", toml::Value::String(name.into())));
+        }
+        o
+    }
+}

@@ -1,0 +1,18 @@
+//! The dashboard's own API: login sessions and the overview that sums up every stream.
+
+mod api;
+pub mod query;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/session",
+            get(api::session).post(api::login).delete(api::logout),
+        )
+        .route("/api/overview", get(api::overview))
+}

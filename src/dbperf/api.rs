@@ -1,0 +1,24 @@
+//! HTTP handlers for query-timing reads.
+
+use axum::extract::{OriginalUri, State};
+use axum::response::Response;
+
+use super::query;
+use crate::error::ApiError;
+use crate::http::{Admin, Window};
+use crate::state::AppState;
+
+pub async fn get(
+    State(state): State<AppState>,
+    admin: Admin,
+    window: Window,
+    OriginalUri(uri): OriginalUri,
+) -> Result<Response, ApiError> {
+    let slow = state.config.database.slow_query_threshold;
+    state
+        .read_cache
+        .json(admin.cache_key(&uri), async {
+            Ok(query::summary(&state.store, window, slow).await?)
+        })
+        .await
+}

@@ -1,0 +1,20 @@
+//! Database query monitoring: apps report query timings; reads show slow and frequent queries.
+
+mod api;
+mod ingest;
+pub mod query;
+
+use axum::routing::post;
+use axum::Router;
+
+pub use ingest::QueryTimingIn;
+
+use crate::http::ingest::handler;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/analytics/database-performance",
+        post(handler::<QueryTimingIn>).get(api::get),
+    )
+}

@@ -1,0 +1,149 @@
+//! `ApiError`: the only place where failures become HTTP statuses and the JSON envelope.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("invalid query parameter `{param}`: {message}")]
+    BadParam {
+        param: &'static str,
+        message: String,
+    },
+    #[error("content type {0} is not accepted; send application/json or text/plain")]
+    UnsupportedMediaType(String),
+    #[error("missing or invalid admin token; send Authorization: Bearer <token>")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("request body is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("{}", invalid_message(.index, .field, .message))]
+    Invalid {
+        index: Option<usize>,
+        field: String,
+        message: String,
+    },
+    #[error("rate limit exceeded; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("ingest queue is full; retry in {retry_after} s")]
+    Overloaded { retry_after: u64 },
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error("internal error")]
+    Internal(String),
+}
+
+fn invalid_message(index: &Option<usize>, field: &str, message: &str) -> String {
+    match index {
+        Some(i) => format!("item {i}: field `{field}` {message}"),
+        None => format!("field `{field}` {message}"),
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed_json",
+            ApiError::BadParam { .. } => "invalid_parameter",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::Invalid { .. } => "invalid_field",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(
+        index: Option<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::Invalid {
+            index,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::QueueFull => ApiError::Overloaded { retry_after: 1 },
+            StoreError::Closed => ApiError::ShuttingDown,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let ApiError::Invalid { index, field, .. } = &self {
+            error["field"] = json!(field);
+            if let Some(i) = index {
+                error["index"] = json!(i);
+            }
+        }
+        let mut resp = (status, axum::Json(json!({ "error": error }))).into_response();
+        if let ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_is_503_with_retry_after() {
+        let resp = ApiError::from(StoreError::QueueFull).into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn invalid_names_item_and_field() {
+        let e = ApiError::invalid(Some(3), "lcp", "must be a finite number >= 0");
+        assert_eq!(
+            e.to_string(),
+            "item 3: field `lcp` must be a finite number >= 0"
+        );
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}

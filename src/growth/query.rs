@@ -1,0 +1,182 @@
+//! Reads over `user_events` and `conversions`: totals, top events, funnel steps, newest rows.
+
+use duckdb::{params, Connection};
+use serde::Serialize;
+
+use crate::http::window::{Page, Window, WindowJson};
+use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
+
+const EVENTS: &str = "user_events";
+const EVENT_COLUMNS: &str =
+    "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_id, event, properties, \
+    route, referrer, user_agent, ip, timestamp, created_at";
+const CONVERSIONS: &str = "conversions";
+const CONVERSION_COLUMNS: &str =
+    "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_id, funnel, step, \
+    properties, timestamp, created_at";
+const TOP_EVENTS: u32 = 20;
+const TOP_STEPS: u32 = 100;
+
+#[derive(Debug, Serialize)]
+pub struct EventSummary {
+    pub range: WindowJson,
+    pub bucket_seconds: i64,
+    /// Oldest bucket first; buckets without rows are absent.
+    pub series: Vec<JsonRow>,
+    pub totals: EventTotals,
+    /// Most frequent first, with distinct users per event.
+    pub top_events: Vec<JsonRow>,
+    pub rows: Vec<JsonRow>,
+    pub page: Page,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventTotals {
+    pub events: u64,
+    /// Distinct `user_id`s (anonymous events have none).
+    pub users: u64,
+    pub sessions: u64,
+    pub event_types: u64,
+    pub conversions: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConversionSummary {
+    pub range: WindowJson,
+    pub bucket_seconds: i64,
+    /// Oldest bucket first; buckets without rows are absent.
+    pub series: Vec<JsonRow>,
+    pub totals: ConversionTotals,
+    /// Per funnel and step: conversions and distinct users.
+    pub steps: Vec<JsonRow>,
+    pub rows: Vec<JsonRow>,
+    pub page: Page,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConversionTotals {
+    pub conversions: u64,
+    pub users: u64,
+    pub funnels: u64,
+}
+
+pub async fn events(store: &Store, window: Window) -> Result<EventSummary, StoreError> {
+    store.query(move |conn| events_sync(conn, &window)).await
+}
+
+pub async fn conversions(store: &Store, window: Window) -> Result<ConversionSummary, StoreError> {
+    store
+        .query(move |conn| conversions_sync(conn, &window))
+        .await
+}
+
+fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError> {
+    let (from, to) = (ts_param(w.from_us()), ts_param(w.to_us()));
+    let totals = conn.query_row(
+        &format!(
+            "SELECT count(*), count(DISTINCT user_id), count(DISTINCT session_id), count(DISTINCT event), \
+             (SELECT count(*) FROM {CONVERSIONS} WHERE created_at >= $1 AND created_at < $2) \
+             FROM {EVENTS} WHERE created_at >= $1 AND created_at < $2"
+        ),
+        params![from, to],
+        |r| {
+            Ok(EventTotals {
+                events: r.get(0)?,
+                users: r.get(1)?,
+                sessions: r.get(2)?,
+                event_types: r.get(3)?,
+                conversions: r.get(4)?,
+            })
+        },
+    )?;
+    let top_events = query_json(
+        conn,
+        &format!(
+            "SELECT event, count(*) AS count, count(DISTINCT user_id) AS users FROM {EVENTS} \
+             WHERE created_at >= ? AND created_at < ? GROUP BY event ORDER BY count DESC, event LIMIT ?"
+        ),
+        params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_EVENTS],
+        &[],
+    )?;
+    let series = series(
+        conn,
+        EVENTS,
+        "count(*) AS events, count(DISTINCT user_id) AS users",
+        w.from_us(),
+        w.to_us(),
+        w.bucket_us(),
+    )?;
+    let rows = newest_rows(
+        conn,
+        EVENTS,
+        EVENT_COLUMNS,
+        &["properties"],
+        w.from_us(),
+        w.to_us(),
+        w.limit,
+        w.offset,
+    )?;
+    Ok(EventSummary {
+        range: w.json(),
+        bucket_seconds: w.bucket_seconds(),
+        series,
+        page: w.page(totals.events),
+        totals,
+        top_events,
+        rows,
+    })
+}
+
+fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, StoreError> {
+    let totals = conn.query_row(
+        &format!(
+            "SELECT count(*), count(DISTINCT user_id), count(DISTINCT funnel) FROM {CONVERSIONS} \
+             WHERE created_at >= ? AND created_at < ?"
+        ),
+        params![ts_param(w.from_us()), ts_param(w.to_us())],
+        |r| {
+            Ok(ConversionTotals {
+                conversions: r.get(0)?,
+                users: r.get(1)?,
+                funnels: r.get(2)?,
+            })
+        },
+    )?;
+    let steps = query_json(
+        conn,
+        &format!(
+            "SELECT funnel, step, count(*) AS conversions, count(DISTINCT user_id) AS users, \
+             min(created_at) AS first_seen FROM {CONVERSIONS} WHERE created_at >= ? AND created_at < ? \
+             GROUP BY funnel, step ORDER BY funnel, first_seen, step LIMIT ?"
+        ),
+        params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_STEPS],
+        &[],
+    )?;
+    let series = series(
+        conn,
+        CONVERSIONS,
+        "count(*) AS conversions",
+        w.from_us(),
+        w.to_us(),
+        w.bucket_us(),
+    )?;
+    let rows = newest_rows(
+        conn,
+        CONVERSIONS,
+        CONVERSION_COLUMNS,
+        &["properties"],
+        w.from_us(),
+        w.to_us(),
+        w.limit,
+        w.offset,
+    )?;
+    Ok(ConversionSummary {
+        range: w.json(),
+        bucket_seconds: w.bucket_seconds(),
+        series,
+        page: w.page(totals.conversions),
+        totals,
+        steps,
+        rows,
+    })
+}

@@ -1,0 +1,19 @@
+//! growth-stack: web vitals, AI-call metrics, query timings and product analytics in one
+//! binary, stored in one embedded DuckDB file.
+
+pub mod ai;
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod dashboard;
+pub mod dbperf;
+pub mod demo;
+pub mod error;
+pub mod growth;
+pub mod http;
+pub mod ops;
+pub mod state;
+pub mod store;
+pub mod vitals;
+pub mod web;

@@ -1,0 +1,143 @@
+//! `AppState`: what every handler may reach: config, store, auth secrets, limiters.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::{Config, IpMode};
+use crate::http::cache::ReadCache;
+use crate::http::session::Sessions;
+use crate::store::Store;
+
+pub type IpLimiter = DefaultKeyedRateLimiter<IpAddr>;
+
+/// Short enough that a refreshing dashboard sees new data; long enough that ten open
+/// dashboards cost one query.
+const READ_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// `None` only with `--no-auth` (loopback only).
+    pub admin_token: Option<Arc<str>>,
+    pub privacy: IpPolicy,
+    pub ingest_limiter: Option<Arc<IpLimiter>>,
+    pub sessions: Arc<Sessions>,
+    /// Read answers for a few seconds, shared by every open dashboard.
+    pub read_cache: Arc<ReadCache>,
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        admin_token: Option<String>,
+        ip_salt: [u8; 32],
+    ) -> Self {
+        let ingest_limiter =
+            std::num::NonZeroU32::new(config.ingest.rate_limit_per_ip).map(|rate| {
+                let burst = match config.ingest.rate_limit_burst {
+                    0 => rate.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1)),
+                    b => std::num::NonZeroU32::new(b.max(rate.get())).unwrap_or(rate),
+                };
+                Arc::new(RateLimiter::keyed(
+                    Quota::per_second(rate).allow_burst(burst),
+                ))
+            });
+        Self {
+            privacy: IpPolicy {
+                mode: config.privacy.ip,
+                salt: Arc::new(ip_salt),
+            },
+            admin_token: admin_token.map(Arc::from),
+            config: Arc::new(config),
+            store,
+            ingest_limiter,
+            sessions: Arc::new(Sessions::default()),
+            read_cache: Arc::new(ReadCache::new(READ_CACHE_TTL, 256)),
+            ready: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+}
+
+/// How an IP address is turned into what is stored.
+#[derive(Clone)]
+pub struct IpPolicy {
+    pub mode: IpMode,
+    pub salt: Arc<[u8; 32]>,
+}
+
+impl IpPolicy {
+    pub fn apply(&self, ip: IpAddr) -> Option<String> {
+        match self.mode {
+            IpMode::None => None,
+            IpMode::Full => Some(ip.to_string()),
+            IpMode::Truncate => Some(truncate(ip).to_string()),
+            IpMode::Hash => {
+                use sha2::{Digest, Sha256};
+                let mut h = Sha256::new();
+                h.update(self.salt.as_slice());
+                h.update(ip.to_string().as_bytes());
+                Some(hex::encode(&h.finalize()[..16]))
+            }
+        }
+    }
+}
+
+fn truncate(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => truncate(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(mode: IpMode) -> IpPolicy {
+        IpPolicy {
+            mode,
+            salt: Arc::new([7; 32]),
+        }
+    }
+
+    #[test]
+    fn ip_modes() {
+        let v4: IpAddr = "203.0.113.77".parse().unwrap();
+        let v6: IpAddr = "2001:db8:abcd:12::1".parse().unwrap();
+        assert_eq!(policy(IpMode::Truncate).apply(v4).unwrap(), "203.0.113.0");
+        assert_eq!(
+            policy(IpMode::Truncate).apply(v6).unwrap(),
+            "2001:db8:abcd::"
+        );
+        assert_eq!(policy(IpMode::Full).apply(v4).unwrap(), "203.0.113.77");
+        assert_eq!(policy(IpMode::None).apply(v4), None);
+        let h = policy(IpMode::Hash).apply(v4).unwrap();
+        assert_eq!(h.len(), 32);
+        assert_eq!(Some(h.clone()), policy(IpMode::Hash).apply(v4), "stable");
+        assert_ne!(Some(h), policy(IpMode::Hash).apply(v6));
+        assert!(!policy(IpMode::Hash).apply(v4).unwrap().contains("203"));
+    }
+}

@@ -1,0 +1,299 @@
+//! Storage behind one narrow interface: `append` a batch (durable on return), `query` with a
+//! read connection. DuckDB, its migrations and the group-commit writer live here.
+
+mod json;
+mod migrate;
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use duckdb::Connection;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+pub use json::{newest_rows, query_json, series, to_json, ts_param, JsonRow};
+pub use migrate::{latest as latest_schema, MIGRATIONS};
+pub use rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
+pub use writer::WriterStats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] duckdb::Error),
+    #[error("cannot use {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error(
+        "this database was written by a newer growth-stack (schema version {found}, this binary \
+         knows up to {known}); upgrade growth-stack or point it at another data dir"
+    )]
+    TooNew { found: i64, known: i64 },
+    #[error("migration {name} failed: {source}")]
+    Migration {
+        name: &'static str,
+        source: duckdb::Error,
+    },
+    #[error("ingest queue is full")]
+    QueueFull,
+    #[error("store is closed")]
+    Closed,
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// How the store is opened; mirrors `[storage]` in the config.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub memory_limit: String,
+    pub threads: u32,
+    pub queue_rows: usize,
+    pub max_commit_rows: usize,
+    pub read_connections: usize,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The first connection: every other one is cloned from it, and cloning after it is
+    /// dropped is unsafe in DuckDB, so it lives as long as the store.
+    origin: Mutex<Connection>,
+    tx: Mutex<Option<mpsc::UnboundedSender<writer::Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    queue: Arc<Semaphore>,
+    queue_rows: usize,
+    readers: Mutex<Vec<Connection>>,
+    read_slots: Semaphore,
+    stats: Arc<WriterStats>,
+    applied: Vec<i64>,
+}
+
+impl Store {
+    /// Opens (or creates) `growth.duckdb` in `data_dir`, migrates it and starts the writer.
+    pub fn open(db_path: &Path, opts: &StoreOptions) -> Result<Store, StoreError> {
+        if let Some(dir) = db_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let cfg = duckdb::Config::default()
+            .max_memory(&opts.memory_limit)?
+            .threads(i64::from(opts.threads))?;
+        let origin =
+            Connection::open_with_flags(db_path, cfg).map_err(|e| open_error(db_path, e))?;
+        let applied = migrate::migrate(&origin)?;
+        let writer_conn = origin.try_clone()?;
+        let readers = (0..opts.read_connections)
+            .map(|_| origin.try_clone())
+            .collect::<duckdb::Result<Vec<_>>>()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(WriterStats::default());
+        let handle = writer::spawn(writer_conn, rx, opts.max_commit_rows, stats.clone()).map_err(
+            |source| StoreError::Io {
+                path: db_path.to_path_buf(),
+                source,
+            },
+        )?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: db_path.to_path_buf(),
+                origin: Mutex::new(origin),
+                tx: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                queue: Arc::new(Semaphore::new(opts.queue_rows)),
+                queue_rows: opts.queue_rows,
+                readers: Mutex::new(readers),
+                read_slots: Semaphore::new(opts.read_connections),
+                stats,
+                applied,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Schema versions this open applied (empty when the file was already current).
+    pub fn applied_migrations(&self) -> &[i64] {
+        &self.inner.applied
+    }
+
+    pub fn stats(&self) -> (u64, u64) {
+        let s = &self.inner.stats;
+        (
+            s.rows.load(Ordering::Relaxed),
+            s.commits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Rows waiting for the writer.
+    pub fn queued_rows(&self) -> usize {
+        self.inner.queue_rows - self.inner.queue.available_permits()
+    }
+
+    /// Queues the batch and returns once it is committed. A full queue fails at once
+    /// with `QueueFull` rather than buffering without bound.
+    pub async fn append(&self, batch: Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = u32::try_from(batch.len()).map_err(|_| StoreError::QueueFull)?;
+        let permit = self
+            .inner
+            .queue
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|e| match e {
+                tokio::sync::TryAcquireError::Closed => StoreError::Closed,
+                tokio::sync::TryAcquireError::NoPermits => StoreError::QueueFull,
+            })?;
+        let (done, answer) = oneshot::channel();
+        {
+            let tx = lock(&self.inner.tx);
+            let tx = tx.as_ref().ok_or(StoreError::Closed)?;
+            tx.send(writer::Job {
+                batch,
+                done,
+                _permit: permit,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection off the async runtime. Reads never wait for the writer.
+    pub async fn query<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let conn = match lock(&self.inner.readers).pop() {
+            Some(c) => c,
+            None => lock(&self.inner.origin).try_clone()?,
+        };
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = f(&conn);
+            lock(&inner.readers).push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("query task failed: {e}")))?
+    }
+
+    /// Stops taking writes, commits everything queued, checkpoints and waits for the writer.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        lock(&self.inner.tx).take();
+        let handle = lock(&self.inner.writer).take();
+        if let Some(h) = handle {
+            tokio::task::spawn_blocking(move || h.join())
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?
+                .map_err(|_| StoreError::Internal("writer thread panicked".into()))?;
+        }
+        self.inner.queue.close();
+        Ok(())
+    }
+}
+
+/// A poisoned lock only means another thread panicked while holding it; the data
+/// (connections, a sender) is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_error(path: &Path, e: duckdb::Error) -> StoreError {
+    let msg = e.to_string();
+    let message = if msg.contains("lock") {
+        format!("{msg}\nIs another growth-stack (or a DuckDB shell) using this data dir? Stop it first.")
+    } else {
+        msg
+    };
+    StoreError::Open {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> StoreOptions {
+        StoreOptions {
+            memory_limit: "256MB".into(),
+            threads: 1,
+            queue_rows: 10,
+            max_commit_rows: 1000,
+            read_connections: 2,
+        }
+    }
+
+    fn event(name: &str) -> EventRow {
+        EventRow {
+            id: uuid::Uuid::new_v4(),
+            event: name.into(),
+            timestamp: 1,
+            created_at: 1_700_000_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    async fn count(store: &Store) -> i64 {
+        store
+            .query(|c| Ok(c.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))?))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn append_commits_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.duckdb");
+        let store = Store::open(&path, &opts()).unwrap();
+        assert_eq!(store.applied_migrations(), &[1, 2, 3]);
+        store
+            .append(Batch::Events(vec![event("a"), event("b")]))
+            .await
+            .unwrap();
+        assert_eq!(count(&store).await, 2);
+        store.close().await.unwrap();
+        assert!(matches!(
+            store.append(Batch::Events(vec![event("c")])).await,
+            Err(StoreError::Closed)
+        ));
+        drop(store);
+        let store = Store::open(&path, &opts()).unwrap();
+        assert!(store.applied_migrations().is_empty());
+        assert_eq!(count(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn batch_larger_than_queue_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.duckdb"), &opts()).unwrap();
+        let rows = (0..11).map(|i| event(&i.to_string())).collect();
+        assert!(matches!(
+            store.append(Batch::Events(rows)).await,
+            Err(StoreError::QueueFull)
+        ));
+        assert_eq!(count(&store).await, 0);
+    }
+}

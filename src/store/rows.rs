@@ -1,0 +1,254 @@
+//! Row types of the ingest tables and how each is appended, in table column order.
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{params, Appender};
+use uuid::Uuid;
+
+/// A write unit: rows of one table, all committed or none.
+#[derive(Debug, Clone)]
+pub enum Batch {
+    Performance(Vec<PerformanceRow>),
+    Ai(Vec<AiRow>),
+    Database(Vec<DatabaseRow>),
+    Events(Vec<EventRow>),
+    Conversions(Vec<ConversionRow>),
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Performance(r) => r.len(),
+            Batch::Ai(r) => r.len(),
+            Batch::Database(r) => r.len(),
+            Batch::Events(r) => r.len(),
+            Batch::Conversions(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A row the writer can append to its table.
+pub trait Row: Send + 'static {
+    const TABLE: &'static str;
+    /// This row type's slice of a batch, if the batch is of this table.
+    fn rows(batch: &Batch) -> Option<&[Self]>
+    where
+        Self: Sized;
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()>;
+}
+
+fn ts(micros: i64) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, micros)
+}
+
+fn uuid(id: &Option<Uuid>) -> Option<String> {
+    id.map(|u| u.hyphenated().to_string())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PerformanceRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<String>,
+    pub route: Option<String>,
+    pub lcp: Option<f64>,
+    pub fid: Option<f64>,
+    pub cls: Option<f64>,
+    pub fcp: Option<f64>,
+    pub ttfb: Option<f64>,
+    pub inp: Option<f64>,
+    pub user_agent: Option<String>,
+    pub connection: Option<String>,
+    pub ip: Option<String>,
+    /// Client clock, milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Server clock, microseconds since the epoch.
+    pub created_at: i64,
+}
+
+impl Row for PerformanceRow {
+    const TABLE: &'static str = "performance_metrics";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Performance(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            uuid(&self.user_id),
+            self.session_id,
+            self.route,
+            self.lcp,
+            self.fid,
+            self.cls,
+            self.fcp,
+            self.ttfb,
+            self.user_agent,
+            self.connection,
+            self.ip,
+            self.timestamp,
+            ts(self.created_at),
+            self.inp,
+        ])
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AiRow {
+    pub id: Uuid,
+    pub request_id: Option<String>,
+    pub endpoint: Option<String>,
+    pub model: Option<String>,
+    pub tokens: Option<i32>,
+    pub duration: f64,
+    pub success: bool,
+    pub error: Option<String>,
+    pub cache_hit: bool,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub timestamp: i64,
+    pub created_at: i64,
+}
+
+impl Row for AiRow {
+    const TABLE: &'static str = "ai_performance_metrics";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Ai(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            self.request_id,
+            self.endpoint,
+            self.model,
+            self.tokens,
+            self.duration,
+            self.success,
+            self.error,
+            self.cache_hit,
+            uuid(&self.user_id),
+            self.ip,
+            self.timestamp,
+            ts(self.created_at),
+        ])
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseRow {
+    pub id: Uuid,
+    pub query: String,
+    pub duration: f64,
+    pub rows: Option<i32>,
+    pub cached: bool,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub timestamp: i64,
+    pub created_at: i64,
+}
+
+impl Row for DatabaseRow {
+    const TABLE: &'static str = "database_performance_metrics";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Database(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            self.query,
+            self.duration,
+            self.rows,
+            self.cached,
+            uuid(&self.user_id),
+            self.ip,
+            self.timestamp,
+            ts(self.created_at),
+        ])
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<String>,
+    pub event: String,
+    /// A JSON object, already serialised.
+    pub properties: Option<String>,
+    pub route: Option<String>,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub timestamp: i64,
+    pub created_at: i64,
+}
+
+impl Row for EventRow {
+    const TABLE: &'static str = "user_events";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Events(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            uuid(&self.user_id),
+            self.session_id,
+            self.event,
+            self.properties,
+            self.route,
+            self.referrer,
+            self.user_agent,
+            self.ip,
+            self.timestamp,
+            ts(self.created_at),
+        ])
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversionRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<String>,
+    pub funnel: String,
+    pub step: String,
+    pub timestamp: i64,
+    pub created_at: i64,
+    pub properties: Option<String>,
+}
+
+impl Row for ConversionRow {
+    const TABLE: &'static str = "conversions";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Conversions(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            uuid(&self.user_id),
+            self.session_id,
+            self.funnel,
+            self.step,
+            self.timestamp,
+            ts(self.created_at),
+            self.properties,
+        ])
+    }
+}

@@ -1,0 +1,102 @@
+//! Performance monitoring: real-user Core Web Vitals per route, their p75 and ratings.
+
+mod api;
+mod ingest;
+pub mod query;
+
+use axum::routing::post;
+use axum::Router;
+use serde::Serialize;
+
+pub use ingest::PerformanceIn;
+
+use crate::http::ingest::handler;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/analytics/performance",
+        post(handler::<PerformanceIn>).get(api::get),
+    )
+}
+
+/// A web-vitals metric, with the thresholds web.dev publishes for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Lcp,
+    Inp,
+    Cls,
+    Fcp,
+    Ttfb,
+    Fid,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 6] = [
+        Metric::Lcp,
+        Metric::Inp,
+        Metric::Cls,
+        Metric::Fcp,
+        Metric::Ttfb,
+        Metric::Fid,
+    ];
+
+    /// The column, and the key used in JSON.
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::Lcp => "lcp",
+            Metric::Inp => "inp",
+            Metric::Cls => "cls",
+            Metric::Fcp => "fcp",
+            Metric::Ttfb => "ttfb",
+            Metric::Fid => "fid",
+        }
+    }
+
+    /// (good up to and including, poor above).
+    pub fn thresholds(self) -> (f64, f64) {
+        match self {
+            Metric::Lcp => (2500.0, 4000.0),
+            Metric::Inp => (200.0, 500.0),
+            Metric::Cls => (0.1, 0.25),
+            Metric::Fcp => (1800.0, 3000.0),
+            Metric::Ttfb => (800.0, 1800.0),
+            Metric::Fid => (100.0, 300.0),
+        }
+    }
+
+    pub fn rate(self, value: f64) -> Rating {
+        let (good, poor) = self.thresholds();
+        if value <= good {
+            Rating::Good
+        } else if value <= poor {
+            Rating::NeedsImprovement
+        } else {
+            Rating::Poor
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rating {
+    Good,
+    NeedsImprovement,
+    Poor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_at_the_edges() {
+        assert_eq!(Metric::Lcp.rate(2500.0), Rating::Good);
+        assert_eq!(Metric::Lcp.rate(2500.1), Rating::NeedsImprovement);
+        assert_eq!(Metric::Lcp.rate(4000.0), Rating::NeedsImprovement);
+        assert_eq!(Metric::Lcp.rate(4000.1), Rating::Poor);
+        assert_eq!(Metric::Cls.rate(0.1), Rating::Good);
+        assert_eq!(Metric::Cls.rate(0.26), Rating::Poor);
+        assert_eq!(Metric::Inp.rate(201.0), Rating::NeedsImprovement);
+    }
+}

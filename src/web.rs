@@ -1,0 +1,72 @@
+//! The dashboard's static files (`web/`), embedded in the binary with content types,
+//! ETags and no-cache revalidation. Debug builds read them from disk for quick editing.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+#[derive(rust_embed::Embed)]
+#[folder = "web/"]
+struct Assets;
+
+/// Pages may only talk to this origin; inline styles are allowed because charts set them.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                   img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Serves an embedded file for GET/HEAD, `/` as `index.html`; anything else is a JSON 404.
+pub async fn fallback(req: Request) -> Response {
+    let path = req.uri().path();
+    let not_found = || ApiError::NotFound(format!("{} {}", req.method(), path)).into_response();
+    if !(req.method() == Method::GET || req.method() == Method::HEAD) || path.starts_with("/api/") {
+        return not_found();
+    }
+    let name = match path.trim_start_matches('/') {
+        "" => "index.html",
+        p => p,
+    };
+    let Some(file) = Assets::get(name) else {
+        return not_found();
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(file.data.into_owned()))
+    };
+    let headers = resp.headers_mut();
+    let mime = file.metadata.mimetype();
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if mime.starts_with("text/html") {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    resp
+}
+
+/// Every embedded file's path and size, for tests and the asset budget.
+pub fn asset_sizes() -> Vec<(String, usize)> {
+    Assets::iter()
+        .filter_map(|name| Assets::get(&name).map(|f| (name.to_string(), f.data.len())))
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real binary on a random port with a temp data dir, over HTTP.
+
+mod browser;
+mod cli;
+mod dashboard;
+mod durability;
+mod errors;
+mod helpers;
+mod ingest;
+mod ops;

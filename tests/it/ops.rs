@@ -1,0 +1,68 @@
+//! Liveness, readiness and the OpenAPI document.
+
+use serde_json::Value;
+
+use crate::helpers::{client, Server};
+
+#[test]
+fn health_and_readiness_are_public() {
+    let s = Server::start();
+    let h: Value = client()
+        .get(format!("{}/healthz", s.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(h["status"], "ok");
+    let r = client().get(format!("{}/readyz", s.url)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let r: Value = r.json().unwrap();
+    assert_eq!(r["database"], "ok");
+}
+
+#[test]
+fn openapi_describes_every_endpoint() {
+    let s = Server::start();
+    let doc: Value = client()
+        .get(format!("{}/api/openapi.json", s.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/analytics/performance",
+        "/api/analytics/ai-performance",
+        "/api/analytics/database-performance",
+        "/api/analytics/events",
+        "/api/analytics/conversions",
+        "/api/overview",
+        "/api/session",
+        "/healthz",
+        "/readyz",
+        "/api/openapi.json",
+    ] {
+        assert!(paths.contains_key(p), "{p} undocumented");
+    }
+    // Every documented operation exists: none answers 404 or 405.
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let req = match method.as_str() {
+                "get" => s.get(path),
+                "post" => s.post(path, "{}"),
+                "delete" => client()
+                    .delete(format!("{}{path}", s.url))
+                    .bearer_auth(crate::helpers::TOKEN)
+                    .send()
+                    .unwrap(),
+                other => panic!("unexpected method {other}"),
+            };
+            assert!(
+                ![404, 405].contains(&req.status().as_u16()),
+                "{method} {path}: {}",
+                req.status()
+            );
+        }
+    }
+}

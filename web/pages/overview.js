@@ -1,0 +1,120 @@
+// Overview: the headline numbers of every part, each linking to the page that explains it.
+
+import { h, clear, panel, pageHead, card, cardGrid, loading, error, emptyState } from "/ui.js";
+import { timeSeries } from "/charts.js";
+import * as f from "/format.js";
+
+export default function overview(root, ctx) {
+  const banner = h("div", { class: "banner-slot" });
+  const traffic = cardGrid(["Events", "Active users", "Conversions"], "cards-3");
+  const chart = panel("Events and users", { wide: true, note: ctx.rangeLabel });
+  const vitals = cardGrid(["LCP", "INP", "CLS"], "cards-3");
+  const ai = cardGrid(["AI calls", "Cache hit rate", "AI p75 latency"], "cards-3");
+  const db = cardGrid(["Slow queries", "Query p95", "Queries"], "cards-3");
+
+  const group = (title, href, grid) =>
+    h("section", { class: "group" },
+      h("header", { class: "group-head" }, h("h2", {}, title), h("a", { href, class: "more" }, "Details →")),
+      grid.el);
+
+  root.append(
+    pageHead("Overview", `Everything at a glance, ${ctx.rangeLabel}.`),
+    banner,
+    traffic.el,
+    chart.el,
+    h("div", { class: "groups" },
+      group("Web vitals · p75", ctx.link("performance"), vitals),
+      group("AI", ctx.link("ai"), ai),
+      group("Database", ctx.link("database"), db)),
+  );
+
+  const grids = [traffic, vitals, ai, db];
+
+  function render(d) {
+    const ev = d.events || {};
+    const v = d.vitals || {};
+    const a = d.ai || {};
+    const q = d.database || {};
+    const none = "No data in this range yet";
+    const growth = ctx.link("growth");
+
+    const hasAny = ev.total || a.calls || q.queries || Object.values(v).some((m) => m && m.count);
+    clear(banner, hasAny ? null : h("div", { class: "banner" }, emptyState()));
+
+    traffic.show([
+      card({ label: "Events", value: f.count(ev.total), sub: ev.total ? `${f.count(ev.sessions)} sessions` : none, href: growth }),
+      card({
+        label: "Active users", value: f.count(ev.users), href: growth,
+        sub: ev.users ? `${(ev.total / ev.users).toFixed(1)} events per user` : none,
+      }),
+      card({
+        label: "Conversions", value: f.count(ev.conversions), href: ctx.link("growth", { focus: "funnels" }),
+        sub: ev.conversions ? "funnel steps reached" : none,
+      }),
+    ]);
+
+    timeSeries(chart.body, d.series, {
+      series: [
+        { key: "events", label: "Events", area: true, color: 0 },
+        { key: "users", label: "Users", color: 1 },
+      ],
+      from: d.range && d.range.from, to: d.range && d.range.to, bucket: d.bucket_seconds,
+      integer: true, label: "Events and users over time",
+    });
+
+    vitals.show(["lcp", "inp", "cls"].map((m) => {
+      const x = v[m] || {};
+      const meta = f.VITALS[m];
+      return card({
+        label: meta.label, title: `${meta.name}: ${meta.about}. p75 over ${ctx.rangeLabel}.`,
+        value: f.vital(m, x.p75),
+        chip: x.rating ? { kind: x.rating, text: f.RATING_LABEL[x.rating] } : null,
+        sub: x.count ? `${f.count(x.count)} samples` : none,
+        href: ctx.link("performance", { metric: m }),
+      });
+    }));
+
+    const aiHref = ctx.link("ai");
+    const errKind = a.error_rate > 0.05 ? "poor" : a.error_rate > 0.01 ? "needs-improvement" : null;
+    ai.show([
+      card({
+        label: "AI calls", value: f.count(a.calls), href: aiHref,
+        chip: a.calls && errKind ? { kind: errKind, text: `${f.pct(a.error_rate)} errors` } : null,
+        sub: a.calls ? (errKind ? null : `${f.pct(a.error_rate)} errors`) : none,
+      }),
+      card({
+        label: "Cache hit rate", value: f.pct(a.cache_hit_rate), href: aiHref,
+        sub: a.calls ? f.tokens(a.tokens) : none,
+      }),
+      card({ label: "AI p75 latency", value: f.ms(a.p75_duration), href: aiHref, sub: a.calls ? "per call" : none }),
+    ]);
+
+    const dbHref = ctx.link("database");
+    const slowKind = q.slow_rate > 0.05 ? "poor" : q.slow_rate > 0.01 ? "needs-improvement" : q.queries ? "good" : null;
+    db.show([
+      card({
+        label: "Slow queries", value: f.count(q.slow), href: dbHref,
+        chip: slowKind ? { kind: slowKind, text: f.pct(q.slow_rate) } : null,
+        sub: q.queries ? `over ${f.ms(q.slow_threshold)}` : none,
+      }),
+      card({ label: "Query p95", value: f.ms(q.p95_duration), href: dbHref, sub: q.queries ? "95% are faster" : none }),
+      card({ label: "Queries", value: f.count(q.queries), href: dbHref, sub: q.queries ? "reported" : none }),
+    ]);
+  }
+
+  return {
+    async load({ quiet }) {
+      if (!quiet) {
+        grids.forEach((g) => g.loading());
+        loading(chart.body);
+        clear(banner);
+      }
+      try {
+        render(await ctx.get("/api/overview"));
+      } catch (e) {
+        grids.forEach((g) => g.error(e));
+        error(chart.body, e);
+      }
+    },
+  };
+}
