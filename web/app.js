@@ -240,7 +240,8 @@ function showLogin(message) {
       input.value = "";
       await signIn();
     } catch (ex) {
-      err.textContent = ex.status === 401 ? ex.message || "That token is not right." : ex.message;
+      // The server's 401 text speaks to API clients (bearer header): say it plainly here.
+      err.textContent = ex.status === 401 ? "That admin token is not right." : ex.message;
       submit.disabled = false;
       submit.textContent = "Sign in";
       input.select();

@@ -26,13 +26,8 @@ pub async fn read(
             return Err(ApiError::UnsupportedMediaType(ct.to_string()));
         }
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::TooLarge { limit });
-    }
+    // No early refusal on Content-Length: reading up to the limit first lets a client that
+    // is still sending a slightly oversized body receive the 413 instead of a broken pipe.
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())

@@ -55,8 +55,9 @@ fn hammer(
 
 #[test]
 fn kill_9_loses_no_acknowledged_write() {
-    let s = Server::start_with(&["--rate-limit", "0"]);
-    let dir = s.dir.clone();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let s = Server::start_in(&dir, &["--rate-limit", "0"], &[]);
     let (acked, writers) = hammer(&s.url, 4, Duration::from_millis(1500));
     for w in writers {
         w.join().unwrap();
@@ -75,8 +76,9 @@ fn kill_9_loses_no_acknowledged_write() {
 
 #[test]
 fn kill_9_under_load_keeps_every_acknowledged_write() {
-    let s = Server::start_with(&["--rate-limit", "0"]);
-    let dir = s.dir.clone();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let s = Server::start_in(&dir, &["--rate-limit", "0"], &[]);
     let (acked, writers) = hammer(&s.url, 4, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     s.kill9();
@@ -96,8 +98,9 @@ fn kill_9_under_load_keeps_every_acknowledged_write() {
 
 #[test]
 fn sigterm_commits_the_queue_and_exits_zero() {
-    let s = Server::start_with(&["--rate-limit", "0"]);
-    let dir = s.dir.clone();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let s = Server::start_in(&dir, &["--rate-limit", "0"], &[]);
     let (acked, writers) = hammer(&s.url, 4, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1000));
     let status = s.terminate();
@@ -123,8 +126,9 @@ fn sigterm_commits_the_queue_and_exits_zero() {
 
 #[test]
 fn migrations_run_once_and_newer_schemas_are_refused() {
-    let s = Server::start();
-    let dir = s.dir.clone();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().to_path_buf();
+    let s = Server::start_in(&dir, &[], &[]);
     s.post("/api/analytics/events", r#"{"event":"kept"}"#);
     assert!(s.terminate().success());
     let s = Server::start_in(&dir, &[], &[]);

@@ -1,7 +1,7 @@
 //! Spawns the real `growth-stack` binary on a free loopback port with its own data dir.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,7 +26,6 @@ pub fn bin() -> Command {
 pub struct Server {
     child: Child,
     pub url: String,
-    pub dir: PathBuf,
     pub stdout: Arc<Mutex<Vec<String>>>,
     _temp: Option<tempfile::TempDir>,
 }
@@ -39,8 +38,7 @@ impl Server {
 
     pub fn start_with(args: &[&str]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let dir = temp.path().to_path_buf();
-        let mut s = Self::start_in(&dir, args, &[]);
+        let mut s = Self::start_in(temp.path(), args, &[]);
         s._temp = Some(temp);
         s
     }
@@ -78,7 +76,6 @@ impl Server {
         let server = Server {
             child,
             url,
-            dir: dir.to_path_buf(),
             stdout,
             _temp: None,
         };
@@ -178,18 +175,18 @@ pub fn client() -> Client {
 }
 
 impl Client {
-    pub fn get(&self, url: impl Into<String>) -> Req<'_> {
+    pub fn get(&self, url: impl Into<String>) -> Req {
         self.request("GET", url)
     }
-    pub fn post(&self, url: impl Into<String>) -> Req<'_> {
+    pub fn post(&self, url: impl Into<String>) -> Req {
         self.request("POST", url)
     }
-    pub fn delete(&self, url: impl Into<String>) -> Req<'_> {
+    pub fn delete(&self, url: impl Into<String>) -> Req {
         self.request("DELETE", url)
     }
-    pub fn request(&self, method: &str, url: impl Into<String>) -> Req<'_> {
+    pub fn request(&self, method: &str, url: impl Into<String>) -> Req {
         Req {
-            agent: &self.agent,
+            agent: self.agent.clone(),
             method: method.to_string(),
             url: url.into(),
             headers: Vec::new(),
@@ -198,15 +195,15 @@ impl Client {
     }
 }
 
-pub struct Req<'a> {
-    agent: &'a ureq::Agent,
+pub struct Req {
+    agent: ureq::Agent,
     method: String,
     url: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
-impl Req<'_> {
+impl Req {
     pub fn header(mut self, name: &str, value: impl AsRef<str>) -> Self {
         self.headers
             .push((name.to_string(), value.as_ref().to_string()));
