@@ -25,6 +25,16 @@ impl Batch {
         }
     }
 
+    pub fn table(&self) -> &'static str {
+        match self {
+            Batch::Performance(_) => PerformanceRow::TABLE,
+            Batch::Ai(_) => AiRow::TABLE,
+            Batch::Database(_) => DatabaseRow::TABLE,
+            Batch::Events(_) => EventRow::TABLE,
+            Batch::Conversions(_) => ConversionRow::TABLE,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

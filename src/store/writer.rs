@@ -3,7 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use duckdb::Connection;
+use std::collections::HashMap;
+
+use duckdb::{Appender, Connection};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use super::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
@@ -39,6 +41,7 @@ fn run(
     max_commit_rows: usize,
     stats: &WriterStats,
 ) {
+    let mut appenders = Appenders::new(&conn);
     // Whatever arrived while the previous commit was syncing goes into the next one:
     // that is the group commit, and it needs no timer.
     while let Some(first) = rx.blocking_recv() {
@@ -53,8 +56,9 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_jobs(&conn, jobs, stats);
+        commit_jobs(&mut appenders, jobs, stats);
     }
+    drop(appenders);
     // Every sender is gone and the queue is empty: fold the WAL into the file so the
     // next start has nothing to replay.
     if let Err(e) = conn.execute_batch("CHECKPOINT") {
@@ -62,9 +66,71 @@ fn run(
     }
 }
 
-fn commit_jobs(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
+/// One long-lived appender per table. Each `flush` is one committed transaction, so a
+/// group commit costs no SQL parsing and no appender set-up, only the append and the sync.
+pub(super) struct Appenders<'c> {
+    conn: &'c Connection,
+    open: HashMap<&'static str, Appender<'c>>,
+}
+
+impl<'c> Appenders<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        Appenders {
+            conn,
+            open: HashMap::new(),
+        }
+    }
+
+    /// Appends every batch of `R`'s table and commits them as one transaction. On error
+    /// nothing of them is kept and the appender, now invalid, is dropped.
+    fn write<R: Row>(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+        let mut slices = batches.iter().filter_map(|b| R::rows(b)).peekable();
+        if slices.peek().is_none() {
+            return Ok(());
+        }
+        if !self.open.contains_key(R::TABLE) {
+            self.open.insert(R::TABLE, self.conn.appender(R::TABLE)?);
+        }
+        let Some(app) = self.open.get_mut(R::TABLE) else {
+            return Ok(());
+        };
+        let result = slices
+            .try_for_each(|rows| rows.iter().try_for_each(|row| row.append(app)))
+            .and_then(|()| app.flush());
+        if result.is_err() {
+            self.open.remove(R::TABLE);
+        }
+        result
+    }
+
+    /// Each batch holds one table's rows, so every request stays all-or-nothing.
+    pub(super) fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+        self.write::<PerformanceRow>(batches)?;
+        self.write::<AiRow>(batches)?;
+        self.write::<DatabaseRow>(batches)?;
+        self.write::<EventRow>(batches)?;
+        self.write::<ConversionRow>(batches)
+    }
+}
+
+fn commit_jobs(appenders: &mut Appenders<'_>, jobs: Vec<Job>, stats: &WriterStats) {
+    // One commit per table, so a failure in one table never leaves another half-retried.
+    let mut by_table: Vec<(&'static str, Vec<Job>)> = Vec::new();
+    for job in jobs {
+        let table = job.batch.table();
+        match by_table.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, group)) => group.push(job),
+            None => by_table.push((table, vec![job])),
+        }
+    }
+    for (_, group) in by_table {
+        commit_group(appenders, group, stats);
+    }
+}
+
+fn commit_group(appenders: &mut Appenders<'_>, jobs: Vec<Job>, stats: &WriterStats) {
     let batches: Vec<&Batch> = jobs.iter().map(|j| &j.batch).collect();
-    match write(conn, &batches) {
+    match appenders.write_all(&batches) {
         Ok(()) => {
             stats.rows.fetch_add(
                 batches.iter().map(|b| b.len() as u64).sum(),
@@ -84,7 +150,7 @@ fn commit_jobs(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
             // One request's rows must not fail its neighbours: retry each alone.
             tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; committing requests one by one");
             for job in jobs {
-                let result = write(conn, &[&job.batch]);
+                let result = appenders.write_all(&[&job.batch]);
                 if result.is_ok() {
                     stats
                         .rows
@@ -95,37 +161,4 @@ fn commit_jobs(conn: &Connection, jobs: Vec<Job>, stats: &WriterStats) {
             }
         }
     }
-}
-
-/// Appends every batch in one transaction and commits; on any error nothing is kept.
-pub(super) fn write(conn: &Connection, batches: &[&Batch]) -> duckdb::Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = append_all(conn, batches).and_then(|()| conn.execute_batch("COMMIT"));
-    if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    result
-}
-
-fn append_all(conn: &Connection, batches: &[&Batch]) -> duckdb::Result<()> {
-    append_table::<PerformanceRow>(conn, batches)?;
-    append_table::<AiRow>(conn, batches)?;
-    append_table::<DatabaseRow>(conn, batches)?;
-    append_table::<EventRow>(conn, batches)?;
-    append_table::<ConversionRow>(conn, batches)
-}
-
-fn append_table<R: Row>(conn: &Connection, batches: &[&Batch]) -> duckdb::Result<()> {
-    let mut slices = batches.iter().filter_map(|b| R::rows(b)).peekable();
-    if slices.peek().is_none() {
-        return Ok(());
-    }
-    let mut app = conn.appender(R::TABLE)?;
-    for rows in slices {
-        for row in rows {
-            row.append(&mut app)?;
-        }
-    }
-    // Dropping an appender flushes but swallows the error; flush explicitly.
-    app.flush()
 }
