@@ -3,7 +3,7 @@
 use duckdb::{params, Connection};
 use serde::Serialize;
 
-use crate::http::window::{Page, Window, WindowJson};
+use crate::http::window::{Report, Window};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "ai_performance_metrics";
@@ -12,17 +12,13 @@ const COLUMNS: &str =
     cache_hit, user_id::VARCHAR AS user_id, ip, timestamp, created_at";
 const TOP_MODELS: u32 = 20;
 
+pub type Summary = Report<Stats>;
+
 #[derive(Debug, Serialize)]
-pub struct Summary {
-    pub range: WindowJson,
-    pub bucket_seconds: i64,
-    /// Oldest bucket first; buckets without rows are absent.
-    pub series: Vec<JsonRow>,
+pub struct Stats {
     pub totals: Totals,
     /// Busiest models first.
     pub models: Vec<JsonRow>,
-    pub rows: Vec<JsonRow>,
-    pub page: Page,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,13 +96,6 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         w.limit,
         w.offset,
     )?;
-    Ok(Summary {
-        range: w.json(),
-        bucket_seconds: w.bucket_seconds(),
-        series,
-        page: w.page(totals.calls),
-        totals,
-        models,
-        rows,
-    })
+    let total = totals.calls;
+    Ok(w.report(series, Stats { totals, models }, rows, total))
 }

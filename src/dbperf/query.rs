@@ -3,7 +3,7 @@
 use duckdb::{params, Connection};
 use serde::Serialize;
 
-use crate::http::window::{Page, Window, WindowJson};
+use crate::http::window::{Report, Window};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "database_performance_metrics";
@@ -12,17 +12,13 @@ const COLUMNS: &str =
     ip, timestamp, created_at";
 const TOP_QUERIES: u32 = 10;
 
+pub type Summary = Report<Stats>;
+
 #[derive(Debug, Serialize)]
-pub struct Summary {
-    pub range: WindowJson,
-    pub bucket_seconds: i64,
-    /// Oldest bucket first; buckets without rows are absent.
-    pub series: Vec<JsonRow>,
+pub struct Stats {
     pub totals: Totals,
     /// Slowest by average first; identical query texts are grouped.
     pub slowest: Vec<JsonRow>,
-    pub rows: Vec<JsonRow>,
-    pub page: Page,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,13 +103,6 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
         w.limit,
         w.offset,
     )?;
-    Ok(Summary {
-        range: w.json(),
-        bucket_seconds: w.bucket_seconds(),
-        series,
-        page: w.page(totals.queries),
-        totals,
-        slowest,
-        rows,
-    })
+    let total = totals.queries;
+    Ok(w.report(series, Stats { totals, slowest }, rows, total))
 }

@@ -3,7 +3,7 @@
 use duckdb::{params, Connection};
 use serde::Serialize;
 
-use crate::http::window::{Page, Window, WindowJson};
+use crate::http::window::{Report, Window};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const EVENTS: &str = "user_events";
@@ -17,17 +17,13 @@ const CONVERSION_COLUMNS: &str =
 const TOP_EVENTS: u32 = 20;
 const TOP_STEPS: u32 = 100;
 
+pub type EventSummary = Report<EventStats>;
+
 #[derive(Debug, Serialize)]
-pub struct EventSummary {
-    pub range: WindowJson,
-    pub bucket_seconds: i64,
-    /// Oldest bucket first; buckets without rows are absent.
-    pub series: Vec<JsonRow>,
+pub struct EventStats {
     pub totals: EventTotals,
     /// Most frequent first, with distinct users per event.
     pub top_events: Vec<JsonRow>,
-    pub rows: Vec<JsonRow>,
-    pub page: Page,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,17 +36,13 @@ pub struct EventTotals {
     pub conversions: u64,
 }
 
+pub type ConversionSummary = Report<ConversionStats>;
+
 #[derive(Debug, Serialize)]
-pub struct ConversionSummary {
-    pub range: WindowJson,
-    pub bucket_seconds: i64,
-    /// Oldest bucket first; buckets without rows are absent.
-    pub series: Vec<JsonRow>,
+pub struct ConversionStats {
     pub totals: ConversionTotals,
     /// Per funnel and step: conversions and distinct users.
     pub steps: Vec<JsonRow>,
-    pub rows: Vec<JsonRow>,
-    pub page: Page,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,15 +108,8 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
         w.limit,
         w.offset,
     )?;
-    Ok(EventSummary {
-        range: w.json(),
-        bucket_seconds: w.bucket_seconds(),
-        series,
-        page: w.page(totals.events),
-        totals,
-        top_events,
-        rows,
-    })
+    let total = totals.events;
+    Ok(w.report(series, EventStats { totals, top_events }, rows, total))
 }
 
 fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, StoreError> {
@@ -170,13 +155,6 @@ fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, 
         w.limit,
         w.offset,
     )?;
-    Ok(ConversionSummary {
-        range: w.json(),
-        bucket_seconds: w.bucket_seconds(),
-        series,
-        page: w.page(totals.conversions),
-        totals,
-        steps,
-        rows,
-    })
+    let total = totals.conversions;
+    Ok(w.report(series, ConversionStats { totals, steps }, rows, total))
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::store::JsonRow;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 1000;
@@ -20,6 +21,20 @@ pub struct Window {
     pub to: DateTime<Utc>,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// What every stream's read returns: the window, a chart series, the stream's own
+/// aggregates (flattened in), and one page of the newest rows.
+#[derive(Debug, Serialize)]
+pub struct Report<T> {
+    pub range: WindowJson,
+    pub bucket_seconds: i64,
+    /// Oldest bucket first; buckets without rows are absent.
+    pub series: Vec<JsonRow>,
+    #[serde(flatten)]
+    pub stats: T,
+    pub rows: Vec<JsonRow>,
+    pub page: Page,
 }
 
 /// Which slice of the window's rows a response holds.
@@ -87,11 +102,24 @@ impl Window {
         }
     }
 
-    pub fn page(&self, total: u64) -> Page {
-        Page {
-            limit: self.limit,
-            offset: self.offset,
-            total,
+    pub fn report<T>(
+        &self,
+        series: Vec<JsonRow>,
+        stats: T,
+        rows: Vec<JsonRow>,
+        total: u64,
+    ) -> Report<T> {
+        Report {
+            range: self.json(),
+            bucket_seconds: self.bucket_seconds(),
+            series,
+            stats,
+            rows,
+            page: Page {
+                limit: self.limit,
+                offset: self.offset,
+                total,
+            },
         }
     }
 

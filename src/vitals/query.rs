@@ -6,7 +6,7 @@ use duckdb::{params, Connection};
 use serde::Serialize;
 
 use super::{Metric, Rating};
-use crate::http::window::{Page, Window, WindowJson};
+use crate::http::window::{Report, Window};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "performance_metrics";
@@ -14,19 +14,15 @@ const COLUMNS: &str = "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_i
     lcp, inp, cls, fcp, ttfb, fid, user_agent, connection, ip, timestamp, created_at";
 const TOP_ROUTES: u32 = 20;
 
+pub type Summary = Report<Stats>;
+
 #[derive(Debug, Serialize)]
-pub struct Summary {
-    pub range: WindowJson,
-    pub bucket_seconds: i64,
-    /// Oldest bucket first; buckets without rows are absent.
-    pub series: Vec<JsonRow>,
+pub struct Stats {
     pub totals: Totals,
     /// Keyed by metric name (`lcp`, `inp`, ...).
     pub vitals: BTreeMap<&'static str, VitalStats>,
     /// Busiest routes first, with the p75 of each metric.
     pub routes: Vec<JsonRow>,
-    pub rows: Vec<JsonRow>,
-    pub page: Page,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,14 +122,15 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         w.limit,
         w.offset,
     )?;
-    Ok(Summary {
-        range: w.json(),
-        bucket_seconds: w.bucket_seconds(),
+    let total = totals.samples;
+    Ok(w.report(
         series,
-        page: w.page(totals.samples),
-        totals,
-        vitals,
-        routes,
+        Stats {
+            totals,
+            vitals,
+            routes,
+        },
         rows,
-    })
+        total,
+    ))
 }
