@@ -143,7 +143,12 @@ pub async fn generate(
     let mut remaining = args.events;
     while remaining > 0 {
         let n = remaining.min(CHUNK);
-        let rows = gen.events(n);
+        let done = args.events - remaining;
+        let slice = (
+            done as f64 / args.events as f64,
+            (done + n) as f64 / args.events as f64,
+        );
+        let rows = gen.events(n, slice);
         counts.events += rows.events.len() as u64;
         counts.performance += rows.performance.len() as u64;
         counts.ai += rows.ai.len() as u64;
@@ -186,17 +191,24 @@ impl Generator {
     }
 
     /// A session start: more traffic on recent days (growth) and at lunch and evening.
-    fn session_start(&mut self) -> i64 {
+    /// `slice` is the part of the whole run this chunk covers, so chunks come in time
+    /// order, as real traffic does, and DuckDB's zone maps can skip old row groups.
+    fn session_start(&mut self, slice: (f64, f64)) -> i64 {
         let day = {
-            let u: f64 = self.rng.gen();
-            (u.sqrt() * self.days as f64) as i64
+            let u: f64 = slice.0 + self.rng.gen::<f64>() * (slice.1 - slice.0);
+            ((u.sqrt() * self.days as f64) as i64).min(self.days - 1)
         };
         let hour = *[8, 9, 11, 12, 12, 13, 17, 18, 19, 19, 20, 21, 22]
             .choose(&mut self.rng)
             .unwrap_or(&12);
         let day_start = self.now_us - (self.days - day) * DAY_US;
         let t = day_start + hour * 3_600_000_000 + self.rng.gen_range(0..3_600_000_000);
-        t.min(self.now_us - 1_000_000)
+        // Today's evening has not happened yet: move such sessions back a day.
+        if t >= self.now_us - 3_600_000_000 {
+            t - DAY_US
+        } else {
+            t
+        }
     }
 
     fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
@@ -207,15 +219,15 @@ impl Generator {
         &items[self.rng.gen_range(0..items.len())]
     }
 
-    fn events(&mut self, n: u64) -> Rows {
+    fn events(&mut self, n: u64, slice: (f64, f64)) -> Rows {
         let mut rows = Rows::default();
         while (rows.events.len() as u64) < n {
-            self.session(&mut rows, n);
+            self.session(&mut rows, n, slice);
         }
         rows
     }
 
-    fn session(&mut self, rows: &mut Rows, cap: u64) {
+    fn session(&mut self, rows: &mut Rows, cap: u64, slice: (f64, f64)) {
         let user = (self.rng.gen::<f64>() < 0.8)
             .then(|| self.users[self.rng.gen_range(0..self.users.len())]);
         let session = format!("s_{:016x}", self.rng.gen::<u64>());
@@ -223,7 +235,7 @@ impl Generator {
         let ip = format!("198.51.{}.0", self.rng.gen_range(0..=255));
         let referrer = self.pick(REFERRERS).to_string();
         let connection = self.pick(CONNECTIONS).to_string();
-        let mut t = self.session_start();
+        let mut t = self.session_start(slice);
         let length = self.rng.gen_range(3..14);
         let mut discovery_step = 0;
         for i in 0..length {
@@ -462,7 +474,7 @@ mod tests {
             seed: 1,
         };
         let mut g = Generator::new(&args);
-        let rows = g.events(5_000);
+        let rows = g.events(5_000, (0.0, 1.0));
         assert_eq!(rows.events.len(), 5_000);
         assert!(rows.performance.len() > 500, "{}", rows.performance.len());
         assert!(!rows.ai.is_empty() && !rows.database.is_empty() && !rows.conversions.is_empty());
@@ -472,5 +484,24 @@ mod tests {
             .iter()
             .all(|e| e.created_at >= week_ago && e.created_at < g.now_us));
         assert!(rows.events.iter().any(|e| e.event == "recipe_viewed"));
+    }
+
+    #[test]
+    fn chunks_come_in_time_order() {
+        let args = DemoArgs {
+            events: 4_000,
+            days: 30,
+            seed: 2,
+        };
+        let mut g = Generator::new(&args);
+        let early = g.events(2_000, (0.0, 0.5));
+        let late = g.events(2_000, (0.5, 1.0));
+        let newest_early = early.events.iter().map(|e| e.created_at).max().unwrap();
+        let oldest_late = late.events.iter().map(|e| e.created_at).min().unwrap();
+        // Sessions last minutes, so the halves overlap by at most a day.
+        assert!(
+            oldest_late > newest_early - DAY_US,
+            "{oldest_late} vs {newest_early}"
+        );
     }
 }
