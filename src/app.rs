@@ -43,6 +43,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
         queue_rows: s.queue_rows,
         max_commit_rows: s.max_commit_rows,
         read_connections: s.read_connections,
+        wal_checkpoint: s.wal_checkpoint.clone(),
     }
 }
 

@@ -55,6 +55,7 @@ pub struct StoreOptions {
     pub queue_rows: usize,
     pub max_commit_rows: usize,
     pub read_connections: usize,
+    pub wal_checkpoint: String,
 }
 
 #[derive(Clone)]
@@ -88,7 +89,8 @@ impl Store {
         }
         let cfg = duckdb::Config::default()
             .max_memory(&opts.memory_limit)?
-            .threads(i64::from(opts.threads))?;
+            .threads(i64::from(opts.threads))?
+            .with("wal_autocheckpoint", &opts.wal_checkpoint)?;
         let origin =
             Connection::open_with_flags(db_path, cfg).map_err(|e| open_error(db_path, e))?;
         let applied = migrate::migrate(&origin)?;
@@ -243,6 +245,7 @@ mod tests {
             queue_rows: 10,
             max_commit_rows: 1000,
             read_connections: 2,
+            wal_checkpoint: "16MB".into(),
         }
     }
 
