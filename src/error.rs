@@ -19,6 +19,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("missing or invalid admin token; send Authorization: Bearer <token>")]
     Unauthorized,
+    #[error("that is not the admin token")]
+    WrongToken,
     #[error("{0}")]
     Forbidden(String),
     #[error("no route for {0}")]
@@ -53,7 +55,7 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,7 +71,7 @@ impl ApiError {
             ApiError::Malformed(_) => "malformed_json",
             ApiError::BadParam { .. } => "invalid_parameter",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::WrongToken => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge { .. } => "payload_too_large",

@@ -27,7 +27,7 @@ pub async fn login(
     let login: Login = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Malformed(format!("expected {{\"token\": \"...\"}}: {e}")))?;
     if !token_matches(&state, &login.token) {
-        return Err(ApiError::Unauthorized);
+        return Err(ApiError::WrongToken);
     }
     let id = state.sessions.create();
     let mut resp = Json(json!({ "ok": true })).into_response();
