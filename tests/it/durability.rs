@@ -172,3 +172,48 @@ fn migrations_run_once_and_newer_schemas_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_full_queue_answers_503_and_writes_nothing_of_that_request() {
+    // Room for one 10-item batch at a time: concurrent senders must be turned away.
+    let temp = tempfile::tempdir().unwrap();
+    let env = [
+        ("GROWTH_STORAGE_QUEUE_ROWS", "10"),
+        ("GROWTH_INGEST_MAX_BATCH", "10"),
+    ];
+    let s = Server::start_in(temp.path(), &["--rate-limit", "0"], &env);
+    let acked = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (acked, refused, url) = (acked.clone(), refused.clone(), s.url.clone());
+            std::thread::spawn(move || {
+                let c = client();
+                for i in 0..40 {
+                    let batch: Vec<_> = (0..10)
+                        .map(|k| json!({ "event": format!("q{t}-{i}-{k}") }))
+                        .collect();
+                    let r = c
+                        .post(format!("{url}/api/analytics/events"))
+                        .json(&json!(batch))
+                        .send()
+                        .unwrap();
+                    if r.status() == 200 {
+                        acked.fetch_add(10, Ordering::SeqCst);
+                    } else {
+                        assert_eq!(r.status(), 503);
+                        assert_eq!(r.headers()["retry-after"], "1");
+                        let body: serde_json::Value = r.json().unwrap();
+                        assert_eq!(body["error"]["code"], "overloaded");
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(refused.load(Ordering::SeqCst) > 0, "the queue never filled");
+    assert_eq!(events_total(&s), acked.load(Ordering::SeqCst));
+}
