@@ -11,8 +11,6 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-pub use openapi::document;
-
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
@@ -48,5 +46,5 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn openapi_json() -> Json<serde_json::Value> {
-    Json(document())
+    Json(openapi::document())
 }

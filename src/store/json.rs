@@ -38,7 +38,7 @@ pub fn query_json<P: Params>(
     Ok(out)
 }
 
-pub fn to_json(v: ValueRef<'_>) -> Value {
+fn to_json(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
         ValueRef::Boolean(b) => Value::Bool(b),

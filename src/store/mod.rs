@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-pub use json::{newest_rows, query_json, series, to_json, ts_param, JsonRow};
-pub use migrate::{latest as latest_schema, MIGRATIONS};
+pub use json::{newest_rows, query_json, series, ts_param, JsonRow};
+pub use migrate::latest as latest_schema;
 pub use rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
 pub use writer::WriterStats;
 
@@ -64,7 +64,6 @@ pub struct Store {
 }
 
 struct Inner {
-    path: PathBuf,
     /// The first connection: every other one is cloned from it, and cloning after it is
     /// dropped is unsafe in DuckDB, so it lives as long as the store.
     origin: Mutex<Connection>,
@@ -108,7 +107,6 @@ impl Store {
         )?;
         Ok(Store {
             inner: Arc::new(Inner {
-                path: db_path.to_path_buf(),
                 origin: Mutex::new(origin),
                 tx: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
@@ -120,10 +118,6 @@ impl Store {
                 applied,
             }),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.inner.path
     }
 
     /// Schema versions this open applied (empty when the file was already current).
