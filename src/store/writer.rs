@@ -1,9 +1,9 @@
 //! The single writer thread: drains queued batches, commits them together, then answers each.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use std::collections::HashMap;
 
 use duckdb::{Appender, Connection};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
@@ -68,13 +68,13 @@ fn run(
 
 /// One long-lived appender per table. Each `flush` is one committed transaction, so a
 /// group commit costs no SQL parsing and no appender set-up, only the append and the sync.
-pub(super) struct Appenders<'c> {
+struct Appenders<'c> {
     conn: &'c Connection,
     open: HashMap<&'static str, Appender<'c>>,
 }
 
 impl<'c> Appenders<'c> {
-    pub(super) fn new(conn: &'c Connection) -> Self {
+    fn new(conn: &'c Connection) -> Self {
         Appenders {
             conn,
             open: HashMap::new(),
@@ -88,11 +88,9 @@ impl<'c> Appenders<'c> {
         if slices.peek().is_none() {
             return Ok(());
         }
-        if !self.open.contains_key(R::TABLE) {
-            self.open.insert(R::TABLE, self.conn.appender(R::TABLE)?);
-        }
-        let Some(app) = self.open.get_mut(R::TABLE) else {
-            return Ok(());
+        let app = match self.open.entry(R::TABLE) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.conn.appender(R::TABLE)?),
         };
         let result = slices
             .try_for_each(|rows| rows.iter().try_for_each(|row| row.append(app)))
@@ -104,7 +102,7 @@ impl<'c> Appenders<'c> {
     }
 
     /// Each batch holds one table's rows, so every request stays all-or-nothing.
-    pub(super) fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+    fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
         self.write::<PerformanceRow>(batches)?;
         self.write::<AiRow>(batches)?;
         self.write::<DatabaseRow>(batches)?;
