@@ -22,6 +22,8 @@ use crate::{ai, dashboard, dbperf, growth, ops, vitals, web};
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Ai(#[from] ai::StartError),
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -48,11 +50,11 @@ pub fn store_options(config: &Config) -> StoreOptions {
 }
 
 /// Every route of every capability, with the shared middleware.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
     Router::new()
         .merge(vitals::routes())
-        .merge(ai::routes())
+        .merge(ai::routes(gateway))
         .merge(dbperf::routes())
         .merge(growth::routes())
         .merge(ops::routes())
@@ -208,7 +210,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         salt,
     );
     spawn_limiter_cleanup(&state);
-    let app = router(state.clone());
+    let gateway = ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())?;
+    let app = router(state.clone(), gateway.clone());
 
     // Plain stdout, not the log: this is what a person starting it reads first.
     println!("growth-stack listening on http://{addr}");
@@ -226,6 +229,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             "admin token: in {} (send it as Authorization: Bearer <token>)",
             data_dir.join("admin_token").display()
         ),
+    }
+    match &gateway.keys.origin {
+        ai::KeyOrigin::Generated(path) => println!(
+            "AI gateway key (shown once; also saved in {}): {}",
+            path.display(),
+            gateway.keys.first()
+        ),
+        ai::KeyOrigin::File(path) => println!("AI gateway key: in {}", path.display()),
+        ai::KeyOrigin::Configured => println!("AI gateway keys: the ones you configured"),
+    }
+    if gateway.providers.demo_only() {
+        println!("AI providers: none configured, the demo provider answers (set OPENAI_API_KEY, ANTHROPIC_API_KEY or [[ai.providers]])");
     }
     tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
 
@@ -245,6 +260,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         path: PathBuf::from(addr.to_string()),
         source,
     })?;
+    gateway.shutdown().await;
     store.close().await?;
     let (rows, commits) = store.stats();
     tracing::info!(

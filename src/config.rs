@@ -158,7 +158,42 @@ pub struct AiConfig {
     /// Seconds.
     pub default_ttl: u64,
     pub max_cache_size: usize,
+    /// Bytes the cached responses may take together, e.g. "64MB".
+    pub cache_max_bytes: String,
+    /// Per user (the `user` field, `metadata.user_id` or `x-growth-user-id`); 0 = off.
     pub rate_limit_per_minute: u32,
+    /// Per gateway key; 0 = off.
+    pub key_rate_limit_per_minute: u32,
+    /// All gateway calls together; 0 = off.
+    pub global_rate_limit_per_minute: u32,
+    /// Estimated before the call, corrected after; per user; 0 = off.
+    pub tokens_per_minute: u32,
+    /// Keys apps send as `Authorization: Bearer` or `x-api-key`; generated when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateway_keys: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anthropic_api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anthropic_base_url: Option<String>,
+    /// OpenAI-compatible servers (Ollama, vLLM, llama.cpp, ...), one `[[ai.providers]]` each.
+    pub providers: Vec<AiProviderConfig>,
+    /// Models tried in order when the requested one keeps failing (429/5xx/timeouts).
+    pub fallback_models: Vec<String>,
+    /// Milliseconds.
+    pub connect_timeout: u64,
+    /// Milliseconds until the upstream's response headers.
+    pub first_byte_timeout: u64,
+    /// Milliseconds for the whole upstream call, stream included.
+    pub request_timeout: u64,
+    pub max_retries: u32,
+    /// Collapse runs of whitespace in prompts before caching and sending.
+    pub normalize_whitespace: bool,
+    /// USD per million tokens, by model name or name prefix.
+    pub prices: std::collections::BTreeMap<String, AiPrice>,
 }
 
 impl Default for AiConfig {
@@ -167,9 +202,59 @@ impl Default for AiConfig {
             cache_enabled: true,
             default_ttl: 3600,
             max_cache_size: 1000,
+            cache_max_bytes: "64MB".into(),
             rate_limit_per_minute: 100,
+            key_rate_limit_per_minute: 0,
+            global_rate_limit_per_minute: 0,
+            tokens_per_minute: 0,
+            gateway_keys: Vec::new(),
+            openai_api_key: None,
+            openai_base_url: None,
+            anthropic_api_key: None,
+            anthropic_base_url: None,
+            providers: Vec::new(),
+            fallback_models: Vec::new(),
+            connect_timeout: 5_000,
+            first_byte_timeout: 120_000,
+            request_timeout: 600_000,
+            max_retries: 2,
+            normalize_whitespace: false,
+            prices: std::collections::BTreeMap::new(),
         }
     }
+}
+
+/// One OpenAI-compatible (or Anthropic-compatible) upstream server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiProviderConfig {
+    pub name: String,
+    /// e.g. `http://127.0.0.1:11434/v1` for Ollama.
+    pub base_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Model names it serves; a trailing `*` matches a prefix.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// `openai` (default) or `anthropic`: which wire format it speaks.
+    #[serde(default)]
+    pub api: AiApi,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AiApi {
+    #[default]
+    Openai,
+    Anthropic,
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiPrice {
+    pub input: f64,
+    pub output: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,7 +362,22 @@ pub const KEYS: &[Key] = keys![
     "ai.cache_enabled" Bool "AI gateway response cache",
     "ai.default_ttl" Int "AI cache TTL in seconds",
     "ai.max_cache_size" Int "AI cache entries",
-    "ai.rate_limit_per_minute" Int "AI calls per user per minute",
+    "ai.cache_max_bytes" Str "AI cache size budget in bytes, e.g. 64MB",
+    "ai.rate_limit_per_minute" Int "AI calls per user per minute; 0 turns it off",
+    "ai.key_rate_limit_per_minute" Int "AI calls per gateway key per minute; 0 turns it off",
+    "ai.global_rate_limit_per_minute" Int "AI calls per minute in total; 0 turns it off",
+    "ai.tokens_per_minute" Int "AI tokens per user per minute; 0 turns it off",
+    "ai.gateway_keys" List "keys apps send to the AI gateway (also GROWTH_GATEWAY_KEYS; generated when empty)",
+    "ai.openai_api_key" Str "OpenAI key (also OPENAI_API_KEY)",
+    "ai.openai_base_url" Str "OpenAI-compatible base URL (also OPENAI_BASE_URL)",
+    "ai.anthropic_api_key" Str "Anthropic key (also ANTHROPIC_API_KEY)",
+    "ai.anthropic_base_url" Str "Anthropic base URL (also ANTHROPIC_BASE_URL)",
+    "ai.fallback_models" List "models tried in order when the requested one keeps failing",
+    "ai.connect_timeout" Int "upstream connect timeout in milliseconds",
+    "ai.first_byte_timeout" Int "milliseconds until the upstream's response headers",
+    "ai.request_timeout" Int "milliseconds for a whole upstream call, stream included",
+    "ai.max_retries" Int "upstream retries on 429/5xx/timeouts, with backoff and jitter",
+    "ai.normalize_whitespace" Bool "collapse whitespace in prompts (reports the tokens saved)",
     "database.enable_cache" Bool "query result cache",
     "database.default_ttl" Int "query cache TTL in seconds",
     "database.max_cache_size" Int "query cache entries",
@@ -288,6 +388,15 @@ pub const KEYS: &[Key] = keys![
     "scalability.auto_scaling.target_cpu" Float "CPU percent to aim for",
     "scalability.auto_scaling.scale_up_threshold" Float "CPU percent that calls for more instances",
     "scalability.auto_scaling.scale_down_threshold" Float "CPU percent that allows fewer instances",
+];
+
+/// Environment names other tools already use, read when the `GROWTH_*` name is unset.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("GROWTH_GATEWAY_KEYS", "ai.gateway_keys"),
+    ("OPENAI_API_KEY", "ai.openai_api_key"),
+    ("OPENAI_BASE_URL", "ai.openai_base_url"),
+    ("ANTHROPIC_API_KEY", "ai.anthropic_api_key"),
+    ("ANTHROPIC_BASE_URL", "ai.anthropic_base_url"),
 ];
 
 impl Key {
@@ -341,6 +450,41 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        parse_bytes(&self.ai.cache_max_bytes).ok_or_else(|| {
+            invalid("ai.cache_max_bytes", "expected a size such as 64MB")
+        })?;
+        for (i, p) in self.ai.providers.iter().enumerate() {
+            if p.name.trim().is_empty() || p.name.contains('/') {
+                return Err(invalid(
+                    &format!("ai.providers[{i}].name"),
+                    "must be non-empty without '/'",
+                ));
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return Err(invalid(
+                    &format!("ai.providers[{i}].base_url"),
+                    format!("{:?} is not a URL like http://127.0.0.1:11434/v1", p.base_url),
+                ));
+            }
+        }
+        for (key, url) in [
+            ("ai.openai_base_url", &self.ai.openai_base_url),
+            ("ai.anthropic_base_url", &self.ai.anthropic_base_url),
+        ] {
+            if let Some(u) = url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(invalid(key, format!("{u:?} is not an http(s) URL")));
+                }
+            }
+        }
+        for k in &self.ai.gateway_keys {
+            if k.len() < 16 || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(invalid(
+                    "ai.gateway_keys",
+                    "each key must be at least 16 characters with no spaces",
+                ));
+            }
+        }
         parse_bytes(&self.storage.memory_limit).ok_or_else(|| {
             invalid(
                 "storage.memory_limit",
@@ -448,10 +592,22 @@ impl Config {
     /// The effective settings as TOML, secrets masked.
     pub fn to_toml_masked(&self) -> String {
         let mut c = self.clone();
-        for secret in [&mut c.server.admin_token, &mut c.ingest.key] {
+        let provider_keys = c.ai.providers.iter_mut().map(|p| &mut p.api_key);
+        for secret in [
+            &mut c.server.admin_token,
+            &mut c.ingest.key,
+            &mut c.ai.openai_api_key,
+            &mut c.ai.anthropic_api_key,
+        ]
+        .into_iter()
+        .chain(provider_keys)
+        {
             if secret.is_some() {
                 *secret = Some("********".into());
             }
+        }
+        for k in &mut c.ai.gateway_keys {
+            *k = "********".into();
         }
         toml::to_string_pretty(&c).unwrap_or_default()
     }
@@ -467,6 +623,20 @@ fn merge(src: Sources<'_>) -> Result<toml::Table, ConfigError> {
         let name = key.env_name();
         // An empty variable counts as unset, as shells make it easy to leave one behind.
         if let Some(raw) = (src.env)(&name).filter(|v| !v.trim().is_empty()) {
+            let value =
+                parse_env(key, &raw).map_err(|m| invalid(key.path, format!("{name}: {m}")))?;
+            set_path(&mut table, key.path, value);
+        }
+    }
+    // The names the SDKs read, honoured below the GROWTH_* ones.
+    for (name, path) in ENV_ALIASES {
+        let Some(key) = KEYS.iter().find(|k| k.path == *path) else {
+            continue;
+        };
+        if (src.env)(&key.env_name()).is_some_and(|v| !v.trim().is_empty()) {
+            continue;
+        }
+        if let Some(raw) = (src.env)(name).filter(|v| !v.trim().is_empty()) {
             let value =
                 parse_env(key, &raw).map_err(|m| invalid(key.path, format!("{name}: {m}")))?;
             set_path(&mut table, key.path, value);
@@ -671,6 +841,8 @@ mod tests {
                     "server.listen" => "127.0.0.1:1",
                     "server.log_format" => "json",
                     "privacy.ip" => "hash",
+                    "ai.cache_max_bytes" => "64MB",
+                    "ai.openai_base_url" | "ai.anthropic_base_url" => "http://127.0.0.1:1",
                     _ => "abcdefghijklmnopqrstuvwxyz",
                 },
                 Kind::Int => "7",
@@ -691,6 +863,29 @@ mod tests {
             let expected = parse_env(key, value).unwrap();
             assert_eq!(found, Some(&expected), "{}", key.path);
         }
+    }
+
+    #[test]
+    fn sdk_env_names_are_read_below_growth_ones() {
+        let c = load(
+            None,
+            &[
+                ("OPENAI_API_KEY", "sk-from-openai-env"),
+                ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9"),
+                ("GROWTH_GATEWAY_KEYS", "gw-key-aaaaaaaaaaaa,gw-key-bbbbbbbbbbbb"),
+                ("GROWTH_AI_ANTHROPIC_BASE_URL", "http://127.0.0.1:10"),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.ai.openai_api_key.as_deref(), Some("sk-from-openai-env"));
+        assert_eq!(
+            c.ai.anthropic_base_url.as_deref(),
+            Some("http://127.0.0.1:10")
+        );
+        assert_eq!(c.ai.gateway_keys.len(), 2);
+        let shown = c.to_toml_masked();
+        assert!(!shown.contains("sk-from-openai-env") && !shown.contains("gw-key-"), "{shown}");
     }
 
     #[test]

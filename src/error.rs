@@ -21,6 +21,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("that is not the admin token")]
     WrongToken,
+    #[error("missing or invalid gateway key; send Authorization: Bearer <key> or x-api-key")]
+    GatewayKey,
     #[error("{0}")]
     Forbidden(String),
     #[error("no route for {0}")]
@@ -39,6 +41,9 @@ pub enum ApiError {
     Overloaded { retry_after: u64 },
     #[error("server is shutting down")]
     ShuttingDown,
+    /// An LLM provider failed or timed out (502/504).
+    #[error("{message}")]
+    Upstream { status: StatusCode, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -55,7 +60,10 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unauthorized | ApiError::WrongToken => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::WrongToken | ApiError::GatewayKey => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Upstream { status, .. } => *status,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -71,7 +79,8 @@ impl ApiError {
             ApiError::Malformed(_) => "malformed_json",
             ApiError::BadParam { .. } => "invalid_parameter",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Unauthorized | ApiError::WrongToken => "unauthorized",
+            ApiError::Unauthorized | ApiError::WrongToken | ApiError::GatewayKey => "unauthorized",
+            ApiError::Upstream { .. } => "upstream_error",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::TooLarge { .. } => "payload_too_large",

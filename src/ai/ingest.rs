@@ -24,7 +24,7 @@ pub struct AiMetricIn {
     #[serde(alias = "cacheHit")]
     cache_hit: Option<bool>,
     #[serde(alias = "userId")]
-    user_id: Option<Uuid>,
+    user_id: Option<String>,
     ip: Option<String>,
     timestamp: Option<i64>,
     #[serde(alias = "createdAt")]
@@ -47,10 +47,11 @@ impl IngestItem for AiMetricIn {
             success,
             error: text(self.error, "error", MAX_TEXT)?,
             cache_hit: self.cache_hit.unwrap_or(false),
-            user_id: self.user_id,
+            user_id: text(self.user_id, "user_id", MAX_SHORT)?,
             ip: ctx.ip(self.ip)?,
             timestamp: ctx.timestamp(self.timestamp)?,
             created_at: ctx.created_at(self.created_at)?,
+            ..Default::default()
         })
     }
 

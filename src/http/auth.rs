@@ -152,7 +152,7 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
     }
 }
 
-fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
+pub fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
     if trust_proxy {
         let forwarded = parts
             .headers

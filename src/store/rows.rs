@@ -119,10 +119,21 @@ pub struct AiRow {
     pub success: bool,
     pub error: Option<String>,
     pub cache_hit: bool,
-    pub user_id: Option<Uuid>,
+    /// Any string the app uses for its users (migration 0006 made the column text).
+    pub user_id: Option<String>,
     pub ip: Option<String>,
     pub timestamp: i64,
     pub created_at: i64,
+    pub provider: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    /// Milliseconds to the first byte of the answer.
+    pub ttft: Option<f64>,
+    /// USD.
+    pub cost: Option<f64>,
+    pub stream: Option<bool>,
+    pub demo: Option<bool>,
+    pub tokens_saved: Option<i32>,
 }
 
 impl Row for AiRow {
@@ -144,10 +155,18 @@ impl Row for AiRow {
             self.success,
             self.error,
             self.cache_hit,
-            uuid(&self.user_id),
+            self.user_id,
             self.ip,
             self.timestamp,
             ts(self.created_at),
+            self.provider,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.ttft,
+            self.cost,
+            self.stream,
+            self.demo,
+            self.tokens_saved,
         ])
     }
 }
