@@ -56,11 +56,17 @@ async fn proxy(state: &AppState, gw: &Arc<Gateway>, api: Api, req: Request) -> R
     }
     let raw = match read_body(&headers, body).await {
         Ok(b) => b,
-        Err(e) => return e.render(api),
+        Err(e) => {
+            gw.record_refused(api.endpoint(), b"", ip, &e);
+            return e.render(api);
+        }
     };
-    match gw.parse(api, &headers, raw, ip) {
+    match gw.parse(api, &headers, raw.clone(), ip.clone()) {
         Ok(call) => gw.respond(call).await,
-        Err(e) => e.render(api),
+        Err(e) => {
+            gw.record_refused(api.endpoint(), &raw, ip, &e);
+            e.render(api)
+        }
     }
 }
 
@@ -125,6 +131,12 @@ pub async fn generate(
     if gw.keys.check(&headers).is_none() {
         return Err(ApiError::GatewayKey);
     }
-    let raw = read_body(&headers, body).await.map_err(generate::api_error)?;
+    let raw = match read_body(&headers, body).await {
+        Ok(raw) => raw,
+        Err(e) => {
+            gw.record_refused(generate::ENDPOINT, b"", ip, &e);
+            return Err(generate::api_error(e));
+        }
+    };
     generate::run(&gw, &headers, &raw, ip).await
 }

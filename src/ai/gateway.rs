@@ -442,7 +442,9 @@ impl Gateway {
                 }
                 Err(e) => last_err = Some(transport_error(e)),
             }
-            tracing::warn!(model = %route.model, provider = %route.provider.name, "upstream failed; trying the next fallback model");
+            if i + 1 < count {
+                tracing::warn!(model = %route.model, provider = %route.provider.name, "upstream failed; trying the next fallback model");
+            }
         }
         Err(last_err.unwrap_or_else(|| GatewayError::Unreachable("no provider to call".into())))
     }
@@ -659,6 +661,23 @@ impl Gateway {
         }
         decorate(h, ctx.status, &ctx.route.provider.name, false);
         r
+    }
+
+    /// A call refused before it could run (bad body, wrong API for the model): still a row.
+    pub fn record_refused(&self, endpoint: &'static str, raw: &[u8], ip: Option<String>, error: &GatewayError) {
+        let body: Map<String, Value> = serde_json::from_slice(raw).unwrap_or_default();
+        let meta = Meta {
+            id: Uuid::new_v4(),
+            started: Instant::now(),
+            created_at: chrono::Utc::now().timestamp_micros(),
+            endpoint,
+            model: body.get("model").and_then(Value::as_str).unwrap_or("").chars().take(256).collect(),
+            user: wire::user_of(&HeaderMap::new(), &body),
+            ip,
+            stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+            tokens_saved: None,
+        };
+        self.record(&meta, None, None, None, false, Some(error.to_string()), false);
     }
 
     #[allow(clippy::too_many_arguments)]

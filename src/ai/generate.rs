@@ -34,6 +34,8 @@ fn yes() -> bool {
     true
 }
 
+pub const ENDPOINT: &str = "/api/ai/generate";
+
 /// Anthropic requires a maximum; this one is used when the parameters give none.
 const DEFAULT_MAX_TOKENS: u64 = 1024;
 
@@ -55,9 +57,18 @@ pub fn api_error(e: GatewayError) -> ApiError {
 }
 
 pub async fn run(gw: &Arc<Gateway>, headers: &HeaderMap, raw: &[u8], ip: Option<String>) -> Result<Response, ApiError> {
-    let input: GenerateIn = serde_json::from_slice(raw).map_err(|e| ApiError::Malformed(format!("invalid generate request: {e}")))?;
+    let input: GenerateIn = match serde_json::from_slice(raw) {
+        Ok(i) => i,
+        Err(e) => {
+            let e = GatewayError::BadRequest(format!("invalid generate request: {e}"));
+            gw.record_refused(ENDPOINT, raw, ip, &e);
+            return Err(api_error(e));
+        }
+    };
     if input.model.trim().is_empty() {
-        return Err(ApiError::invalid(None, "model", "must not be empty"));
+        let e = GatewayError::BadRequest("`model` must not be empty".into());
+        gw.record_refused(ENDPOINT, raw, ip, &e);
+        return Err(api_error(e));
     }
     let api = gw.providers.api_for(&input.model);
     let mut body = input.parameters.clone();
@@ -85,8 +96,14 @@ pub async fn run(gw: &Arc<Gateway>, headers: &HeaderMap, raw: &[u8], ip: Option<
         body.insert("max_tokens".into(), json!(DEFAULT_MAX_TOKENS));
     }
     let raw = Bytes::from(Value::Object(body).to_string());
-    let mut call = gw.parse(api, headers, raw, ip).map_err(api_error)?;
-    call.endpoint = "/api/ai/generate";
+    let mut call = match gw.parse(api, headers, raw.clone(), ip.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            gw.record_refused(ENDPOINT, &raw, ip, &e);
+            return Err(api_error(e));
+        }
+    };
+    call.endpoint = ENDPOINT;
     if !input.cached {
         call.directives = Directives::none();
     }

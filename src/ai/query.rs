@@ -1,4 +1,5 @@
-//! Reads over `ai_performance_metrics`: call totals, error and cache-hit rates, latency, models.
+//! Reads over `ai_performance_metrics`: call totals, error and cache-hit rates, latency
+//! percentiles, tokens and cost, per model and per user, and their trends.
 
 use duckdb::{params, Connection};
 use serde::Serialize;
@@ -8,9 +9,17 @@ use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, St
 
 const TABLE: &str = "ai_performance_metrics";
 const COLUMNS: &str =
-    "id::VARCHAR AS id, request_id, endpoint, model, tokens, duration, success, error, \
-    cache_hit, user_id::VARCHAR AS user_id, ip, timestamp, created_at";
+    "id::VARCHAR AS id, request_id, endpoint, model, provider, tokens, prompt_tokens, \
+    completion_tokens, duration, ttft, success, error, cache_hit, stream, demo, cost, tokens_saved, \
+    user_id, ip, timestamp, created_at";
 const TOP_MODELS: u32 = 20;
+const TOP_USERS: u32 = 20;
+/// Per-group aggregates shared by the model and user breakdowns.
+const GROUP_STATS: &str = "count(*) AS calls, avg((NOT success)::DOUBLE) AS error_rate, \
+    avg(cache_hit::DOUBLE) AS cache_hit_rate, avg(duration) AS avg_duration, \
+    quantile_cont(duration, 0.5) AS p50_duration, quantile_cont(duration, 0.75) AS p75_duration, \
+    quantile_cont(duration, 0.95) AS p95_duration, coalesce(sum(tokens), 0)::BIGINT AS tokens, \
+    avg(tokens) AS avg_tokens, sum(cost) AS cost";
 
 pub type Summary = Report<Stats>;
 
@@ -19,6 +28,8 @@ pub struct Stats {
     pub totals: Totals,
     /// Busiest models first.
     pub models: Vec<JsonRow>,
+    /// Users with the most calls first (calls without a user are left out).
+    pub users: Vec<JsonRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -30,10 +41,22 @@ pub struct Totals {
     pub cache_hit_rate: Option<f64>,
     /// Milliseconds.
     pub avg_duration: Option<f64>,
+    pub p50_duration: Option<f64>,
     pub p75_duration: Option<f64>,
     pub p95_duration: Option<f64>,
+    pub p99_duration: Option<f64>,
+    /// Milliseconds to the first byte, streamed calls that succeeded.
+    pub p50_ttft: Option<f64>,
     pub tokens: u64,
+    /// Tokens per call.
     pub avg_tokens: Option<f64>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// USD; calls without a known price count as 0.
+    pub cost: f64,
+    pub demo_calls: u64,
+    /// Estimated tokens removed by whitespace normalisation.
+    pub tokens_saved: u64,
 }
 
 pub async fn summary(store: &Store, window: Window) -> Result<Summary, StoreError> {
@@ -46,7 +69,11 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         &format!(
             "SELECT count(*), count(*) FILTER (WHERE NOT success), avg((NOT success)::DOUBLE), \
              count(*) FILTER (WHERE cache_hit), avg(cache_hit::DOUBLE), avg(duration), \
-             quantile_cont(duration, 0.75), quantile_cont(duration, 0.95), coalesce(sum(tokens), 0)::BIGINT, avg(tokens) \
+             quantile_cont(duration, 0.5), quantile_cont(duration, 0.75), quantile_cont(duration, 0.95), \
+             quantile_cont(duration, 0.99), quantile_cont(ttft, 0.5) FILTER (WHERE stream AND success), \
+             coalesce(sum(tokens), 0)::BIGINT, avg(tokens), \
+             coalesce(sum(prompt_tokens), 0)::BIGINT, coalesce(sum(completion_tokens), 0)::BIGINT, \
+             coalesce(sum(cost), 0)::DOUBLE, count(*) FILTER (WHERE demo), coalesce(sum(tokens_saved), 0)::BIGINT \
              FROM {TABLE} WHERE created_at >= ? AND created_at < ?"
         ),
         range,
@@ -58,30 +85,48 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
                 cache_hits: r.get(3)?,
                 cache_hit_rate: r.get(4)?,
                 avg_duration: r.get(5)?,
-                p75_duration: r.get(6)?,
-                p95_duration: r.get(7)?,
-                tokens: r.get(8)?,
-                avg_tokens: r.get(9)?,
+                p50_duration: r.get(6)?,
+                p75_duration: r.get(7)?,
+                p95_duration: r.get(8)?,
+                p99_duration: r.get(9)?,
+                p50_ttft: r.get(10)?,
+                tokens: r.get(11)?,
+                avg_tokens: r.get(12)?,
+                prompt_tokens: r.get(13)?,
+                completion_tokens: r.get(14)?,
+                cost: r.get(15)?,
+                demo_calls: r.get(16)?,
+                tokens_saved: r.get(17)?,
             })
         },
     )?;
     let models = query_json(
         conn,
         &format!(
-            "SELECT model, count(*) AS calls, avg((NOT success)::DOUBLE) AS error_rate, \
-             avg(cache_hit::DOUBLE) AS cache_hit_rate, avg(duration) AS avg_duration, \
-             quantile_cont(duration, 0.75) AS p75_duration, coalesce(sum(tokens), 0)::BIGINT AS tokens \
+            "SELECT model, string_agg(DISTINCT provider, ', ') AS provider, {GROUP_STATS} \
              FROM {TABLE} WHERE created_at >= ? AND created_at < ? \
              GROUP BY model ORDER BY calls DESC, model LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_MODELS],
         &[],
     )?;
+    let users = query_json(
+        conn,
+        &format!(
+            "SELECT user_id AS user, {GROUP_STATS} \
+             FROM {TABLE} WHERE created_at >= ? AND created_at < ? AND user_id IS NOT NULL \
+             GROUP BY user_id ORDER BY calls DESC, user_id LIMIT ?"
+        ),
+        params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_USERS],
+        &[],
+    )?;
     let series = series(
         conn,
         TABLE,
         "count(*) AS calls, count(*) FILTER (WHERE NOT success) AS errors, \
-         count(*) FILTER (WHERE cache_hit) AS cache_hits, quantile_cont(duration, 0.75) AS p75_duration",
+         count(*) FILTER (WHERE cache_hit) AS cache_hits, quantile_cont(duration, 0.5) AS p50_duration, \
+         quantile_cont(duration, 0.75) AS p75_duration, quantile_cont(duration, 0.95) AS p95_duration, \
+         coalesce(sum(tokens), 0)::BIGINT AS tokens, coalesce(sum(cost), 0)::DOUBLE AS cost",
         w.from_us(),
         w.to_us(),
         w.bucket_us(),
@@ -97,5 +142,14 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         w.offset,
     )?;
     let total = totals.calls;
-    Ok(w.report(series, Stats { totals, models }, rows, total))
+    Ok(w.report(
+        series,
+        Stats {
+            totals,
+            models,
+            users,
+        },
+        rows,
+        total,
+    ))
 }

@@ -15,7 +15,7 @@ pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_growth-stack"));
     // Nothing from the developer's shell may leak into a test's config.
     for (k, _) in std::env::vars() {
-        if k.starts_with("GROWTH_") {
+        if k.starts_with("GROWTH_") || k.starts_with("OPENAI_") || k.starts_with("ANTHROPIC_") {
             cmd.env_remove(k);
         }
     }

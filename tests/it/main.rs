@@ -1,5 +1,7 @@
 //! Integration tests: the real binary on a random port with a temp data dir, over HTTP.
 
+mod ai;
+mod ai_mock;
 mod browser;
 mod cli;
 mod dashboard;
