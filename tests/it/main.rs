@@ -2,6 +2,7 @@
 
 mod ai;
 mod ai_mock;
+mod ai_sdk;
 mod browser;
 mod cli;
 mod dashboard;
