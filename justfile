@@ -17,6 +17,10 @@ lint:
 bench *ARGS:
     cargo run --release -- bench {{ARGS}}
 
+# AI gateway: direct-to-mock vs gateway miss vs gateway hit, hit throughput, rows verified
+bench-ai *ARGS:
+    cargo run --release -- bench-ai {{ARGS}}
+
 # Start-up time on a large file: fills a data dir with N demo events, then times readiness
 bench-startup N="10000000":
     rm -rf target/bench-startup

@@ -33,6 +33,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure ingest: the Appender ceiling, batched HTTP ingest and single-event beacons.
     Bench(BenchArgs),
+    /// Measure the AI gateway against a mock provider: miss and hit overhead, hit throughput.
+    BenchAi(BenchAiArgs),
     /// Print the effective configuration, or every setting with its environment variable.
     Config(ConfigArgs),
 }
@@ -142,6 +144,19 @@ pub struct BenchArgs {
     /// Only time start-up to ready (and idle RSS) on this existing data dir, e.g. after `demo`
     #[arg(long, value_name = "DATA_DIR")]
     pub startup: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchAiArgs {
+    /// Requests per path (direct, gateway miss, gateway hit), sent one at a time, interleaved
+    #[arg(long, default_value_t = 5_000)]
+    pub requests: usize,
+    /// Cache hits for the throughput phase
+    #[arg(long, default_value_t = 100_000)]
+    pub hits: usize,
+    /// Concurrent connections in the throughput phase
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Args, Clone)]

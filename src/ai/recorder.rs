@@ -11,6 +11,9 @@ use tokio::task::JoinHandle;
 use crate::store::{AiRow, Batch, Store, StoreError};
 
 const MAX_BATCH: usize = 20_000;
+/// Pause between commits, so a steady trickle of calls costs DuckDB at most a hundred
+/// commits a second instead of one per call, leaving the CPU to the calls themselves.
+const LINGER: Duration = Duration::from_millis(10);
 
 pub struct Recorder {
     tx: mpsc::UnboundedSender<AiRow>,
@@ -65,6 +68,7 @@ async fn run(
                     break;
                 }
                 write(&store, std::mem::take(&mut buf)).await;
+                tokio::time::sleep(LINGER).await;
             }
             _ = &mut stop => {
                 while let Ok(row) = rx.try_recv() {
