@@ -60,13 +60,20 @@ fn body(prompt: &str) -> String {
 }
 
 /// One POST, whole answer read; returns the status and the `x-growth-cache` header.
-async fn post_json(client: &HttpClient, url: &str, body: String) -> Result<(u16, Option<String>), BenchAiError> {
+async fn post_json(
+    client: &HttpClient,
+    url: &str,
+    body: String,
+) -> Result<(u16, Option<String>), BenchAiError> {
     let req = hyper::Request::post(url)
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {KEY}"))
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    let resp = client.request(req).await.map_err(|e| BenchAiError::Http(e.to_string()))?;
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|e| BenchAiError::Http(e.to_string()))?;
     let status = resp.status().as_u16();
     let cache = resp
         .headers()
@@ -107,8 +114,13 @@ fn stats(name: &'static str, mut d: Vec<Duration>, seconds: Option<f64>) -> Stat
 }
 
 fn print(s: &Stats) {
-    let rate = s.per_sec.map_or(String::new(), |r| format!("{r:>10.0} req/s"));
-    println!("{:<28} {:>7}  p50 {:>7.3} ms  p99 {:>7.3} ms {rate}", s.name, s.n, s.p50, s.p99);
+    let rate = s
+        .per_sec
+        .map_or(String::new(), |r| format!("{r:>10.0} req/s"));
+    println!(
+        "{:<28} {:>7}  p50 {:>7.3} ms  p99 {:>7.3} ms {rate}",
+        s.name, s.n, s.p50, s.p99
+    );
 }
 
 /// The fixed-reply provider, in this process, on a free loopback port.
@@ -134,9 +146,19 @@ async fn start_mock() -> Result<(String, Arc<AtomicU64>), BenchAiError> {
 }
 
 /// The gateway: this binary serving on a free port with its own data dir.
-async fn start_gateway(data_dir: &Path, mock: &str, cache_entries: usize) -> Result<(Child, String), BenchAiError> {
+async fn start_gateway(
+    data_dir: &Path,
+    mock: &str,
+    cache_entries: usize,
+) -> Result<(Child, String), BenchAiError> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-auth", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-auth",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .env("OPENAI_BASE_URL", format!("{mock}/v1"))
@@ -151,7 +173,10 @@ async fn start_gateway(data_dir: &Path, mock: &str, cache_entries: usize) -> Res
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| BenchAiError::Failed("no stdout".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| BenchAiError::Failed("no stdout".into()))?;
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
         match lines.next_line().await? {
@@ -160,7 +185,11 @@ async fn start_gateway(data_dir: &Path, mock: &str, cache_entries: usize) -> Res
                     break url.trim().to_string();
                 }
             }
-            None => return Err(BenchAiError::Failed("gateway exited before listening".into())),
+            None => {
+                return Err(BenchAiError::Failed(
+                    "gateway exited before listening".into(),
+                ))
+            }
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -169,17 +198,23 @@ async fn start_gateway(data_dir: &Path, mock: &str, cache_entries: usize) -> Res
 
 /// Calls recorded in `ai_performance_metrics` over the last hour.
 async fn recorded(client: &HttpClient, url: &str) -> Result<u64, BenchAiError> {
-    let req = hyper::Request::get(format!("{url}/api/analytics/ai-performance?range=1h&limit=1"))
-        .body(Full::new(Bytes::new()))
+    let req = hyper::Request::get(format!(
+        "{url}/api/analytics/ai-performance?range=1h&limit=1"
+    ))
+    .body(Full::new(Bytes::new()))
+    .map_err(|e| BenchAiError::Http(e.to_string()))?;
+    let resp = client
+        .request(req)
+        .await
         .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    let resp = client.request(req).await.map_err(|e| BenchAiError::Http(e.to_string()))?;
     let bytes = resp
         .into_body()
         .collect()
         .await
         .map_err(|e| BenchAiError::Http(e.to_string()))?
         .to_bytes();
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| BenchAiError::Http(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| BenchAiError::Http(e.to_string()))?;
     v["totals"]["calls"]
         .as_u64()
         .ok_or_else(|| BenchAiError::Failed(format!("unexpected answer: {v}")))
@@ -188,10 +223,14 @@ async fn recorded(client: &HttpClient, url: &str) -> Result<u64, BenchAiError> {
 pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
     let dir = tempfile::tempdir()?;
     let (mock, mock_calls) = start_mock().await?;
-    let (mut child, gw) = start_gateway(&dir.path().join("data"), &mock, args.requests + 16).await?;
+    let (mut child, gw) =
+        start_gateway(&dir.path().join("data"), &mock, args.requests + 16).await?;
     let client = http_client(args.concurrency.max(1));
     let ready = Instant::now();
-    while post_json(&client, &format!("{gw}/readyz"), String::new()).await.is_err() {
+    while post_json(&client, &format!("{gw}/readyz"), String::new())
+        .await
+        .is_err()
+    {
         if ready.elapsed() > Duration::from_secs(30) {
             return Err(BenchAiError::Failed("gateway not ready".into()));
         }
@@ -230,13 +269,17 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
         let (status, cache) = post_json(&client, &gw_url, body(&prompt)).await?;
         miss.push(t.elapsed());
         if status != 200 || cache.as_deref() != Some("MISS") {
-            return Err(BenchAiError::Failed(format!("miss answered {status} {cache:?}")));
+            return Err(BenchAiError::Failed(format!(
+                "miss answered {status} {cache:?}"
+            )));
         }
         let t = Instant::now();
         let (status, cache) = post_json(&client, &gw_url, hot.clone()).await?;
         hit.push(t.elapsed());
         if status != 200 || cache.as_deref() != Some("HIT") {
-            return Err(BenchAiError::Failed(format!("hit answered {status} {cache:?}")));
+            return Err(BenchAiError::Failed(format!(
+                "hit answered {status} {cache:?}"
+            )));
         }
         sent_to_gateway += 2;
     }
@@ -260,11 +303,16 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
         let (client, url, body, left) = (client.clone(), gw_url.clone(), hot.clone(), left.clone());
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            while left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+            while left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
                 let t = Instant::now();
                 let (status, cache) = post_json(&client, &url, body.clone()).await?;
                 if status != 200 || cache.as_deref() != Some("HIT") {
-                    return Err(BenchAiError::Failed(format!("hit answered {status} {cache:?}")));
+                    return Err(BenchAiError::Failed(format!(
+                        "hit answered {status} {cache:?}"
+                    )));
                 }
                 lat.push(t.elapsed());
             }
@@ -303,10 +351,14 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
         flushed_after.as_secs_f64() * 1000.0
     );
     if rows != sent_to_gateway {
-        return Err(BenchAiError::Failed(format!("{sent_to_gateway} calls answered but {rows} rows recorded")));
+        return Err(BenchAiError::Failed(format!(
+            "{sent_to_gateway} calls answered but {rows} rows recorded"
+        )));
     }
     if !status.success() {
-        return Err(BenchAiError::Failed(format!("gateway exited with {status}")));
+        return Err(BenchAiError::Failed(format!(
+            "gateway exited with {status}"
+        )));
     }
     println!("verified: every call is a row, none dropped; gateway stopped cleanly");
     Ok(())

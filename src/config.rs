@@ -450,9 +450,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        parse_bytes(&self.ai.cache_max_bytes).ok_or_else(|| {
-            invalid("ai.cache_max_bytes", "expected a size such as 64MB")
-        })?;
+        parse_bytes(&self.ai.cache_max_bytes)
+            .ok_or_else(|| invalid("ai.cache_max_bytes", "expected a size such as 64MB"))?;
         for (i, p) in self.ai.providers.iter().enumerate() {
             if p.name.trim().is_empty() || p.name.contains('/') {
                 return Err(invalid(
@@ -463,7 +462,10 @@ impl Config {
             if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
                 return Err(invalid(
                     &format!("ai.providers[{i}].base_url"),
-                    format!("{:?} is not a URL like http://127.0.0.1:11434/v1", p.base_url),
+                    format!(
+                        "{:?} is not a URL like http://127.0.0.1:11434/v1",
+                        p.base_url
+                    ),
                 ));
             }
         }
@@ -872,7 +874,10 @@ mod tests {
             &[
                 ("OPENAI_API_KEY", "sk-from-openai-env"),
                 ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9"),
-                ("GROWTH_GATEWAY_KEYS", "gw-key-aaaaaaaaaaaa,gw-key-bbbbbbbbbbbb"),
+                (
+                    "GROWTH_GATEWAY_KEYS",
+                    "gw-key-aaaaaaaaaaaa,gw-key-bbbbbbbbbbbb",
+                ),
                 ("GROWTH_AI_ANTHROPIC_BASE_URL", "http://127.0.0.1:10"),
             ],
             vec![],
@@ -885,7 +890,10 @@ mod tests {
         );
         assert_eq!(c.ai.gateway_keys.len(), 2);
         let shown = c.to_toml_masked();
-        assert!(!shown.contains("sk-from-openai-env") && !shown.contains("gw-key-"), "{shown}");
+        assert!(
+            !shown.contains("sk-from-openai-env") && !shown.contains("gw-key-"),
+            "{shown}"
+        );
     }
 
     #[test]

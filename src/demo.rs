@@ -458,10 +458,21 @@ impl Generator {
             ip: Some(ip.to_string()),
             timestamp: t / 1000,
             created_at: t,
-            provider: Some(if model.starts_with("claude") { "anthropic" } else { "openai" }.into()),
+            provider: Some(
+                if model.starts_with("claude") {
+                    "anthropic"
+                } else {
+                    "openai"
+                }
+                .into(),
+            ),
             prompt_tokens: Some(tokens * 7 / 10),
             completion_tokens: Some(tokens - tokens * 7 / 10),
-            cost: Some(crate::ai::price::list_cost(model, tokens * 7 / 10, tokens - tokens * 7 / 10)),
+            cost: Some(crate::ai::price::list_cost(
+                model,
+                tokens * 7 / 10,
+                tokens - tokens * 7 / 10,
+            )),
             ..Default::default()
         });
     }

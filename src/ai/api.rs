@@ -97,7 +97,11 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayErro
 /// `anthropic-version`).
 pub async fn models(Extension(gw): Extension<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let anthropic = headers.contains_key("anthropic-version");
-    let api = if anthropic { Api::Anthropic } else { Api::OpenAi };
+    let api = if anthropic {
+        Api::Anthropic
+    } else {
+        Api::OpenAi
+    };
     if gw.keys.check(&headers).is_none() {
         return GatewayError::Unauthorized.render(api);
     }

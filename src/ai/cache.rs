@@ -34,13 +34,26 @@ pub struct Events {
 }
 
 impl Answer {
-    pub fn from_json(api: Api, provider: Arc<str>, model: String, demo: bool, usage: Usage, json: Bytes) -> Answer {
+    pub fn from_json(
+        api: Api,
+        provider: Arc<str>,
+        model: String,
+        demo: bool,
+        usage: Usage,
+        json: Bytes,
+    ) -> Answer {
         let a = Answer::empty(api, provider, model, demo, usage);
         let _ = a.json.set(json);
         a
     }
 
-    pub fn from_events(api: Api, provider: Arc<str>, model: String, usage: Usage, events: Events) -> Answer {
+    pub fn from_events(
+        api: Api,
+        provider: Arc<str>,
+        model: String,
+        usage: Usage,
+        events: Events,
+    ) -> Answer {
         let a = Answer::empty(api, provider, model, false, usage);
         let _ = a.events.set(Arc::new(events));
         a
@@ -290,9 +303,15 @@ mod tests {
         c.put(6, answer(4_000), None);
         assert!(c.stats().1 <= 10_000, "byte budget holds");
         assert!(c.get(6, None).is_some());
-        assert!(c.get(6, Some(Duration::ZERO)).is_none() || c.get(6, Some(Duration::from_secs(5))).is_some());
+        assert!(
+            c.get(6, Some(Duration::ZERO)).is_none()
+                || c.get(6, Some(Duration::from_secs(5))).is_some()
+        );
         c.put(7, answer(20_000), None);
-        assert!(c.get(7, None).is_none(), "larger than the budget: not stored");
+        assert!(
+            c.get(7, None).is_none(),
+            "larger than the budget: not stored"
+        );
     }
 
     #[test]
@@ -307,8 +326,12 @@ mod tests {
     #[tokio::test]
     async fn single_flight_releases_waiters() {
         let c = Arc::new(Cache::new(3, 10_000, Duration::from_secs(60)));
-        let Flight::Lead(guard) = c.flight(9) else { panic!("first leads") };
-        let Flight::Wait(mut rx) = c.flight(9) else { panic!("second waits") };
+        let Flight::Lead(guard) = c.flight(9) else {
+            panic!("first leads")
+        };
+        let Flight::Wait(mut rx) = c.flight(9) else {
+            panic!("second waits")
+        };
         c.put(9, answer(5), None);
         drop(guard);
         assert!(rx.changed().await.is_err(), "leader gone");
@@ -319,17 +342,35 @@ mod tests {
     #[test]
     fn directives_from_headers() {
         let mut h = HeaderMap::new();
-        assert_eq!(Directives::from_headers(&h), Directives { read: true, write: true, ttl: None });
+        assert_eq!(
+            Directives::from_headers(&h),
+            Directives {
+                read: true,
+                write: true,
+                ttl: None
+            }
+        );
         h.insert("cache-control", "no-cache, max-age=30".parse().unwrap());
         assert_eq!(
             Directives::from_headers(&h),
-            Directives { read: false, write: true, ttl: Some(Duration::from_secs(30)) }
+            Directives {
+                read: false,
+                write: true,
+                ttl: Some(Duration::from_secs(30))
+            }
         );
         h.insert("cache-control", "no-store".parse().unwrap());
         assert!(!Directives::from_headers(&h).write);
         let mut h = HeaderMap::new();
         h.insert("cf-aig-skip-cache", "true".parse().unwrap());
         h.insert("cf-aig-cache-ttl", "5".parse().unwrap());
-        assert_eq!(Directives::from_headers(&h), Directives { read: false, write: false, ttl: Some(Duration::from_secs(5)) });
+        assert_eq!(
+            Directives::from_headers(&h),
+            Directives {
+                read: false,
+                write: false,
+                ttl: Some(Duration::from_secs(5))
+            }
+        );
     }
 }

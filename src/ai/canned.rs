@@ -19,11 +19,14 @@ const LINES: &[&str] = &[
     "Overnight oats with yoghurt, berries and chia make five breakfasts in one go.",
 ];
 
-pub const NOTICE: &str = "[growth-stack demo provider: no LLM provider is configured, this answer is canned]";
+pub const NOTICE: &str =
+    "[growth-stack demo provider: no LLM provider is configured, this answer is canned]";
 
 /// The same request always gets the same answer.
 pub fn answer(api: Api, body: &Map<String, Value>, model: &str) -> Answer {
-    let digest = Sha256::digest(serde_json::to_vec(body.get("messages").unwrap_or(&Value::Null)).unwrap_or_default());
+    let digest = Sha256::digest(
+        serde_json::to_vec(body.get("messages").unwrap_or(&Value::Null)).unwrap_or_default(),
+    );
     let line = LINES[usize::from(digest[0]) % LINES.len()];
     let text = format!("{line} {NOTICE}");
     let usage = Usage {
@@ -55,7 +58,14 @@ pub fn answer(api: Api, body: &Map<String, Value>, model: &str) -> Answer {
             "usage": { "input_tokens": usage.prompt, "output_tokens": usage.completion },
         }),
     };
-    Answer::from_json(api, Arc::from(DEMO), model.to_string(), true, usage, Bytes::from(json.to_string()))
+    Answer::from_json(
+        api,
+        Arc::from(DEMO),
+        model.to_string(),
+        true,
+        usage,
+        Bytes::from(json.to_string()),
+    )
 }
 
 #[cfg(test)]
@@ -71,7 +81,10 @@ mod tests {
         let ja: Value = serde_json::from_slice(&a.json()).unwrap();
         let jb: Value = serde_json::from_slice(&b.json()).unwrap();
         assert_eq!(ja["choices"], jb["choices"]);
-        assert!(ja["choices"][0]["message"]["content"].as_str().unwrap().contains("demo provider"));
+        assert!(ja["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("demo provider"));
         assert!(a.demo);
         let m: Value = serde_json::from_slice(&answer(Api::Anthropic, body, "x").json()).unwrap();
         assert_eq!(m["type"], "message");

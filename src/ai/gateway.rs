@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::cache::{Answer, Cache, Directives, Events, Flight, FlightGuard};
+use super::canned;
 use super::keys::Keys;
 use super::limits::{Limits, Remaining};
 use super::price::Prices;
@@ -24,7 +25,6 @@ use super::recorder::Recorder;
 use super::sse::{self, Splitter};
 use super::upstream::{Forward, Upstream, UpstreamError};
 use super::wire::{self, Api, GatewayError, Usage};
-use super::canned;
 use crate::config::{parse_bytes, Config};
 use crate::state::IpPolicy;
 use crate::store::{AiRow, Store};
@@ -124,7 +124,11 @@ pub enum Outcome {
 }
 
 impl Gateway {
-    pub fn start(config: &Config, store: Store, privacy: IpPolicy) -> Result<Arc<Gateway>, StartError> {
+    pub fn start(
+        config: &Config,
+        store: Store,
+        privacy: IpPolicy,
+    ) -> Result<Arc<Gateway>, StartError> {
         let keys = Keys::load(config).map_err(|source| StartError::Key {
             path: config.server.data_dir.join("gateway_key"),
             source,
@@ -186,18 +190,34 @@ impl Gateway {
         let key = self.keys.check(headers).ok_or(GatewayError::Unauthorized)?;
         let body: Map<String, Value> = match serde_json::from_slice::<Value>(&raw) {
             Ok(Value::Object(m)) => m,
-            Ok(_) => return Err(GatewayError::BadRequest("the request body must be a JSON object".into())),
-            Err(e) => return Err(GatewayError::BadRequest(format!("the request body is not valid JSON: {e}"))),
+            Ok(_) => {
+                return Err(GatewayError::BadRequest(
+                    "the request body must be a JSON object".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(GatewayError::BadRequest(format!(
+                    "the request body is not valid JSON: {e}"
+                )))
+            }
         };
         match body.get("model") {
             Some(Value::String(m)) if !m.is_empty() => {}
-            _ => return Err(GatewayError::BadRequest("`model` is required and must be a string".into())),
+            _ => {
+                return Err(GatewayError::BadRequest(
+                    "`model` is required and must be a string".into(),
+                ))
+            }
         }
         if !body.get("messages").is_some_and(Value::is_array) {
-            return Err(GatewayError::BadRequest("`messages` is required and must be an array".into()));
+            return Err(GatewayError::BadRequest(
+                "`messages` is required and must be an array".into(),
+            ));
         }
         if api == Api::Anthropic && !body.get("max_tokens").is_some_and(Value::is_u64) {
-            return Err(GatewayError::BadRequest("max_tokens: Field required (a positive integer)".into()));
+            return Err(GatewayError::BadRequest(
+                "max_tokens: Field required (a positive integer)".into(),
+            ));
         }
         let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
         let include_usage = body
@@ -249,7 +269,8 @@ impl Gateway {
             Ok(Outcome::Stream(r)) => r,
             Err(e) => {
                 let mut r = e.render(api);
-                r.headers_mut().insert("x-growth-cache", CacheStatus::Bypass.header());
+                r.headers_mut()
+                    .insert("x-growth-cache", CacheStatus::Bypass.header());
                 r
             }
         };
@@ -258,15 +279,22 @@ impl Gateway {
         }
         if let Some(rem) = remaining {
             let h = resp.headers_mut();
-            h.entry("x-ratelimit-limit-requests").or_insert(HeaderValue::from(rem.limit));
-            h.entry("x-ratelimit-remaining-requests").or_insert(HeaderValue::from(rem.remaining));
+            h.entry("x-ratelimit-limit-requests")
+                .or_insert(HeaderValue::from(rem.limit));
+            h.entry("x-ratelimit-remaining-requests")
+                .or_insert(HeaderValue::from(rem.remaining));
         }
         resp
     }
 
     /// Runs a call; every path records its metric row (a live stream when it ends).
     pub async fn run(self: &Arc<Self>, mut call: Call) -> Ran {
-        let model = call.body.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+        let model = call
+            .body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let mut meta = Meta {
             id: Uuid::new_v4(),
             started: Instant::now(),
@@ -281,7 +309,15 @@ impl Gateway {
         let mut remaining = None;
         let result = self.run_inner(&mut call, &mut meta, &mut remaining).await;
         let result = result.map_err(|(e, provider)| {
-            self.record(&meta, provider.as_deref(), None, None, false, Some(e.to_string()), false);
+            self.record(
+                &meta,
+                provider.as_deref(),
+                None,
+                None,
+                false,
+                Some(e.to_string()),
+                false,
+            );
             e
         });
         Ran {
@@ -300,12 +336,19 @@ impl Gateway {
         let no_provider = |e| (e, None);
         if self.normalize {
             let removed = wire::normalize_whitespace(&mut call.body);
-            meta.tokens_saved = Some(i32::try_from(wire::estimate_tokens(removed)).unwrap_or(i32::MAX));
+            meta.tokens_saved =
+                Some(i32::try_from(wire::estimate_tokens(removed)).unwrap_or(i32::MAX));
         }
-        let route = self.providers.route(&meta.model, call.api).map_err(no_provider)?;
+        let route = self
+            .providers
+            .route(&meta.model, call.api)
+            .map_err(no_provider)?;
         let provider_name = Some(route.provider.name.to_string());
         let with_provider = |e| (e, provider_name.clone());
-        *remaining = self.limits.request(call.key, call.user.as_deref()).map_err(with_provider)?;
+        *remaining = self
+            .limits
+            .request(call.key, call.user.as_deref())
+            .map_err(with_provider)?;
 
         let d = call.directives;
         let key = (d.read || d.write).then(|| wire::cache_key(call.api, &call.body));
@@ -317,7 +360,15 @@ impl Gateway {
                         answer: answer.clone(),
                         cache: CacheStatus::Hit,
                     };
-                    self.record(meta, Some(&answer.provider), Some(&answer.model), None, true, None, answer.demo);
+                    self.record(
+                        meta,
+                        Some(&answer.provider),
+                        Some(&answer.model),
+                        None,
+                        true,
+                        None,
+                        answer.demo,
+                    );
                     return Ok(outcome);
                 }
                 match self.cache.flight(k) {
@@ -331,30 +382,54 @@ impl Gateway {
                 }
             }
         }
-        let status = if d.read { CacheStatus::Miss } else { CacheStatus::Bypass };
+        let status = if d.read {
+            CacheStatus::Miss
+        } else {
+            CacheStatus::Bypass
+        };
 
         let prompt = wire::estimate_tokens(wire::prompt_chars(&call.body));
         let max_out = ["max_completion_tokens", "max_tokens"]
             .iter()
             .find_map(|k| call.body.get(*k).and_then(Value::as_u64))
-            .map_or(DEFAULT_COMPLETION_ESTIMATE, |n| n.min(u64::from(u32::MAX)) as u32);
+            .map_or(DEFAULT_COMPLETION_ESTIMATE, |n| {
+                n.min(u64::from(u32::MAX)) as u32
+            });
         let estimate = prompt.saturating_add(max_out);
-        self.limits.reserve_tokens(call.user.as_deref(), estimate).map_err(with_provider)?;
+        self.limits
+            .reserve_tokens(call.user.as_deref(), estimate)
+            .map_err(with_provider)?;
 
         if route.provider.is_demo() {
             let answer = Arc::new(canned::answer(call.api, &call.body, &route.model));
             self.store(key, d, &answer);
             drop(guard);
-            self.limits.correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
-            self.record(meta, Some(&answer.provider), Some(&answer.model), Some(answer.usage), false, None, true);
-            return Ok(Outcome::Answer { answer, cache: status });
+            self.limits
+                .correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
+            self.record(
+                meta,
+                Some(&answer.provider),
+                Some(&answer.model),
+                Some(answer.usage),
+                false,
+                None,
+                true,
+            );
+            return Ok(Outcome::Answer {
+                answer,
+                cache: status,
+            });
         }
 
         let deadline = Instant::now() + self.upstream.total;
-        let (route, resp) = self.call_upstream(call, &route, deadline).await.map_err(|e| {
-            self.limits.correct_tokens(call.user.as_deref(), estimate, prompt);
-            (e, provider_name.clone())
-        })?;
+        let (route, resp) = self
+            .call_upstream(call, &route, deadline)
+            .await
+            .map_err(|e| {
+                self.limits
+                    .correct_tokens(call.user.as_deref(), estimate, prompt);
+                (e, provider_name.clone())
+            })?;
         let ctx = Ctx {
             key,
             directives: d,
@@ -365,7 +440,8 @@ impl Gateway {
         };
         if call.stream {
             let fail = |e| {
-                self.limits.correct_tokens(call.user.as_deref(), estimate, prompt);
+                self.limits
+                    .correct_tokens(call.user.as_deref(), estimate, prompt);
                 (e, Some(ctx.route.provider.name.to_string()))
             };
             if !resp.status().is_success() {
@@ -379,26 +455,40 @@ impl Gateway {
             if !is_sse {
                 return Err(fail(GatewayError::Upstream {
                     status: StatusCode::BAD_GATEWAY,
-                    message: format!("provider {} did not answer with a stream", ctx.route.provider.name),
+                    message: format!(
+                        "provider {} did not answer with a stream",
+                        ctx.route.provider.name
+                    ),
                     body: None,
                 }));
             }
             let resp = self.clone().forward_stream(call, meta, ctx, guard, resp);
             return Ok(Outcome::Stream(resp));
         }
-        let answer = self
-            .read_answer(call, resp, &ctx)
-            .await
-            .map_err(|e| {
-                self.limits.correct_tokens(call.user.as_deref(), estimate, prompt);
-                (e, Some(ctx.route.provider.name.to_string()))
-            })?;
+        let answer = self.read_answer(call, resp, &ctx).await.map_err(|e| {
+            self.limits
+                .correct_tokens(call.user.as_deref(), estimate, prompt);
+            (e, Some(ctx.route.provider.name.to_string()))
+        })?;
         self.store(key, d, &answer);
         drop(guard);
-        self.limits.correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
+        self.limits
+            .correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
         let ttft = meta.started.elapsed().as_secs_f64() * 1000.0;
-        self.record_full(meta, Some(&answer.provider), Some(&answer.model), Some(answer.usage), false, None, false, Some(ttft));
-        Ok(Outcome::Answer { answer, cache: status })
+        self.record_full(
+            meta,
+            Some(&answer.provider),
+            Some(&answer.model),
+            Some(answer.usage),
+            false,
+            None,
+            false,
+            Some(ttft),
+        );
+        Ok(Outcome::Answer {
+            answer,
+            cache: status,
+        })
     }
 
     fn store(&self, key: Option<u128>, d: Directives, answer: &Arc<Answer>) {
@@ -431,10 +521,15 @@ impl Gateway {
         let count = candidates.len();
         for (i, route) in candidates.into_iter().enumerate() {
             let body = self.upstream_body(call, &route, requested);
-            match self.upstream.send(&route.provider, call.api, &body, &call.forward, deadline).await {
+            match self
+                .upstream
+                .send(&route.provider, call.api, &body, &call.forward, deadline)
+                .await
+            {
                 Ok(resp) => {
                     let status = resp.status();
-                    let failed = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let failed =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     if !failed || i + 1 == count {
                         return Ok((route, resp));
                     }
@@ -497,7 +592,9 @@ impl Gateway {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return GatewayError::Upstream {
                 status: StatusCode::BAD_GATEWAY,
-                message: format!("provider {name} refused the gateway's provider key ({status}): {detail}"),
+                message: format!(
+                    "provider {name} refused the gateway's provider key ({status}): {detail}"
+                ),
                 body: None,
             };
         }
@@ -518,11 +615,20 @@ impl Gateway {
             return Err(self.upstream_error(&ctx.route, resp, ctx.deadline).await);
         }
         let name = ctx.route.provider.name.clone();
-        let bytes = match tokio::time::timeout_at(ctx.deadline.into(), resp.into_body().collect()).await {
-            Ok(Ok(c)) => c.to_bytes(),
-            Ok(Err(e)) => return Err(GatewayError::Unreachable(format!("provider {name} broke off its answer: {e}"))),
-            Err(_) => return Err(GatewayError::Timeout(format!("provider {name} did not finish its answer in time"))),
-        };
+        let bytes =
+            match tokio::time::timeout_at(ctx.deadline.into(), resp.into_body().collect()).await {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) => {
+                    return Err(GatewayError::Unreachable(format!(
+                        "provider {name} broke off its answer: {e}"
+                    )))
+                }
+                Err(_) => {
+                    return Err(GatewayError::Timeout(format!(
+                        "provider {name} did not finish its answer in time"
+                    )))
+                }
+            };
         #[derive(serde::Deserialize)]
         struct Head {
             model: Option<String>,
@@ -539,7 +645,9 @@ impl Gateway {
             .and_then(|u| Usage::from_json(call.api, u))
             .unwrap_or_default();
         let model = head.model.unwrap_or_else(|| ctx.route.model.clone());
-        Ok(Arc::new(Answer::from_json(call.api, name, model, false, usage, bytes)))
+        Ok(Arc::new(Answer::from_json(
+            call.api, name, model, false, usage, bytes,
+        )))
     }
 
     /// Forwards the provider's stream event by event as it arrives. A task owns the
@@ -583,7 +691,9 @@ impl Gateway {
             loop {
                 let frame = match tokio::time::timeout_at(ctx.deadline.into(), body.frame()).await {
                     Err(_) => {
-                        error = Some(format!("provider {provider} did not finish its stream in time"));
+                        error = Some(format!(
+                            "provider {provider} did not finish its stream in time"
+                        ));
                         break;
                     }
                     Ok(None) => break,
@@ -593,7 +703,9 @@ impl Gateway {
                     }
                     Ok(Some(Ok(f))) => f,
                 };
-                let Ok(data) = frame.into_data() else { continue };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
                 let mut events = splitter.push(&data);
                 if events.is_empty() {
                     continue;
@@ -638,15 +750,28 @@ impl Gateway {
                     provider.clone(),
                     answer_model.clone(),
                     usage_total,
-                    Events { list: captured, usage_at },
+                    Events {
+                        list: captured,
+                        usage_at,
+                    },
                 ));
                 self.store(ctx.key, ctx.directives, &answer);
             } else if error.is_none() {
                 error = Some(format!("provider {provider} ended its stream early"));
             }
             drop(guard);
-            self.limits.correct_tokens(user.as_deref(), ctx.estimate, usage_total.total());
-            self.record_full(&meta, Some(&provider), Some(&answer_model), usage, false, error, false, ttft);
+            self.limits
+                .correct_tokens(user.as_deref(), ctx.estimate, usage_total.total());
+            self.record_full(
+                &meta,
+                Some(&provider),
+                Some(&answer_model),
+                usage,
+                false,
+                error,
+                false,
+                ttft,
+            );
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
@@ -654,7 +779,10 @@ impl Gateway {
         let mut r = Response::new(Body::from_stream(stream));
         *r.status_mut() = StatusCode::OK;
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             h.insert("x-request-id", v);
@@ -664,20 +792,40 @@ impl Gateway {
     }
 
     /// A call refused before it could run (bad body, wrong API for the model): still a row.
-    pub fn record_refused(&self, endpoint: &'static str, raw: &[u8], ip: Option<String>, error: &GatewayError) {
+    pub fn record_refused(
+        &self,
+        endpoint: &'static str,
+        raw: &[u8],
+        ip: Option<String>,
+        error: &GatewayError,
+    ) {
         let body: Map<String, Value> = serde_json::from_slice(raw).unwrap_or_default();
         let meta = Meta {
             id: Uuid::new_v4(),
             started: Instant::now(),
             created_at: chrono::Utc::now().timestamp_micros(),
             endpoint,
-            model: body.get("model").and_then(Value::as_str).unwrap_or("").chars().take(256).collect(),
+            model: body
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .chars()
+                .take(256)
+                .collect(),
             user: wire::user_of(&HeaderMap::new(), &body),
             ip,
             stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
             tokens_saved: None,
         };
-        self.record(&meta, None, None, None, false, Some(error.to_string()), false);
+        self.record(
+            &meta,
+            None,
+            None,
+            None,
+            false,
+            Some(error.to_string()),
+            false,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -766,8 +914,10 @@ fn transport_error(e: UpstreamError) -> GatewayError {
 
 fn json_response(body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -781,12 +931,21 @@ fn replay(answer: &Answer, include_usage: bool) -> Response {
         .iter()
         .enumerate()
         .filter(|(i, _)| !(strip && Some(*i) == events.usage_at))
-        .map(|(_, e)| if strip { sse::strip_null_usage(e) } else { e.clone() })
+        .map(|(_, e)| {
+            if strip {
+                sse::strip_null_usage(e)
+            } else {
+                e.clone()
+            }
+        })
         .collect();
     let stream = futures_util::stream::iter(list.into_iter().map(Ok::<_, Infallible>));
     let mut r = Response::new(Body::from_stream(stream));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }

@@ -47,16 +47,21 @@ pub fn api_error(e: GatewayError) -> ApiError {
         GatewayError::ModelNotFound(m) => ApiError::invalid(None, "model", m),
         GatewayError::RateLimited { retry_after, .. } => ApiError::RateLimited { retry_after },
         GatewayError::ShuttingDown => ApiError::ShuttingDown,
-        e @ (GatewayError::Upstream { .. } | GatewayError::Timeout(_) | GatewayError::Unreachable(_)) => {
-            ApiError::Upstream {
-                status: e.status(),
-                message: e.to_string(),
-            }
-        }
+        e @ (GatewayError::Upstream { .. }
+        | GatewayError::Timeout(_)
+        | GatewayError::Unreachable(_)) => ApiError::Upstream {
+            status: e.status(),
+            message: e.to_string(),
+        },
     }
 }
 
-pub async fn run(gw: &Arc<Gateway>, headers: &HeaderMap, raw: &[u8], ip: Option<String>) -> Result<Response, ApiError> {
+pub async fn run(
+    gw: &Arc<Gateway>,
+    headers: &HeaderMap,
+    raw: &[u8],
+    ip: Option<String>,
+) -> Result<Response, ApiError> {
     let input: GenerateIn = match serde_json::from_slice(raw) {
         Ok(i) => i,
         Err(e) => {
@@ -107,14 +112,19 @@ pub async fn run(gw: &Arc<Gateway>, headers: &HeaderMap, raw: &[u8], ip: Option<
     if !input.cached {
         call.directives = Directives::none();
     }
-    let Ran { result, request_id, .. } = gw.run(call).await;
+    let Ran {
+        result, request_id, ..
+    } = gw.run(call).await;
     let (answer, cache) = match result.map_err(api_error)? {
         Outcome::Answer { answer, cache } => (answer, cache),
         Outcome::Stream(_) => return Err(ApiError::Internal("generate does not stream".into())),
     };
     let full: Value = serde_json::from_slice(&answer.json()).unwrap_or_default();
     let content = match api {
-        Api::OpenAi => full["choices"][0]["message"]["content"].as_str().unwrap_or("").to_string(),
+        Api::OpenAi => full["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
         Api::Anthropic => full["content"]
             .as_array()
             .map(|blocks| {

@@ -64,9 +64,16 @@ impl Keys {
         let bearer = h
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
-        let given = bearer.or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim))?;
+        let given = bearer.or_else(|| {
+            h.get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        })?;
         // Every key is compared, so the time taken does not say which one came close.
         let mut found = None;
         for (i, k) in self.keys.iter().enumerate() {
@@ -106,7 +113,10 @@ mod tests {
         assert_eq!(k.check(&h), None);
         h.insert("x-api-key", "key-two-0123456789".parse().unwrap());
         assert_eq!(k.check(&h), Some(1));
-        h.insert("authorization", "Bearer key-one-0123456789".parse().unwrap());
+        h.insert(
+            "authorization",
+            "Bearer key-one-0123456789".parse().unwrap(),
+        );
         assert_eq!(k.check(&h), Some(0));
         h.insert("authorization", "Bearer nope".parse().unwrap());
         assert_eq!(k.check(&h), None);

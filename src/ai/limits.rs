@@ -59,7 +59,11 @@ impl Limits {
     }
 
     /// Counts one request against every request limit (cache hits included).
-    pub fn request(&self, key: usize, user: Option<&str>) -> Result<Option<Remaining>, GatewayError> {
+    pub fn request(
+        &self,
+        key: usize,
+        user: Option<&str>,
+    ) -> Result<Option<Remaining>, GatewayError> {
         let refuse = |scope, limit, nu: &governor::NotUntil<_>| GatewayError::RateLimited {
             scope,
             limit,
@@ -69,12 +73,15 @@ impl Limits {
             l.check().map_err(|e| refuse(LimitScope::Global, *n, &e))?;
         }
         if let Some((n, l)) = &self.key {
-            l.check_key(&key).map_err(|e| refuse(LimitScope::Key, *n, &e))?;
+            l.check_key(&key)
+                .map_err(|e| refuse(LimitScope::Key, *n, &e))?;
         }
         match &self.user {
             Some((n, l)) => {
                 let user = user.unwrap_or(ANONYMOUS).to_string();
-                let snap = l.check_key(&user).map_err(|e| refuse(LimitScope::User, *n, &e))?;
+                let snap = l
+                    .check_key(&user)
+                    .map_err(|e| refuse(LimitScope::User, *n, &e))?;
                 Ok(Some(Remaining {
                     limit: *n,
                     remaining: snap.remaining_burst_capacity(),
@@ -134,7 +141,8 @@ impl Tokens {
     }
 
     fn refill(&self, level: f64, at: Instant, now: Instant) -> f64 {
-        (level + now.duration_since(at).as_secs_f64() * self.rate_per_sec()).min(f64::from(self.per_minute))
+        (level + now.duration_since(at).as_secs_f64() * self.rate_per_sec())
+            .min(f64::from(self.per_minute))
     }
 
     fn reserve(&self, user: &str, estimate: u32) -> Result<(), GatewayError> {
@@ -163,7 +171,10 @@ impl Tokens {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((level, at)) = buckets.get(user).copied() {
             let level = self.refill(level, at, now) + f64::from(estimate) - f64::from(actual);
-            buckets.insert(user.to_string(), (level.min(f64::from(self.per_minute)), now));
+            buckets.insert(
+                user.to_string(),
+                (level.min(f64::from(self.per_minute)), now),
+            );
         }
     }
 
@@ -195,8 +206,13 @@ mod tests {
         assert_eq!(l.request(0, Some("a")).unwrap().unwrap().remaining, 1);
         assert!(l.request(0, Some("a")).is_ok());
         let e = l.request(0, Some("a")).unwrap_err();
-        assert!(matches!(e, GatewayError::RateLimited { scope: LimitScope::User, limit: 2, retry_after } if retry_after >= 1));
-        assert!(l.request(0, Some("b")).is_ok(), "other users are not affected");
+        assert!(
+            matches!(e, GatewayError::RateLimited { scope: LimitScope::User, limit: 2, retry_after } if retry_after >= 1)
+        );
+        assert!(
+            l.request(0, Some("b")).is_ok(),
+            "other users are not affected"
+        );
     }
 
     #[test]
@@ -204,11 +220,29 @@ mod tests {
         // A call refused by one limit still counted against the limits checked before it.
         let l = Limits::new(&config(0, 1, 4, 0));
         assert!(l.request(0, None).is_ok());
-        assert!(matches!(l.request(0, None), Err(GatewayError::RateLimited { scope: LimitScope::Key, .. })));
+        assert!(matches!(
+            l.request(0, None),
+            Err(GatewayError::RateLimited {
+                scope: LimitScope::Key,
+                ..
+            })
+        ));
         assert!(l.request(1, None).is_ok());
         assert!(l.request(2, None).is_ok());
-        assert!(matches!(l.request(3, None), Err(GatewayError::RateLimited { scope: LimitScope::Global, .. })));
-        assert!(matches!(l.request(4, None), Err(GatewayError::RateLimited { scope: LimitScope::Global, .. })));
+        assert!(matches!(
+            l.request(3, None),
+            Err(GatewayError::RateLimited {
+                scope: LimitScope::Global,
+                ..
+            })
+        ));
+        assert!(matches!(
+            l.request(4, None),
+            Err(GatewayError::RateLimited {
+                scope: LimitScope::Global,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -223,8 +257,14 @@ mod tests {
         l.correct_tokens(Some("u"), 600, 900);
         assert!(matches!(
             l.reserve_tokens(Some("u"), 10),
-            Err(GatewayError::RateLimited { scope: LimitScope::Tokens, .. })
+            Err(GatewayError::RateLimited {
+                scope: LimitScope::Tokens,
+                ..
+            })
         ));
-        assert!(l.reserve_tokens(Some("v"), 5000).is_ok(), "larger than a minute goes when full");
+        assert!(
+            l.reserve_tokens(Some("v"), 5000).is_ok(),
+            "larger than a minute goes when full"
+        );
     }
 }

@@ -32,17 +32,28 @@ impl Prices {
         let mut table: Vec<(String, AiPrice)> = LIST
             .iter()
             .filter(|(m, _, _)| !configured.contains_key(*m))
-            .map(|(m, input, output)| (m.to_string(), AiPrice { input: *input, output: *output }))
+            .map(|(m, input, output)| {
+                (
+                    m.to_string(),
+                    AiPrice {
+                        input: *input,
+                        output: *output,
+                    },
+                )
+            })
             .collect();
         table.extend(configured.iter().map(|(k, v)| (k.clone(), *v)));
         // Longest names first, so "gpt-4o-mini" wins over "gpt-4o".
-        table.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        table.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         Prices { table }
     }
 
     /// USD, or `None` when the model has no price.
     pub fn cost(&self, model: &str, prompt: u32, completion: u32) -> Option<f64> {
-        let (_, p) = self.table.iter().find(|(m, _)| model.starts_with(m.as_str()))?;
+        let (_, p) = self
+            .table
+            .iter()
+            .find(|(m, _)| model.starts_with(m.as_str()))?;
         Some((f64::from(prompt) * p.input + f64::from(completion) * p.output) / 1e6)
     }
 }
@@ -62,10 +73,24 @@ mod tests {
     #[test]
     fn longest_prefix_and_overrides() {
         let mut c = BTreeMap::new();
-        c.insert("llama".to_string(), AiPrice { input: 0.0, output: 0.0 });
-        c.insert("gpt-4o".to_string(), AiPrice { input: 1.0, output: 2.0 });
+        c.insert(
+            "llama".to_string(),
+            AiPrice {
+                input: 0.0,
+                output: 0.0,
+            },
+        );
+        c.insert(
+            "gpt-4o".to_string(),
+            AiPrice {
+                input: 1.0,
+                output: 2.0,
+            },
+        );
         let p = Prices::new(&c);
-        let mini = p.cost("gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000).unwrap();
+        let mini = p
+            .cost("gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000)
+            .unwrap();
         assert!((mini - 0.75).abs() < 1e-9, "{mini}");
         assert!((p.cost("gpt-4o", 1_000_000, 0).unwrap() - 1.0).abs() < 1e-9);
         assert_eq!(p.cost("llama3.2", 10, 10), Some(0.0));

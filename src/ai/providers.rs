@@ -35,7 +35,9 @@ impl Provider {
     }
 
     pub fn url(&self, api: Api) -> Option<String> {
-        self.base_url.as_ref().map(|b| format!("{b}{}", api.upstream_path()))
+        self.base_url
+            .as_ref()
+            .map(|b| format!("{b}{}", api.upstream_path()))
     }
 }
 
@@ -72,20 +74,27 @@ impl Providers {
                 })
             })
             .collect();
-        let builtin = |name: &str, api, key: &Option<String>, base: &Option<String>, default: &str| {
-            (key.is_some() || base.is_some()).then(|| {
-                Arc::new(Provider {
-                    name: Arc::from(name),
-                    api,
-                    base_url: Some(trim(base.as_deref().unwrap_or(default))),
-                    api_key: key.clone().filter(|k| !k.is_empty()),
-                    models: Vec::new(),
+        let builtin =
+            |name: &str, api, key: &Option<String>, base: &Option<String>, default: &str| {
+                (key.is_some() || base.is_some()).then(|| {
+                    Arc::new(Provider {
+                        name: Arc::from(name),
+                        api,
+                        base_url: Some(trim(base.as_deref().unwrap_or(default))),
+                        api_key: key.clone().filter(|k| !k.is_empty()),
+                        models: Vec::new(),
+                    })
                 })
-            })
-        };
+            };
         Providers {
             configured,
-            openai: builtin("openai", Api::OpenAi, &c.openai_api_key, &c.openai_base_url, OPENAI_BASE),
+            openai: builtin(
+                "openai",
+                Api::OpenAi,
+                &c.openai_api_key,
+                &c.openai_base_url,
+                OPENAI_BASE,
+            ),
             anthropic: builtin(
                 "anthropic",
                 Api::Anthropic,
@@ -109,7 +118,10 @@ impl Providers {
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<Provider>> {
-        self.configured.iter().chain(&self.openai).chain(&self.anthropic)
+        self.configured
+            .iter()
+            .chain(&self.openai)
+            .chain(&self.anthropic)
     }
 
     fn by_name(&self, name: &str) -> Option<&Arc<Provider>> {
@@ -149,7 +161,9 @@ impl Providers {
             return Ok(route(p, model));
         }
         let native = match api {
-            Api::OpenAi if model.starts_with("claude") && self.anthropic.is_some() => self.anthropic.as_ref(),
+            Api::OpenAi if model.starts_with("claude") && self.anthropic.is_some() => {
+                self.anthropic.as_ref()
+            }
             Api::OpenAi => self.openai.as_ref(),
             Api::Anthropic => self.anthropic.as_ref(),
         };
@@ -221,7 +235,11 @@ mod tests {
         assert!(p.demo_only());
         let r = p.route("gpt-4o", Api::OpenAi).unwrap();
         assert!(r.provider.is_demo());
-        assert!(p.route("claude-x", Api::Anthropic).unwrap().provider.is_demo());
+        assert!(p
+            .route("claude-x", Api::Anthropic)
+            .unwrap()
+            .provider
+            .is_demo());
     }
 
     #[test]
@@ -233,10 +251,25 @@ mod tests {
             ..AiConfig::default()
         };
         let p = Providers::new(&c);
-        assert_eq!(&*p.route("llama3.2", Api::OpenAi).unwrap().provider.name, "ollama");
-        assert_eq!(&*p.route("qwen2.5:7b", Api::OpenAi).unwrap().provider.name, "ollama");
-        assert_eq!(&*p.route("gpt-4o", Api::OpenAi).unwrap().provider.name, "openai");
-        assert_eq!(&*p.route("claude-3-5-haiku", Api::Anthropic).unwrap().provider.name, "anthropic");
+        assert_eq!(
+            &*p.route("llama3.2", Api::OpenAi).unwrap().provider.name,
+            "ollama"
+        );
+        assert_eq!(
+            &*p.route("qwen2.5:7b", Api::OpenAi).unwrap().provider.name,
+            "ollama"
+        );
+        assert_eq!(
+            &*p.route("gpt-4o", Api::OpenAi).unwrap().provider.name,
+            "openai"
+        );
+        assert_eq!(
+            &*p.route("claude-3-5-haiku", Api::Anthropic)
+                .unwrap()
+                .provider
+                .name,
+            "anthropic"
+        );
         let r = p.route("ollama/mistral", Api::OpenAi).unwrap();
         assert_eq!((&*r.provider.name, r.model.as_str()), ("ollama", "mistral"));
         assert_eq!(
@@ -245,7 +278,11 @@ mod tests {
         );
         let e = p.route("claude-3-5-haiku", Api::OpenAi).unwrap_err();
         assert!(e.to_string().contains("/v1/messages"), "{e}");
-        assert!(p.route("demo/anything", Api::OpenAi).unwrap().provider.is_demo());
+        assert!(p
+            .route("demo/anything", Api::OpenAi)
+            .unwrap()
+            .provider
+            .is_demo());
     }
 
     #[test]

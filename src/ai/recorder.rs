@@ -96,7 +96,10 @@ async fn write(store: &Store, rows: Vec<AiRow>) {
             // Ingest has filled the queue: wait for the writer rather than drop rows.
             Err(StoreError::QueueFull) => tokio::time::sleep(Duration::from_millis(20)).await,
             Err(StoreError::Closed) => {
-                tracing::error!(rows = batch.len(), "store closed before AI metrics were written");
+                tracing::error!(
+                    rows = batch.len(),
+                    "store closed before AI metrics were written"
+                );
                 return;
             }
             Err(e) => {

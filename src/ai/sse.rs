@@ -138,7 +138,11 @@ fn error_text(e: &Value) -> String {
 pub fn merge_usage(api: Api, acc: Option<Usage>, new: Usage) -> Usage {
     match (api, acc) {
         (Api::Anthropic, Some(old)) => Usage {
-            prompt: if new.prompt > 0 { new.prompt } else { old.prompt },
+            prompt: if new.prompt > 0 {
+                new.prompt
+            } else {
+                old.prompt
+            },
             completion: new.completion.max(old.completion),
         },
         _ => new,
@@ -147,7 +151,11 @@ pub fn merge_usage(api: Api, acc: Option<Usage>, new: Usage) -> Usage {
 
 /// Removes `"usage":null` from an OpenAI chunk, for clients that did not ask for usage.
 pub fn strip_null_usage(ev: &Bytes) -> Bytes {
-    for pat in [&b",\"usage\":null"[..], b"\"usage\":null,", b", \"usage\": null"] {
+    for pat in [
+        &b",\"usage\":null"[..],
+        b"\"usage\":null,",
+        b", \"usage\": null",
+    ] {
         if let Some(i) = find(ev, pat) {
             let mut out = BytesMut::with_capacity(ev.len());
             out.extend_from_slice(&ev[..i]);
@@ -335,7 +343,10 @@ fn anthropic_json_to_events(a: &Value) -> Vec<Bytes> {
             "usage": { "output_tokens": usage.get("output_tokens").cloned().unwrap_or(json!(0)) },
         }),
     ));
-    events.push(named_event("message_stop", &json!({ "type": "message_stop" })));
+    events.push(named_event(
+        "message_stop",
+        &json!({ "type": "message_stop" }),
+    ));
     events
 }
 
@@ -386,7 +397,9 @@ fn openai_events_to_json(events: &[Bytes]) -> Value {
             if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
                 acc.finish = f.clone();
             }
-            let Some(delta) = c.get("delta") else { continue };
+            let Some(delta) = c.get("delta") else {
+                continue;
+            };
             if let Some(r) = delta.get("role") {
                 acc.role = Some(r.clone());
             }
@@ -440,7 +453,8 @@ fn openai_events_to_json(events: &[Bytes]) -> Value {
                 "refusal": c.refusal,
             });
             if !c.tools.is_empty() {
-                message["tool_calls"] = Value::Array(c.tools.into_iter().map(Value::Object).collect());
+                message["tool_calls"] =
+                    Value::Array(c.tools.into_iter().map(Value::Object).collect());
             }
             json!({ "index": i, "message": message, "logprobs": null, "finish_reason": c.finish })
         })
@@ -539,7 +553,13 @@ mod tests {
         let mut s = Splitter::default();
         assert!(s.push(b"data: {\"a\":").is_empty());
         let got = s.push(b"1}\n\ndata: [DONE]\n\nda");
-        assert_eq!(got, vec![Bytes::from("data: {\"a\":1}\n\n"), Bytes::from("data: [DONE]\n\n")]);
+        assert_eq!(
+            got,
+            vec![
+                Bytes::from("data: {\"a\":1}\n\n"),
+                Bytes::from("data: [DONE]\n\n")
+            ]
+        );
         assert_eq!(s.rest(), Some(Bytes::from("da")));
         let got = s.push(b"event: x\r\ndata: y\r\n\r\n");
         assert_eq!(parse_event(&got[0]), (Some("x"), "y".to_string()));
@@ -560,11 +580,23 @@ mod tests {
         assert!(events.len() > 5, "streamed in pieces");
         let u = usage_at.unwrap();
         assert!(inspect(Api::OpenAi, &events[u]).usage_only);
-        assert_eq!(inspect(Api::OpenAi, &events[u]).usage, Some(Usage { prompt: 11, completion: 22 }));
+        assert_eq!(
+            inspect(Api::OpenAi, &events[u]).usage,
+            Some(Usage {
+                prompt: 11,
+                completion: 22
+            })
+        );
         assert!(inspect(Api::OpenAi, events.last().unwrap()).done);
         let back = events_to_json(Api::OpenAi, &events);
-        assert_eq!(back["choices"][0]["message"]["content"], answer["choices"][0]["message"]["content"]);
-        assert_eq!(back["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"x\":1}");
+        assert_eq!(
+            back["choices"][0]["message"]["content"],
+            answer["choices"][0]["message"]["content"]
+        );
+        assert_eq!(
+            back["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"x\":1}"
+        );
         assert_eq!(back["usage"], answer["usage"]);
         assert_eq!(back["id"], "chatcmpl-1");
     }
@@ -585,7 +617,13 @@ mod tests {
                 usage = Some(merge_usage(Api::Anthropic, usage, u));
             }
         }
-        assert_eq!(usage, Some(Usage { prompt: 5, completion: 9 }));
+        assert_eq!(
+            usage,
+            Some(Usage {
+                prompt: 5,
+                completion: 9
+            })
+        );
         assert!(inspect(Api::Anthropic, events.last().unwrap()).done);
         let back = events_to_json(Api::Anthropic, &events);
         assert_eq!(back["content"], answer["content"]);

@@ -67,7 +67,13 @@ impl Upstream {
         }
     }
 
-    fn request(&self, p: &Provider, api: Api, body: &Bytes, fwd: &Forward) -> Option<Request<Full<Bytes>>> {
+    fn request(
+        &self,
+        p: &Provider,
+        api: Api,
+        body: &Bytes,
+        fwd: &Forward,
+    ) -> Option<Request<Full<Bytes>>> {
         let mut req = Request::post(p.url(api)?)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream");
@@ -108,10 +114,12 @@ impl Upstream {
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut attempt = 0u32;
         loop {
-            let req = self.request(p, api, body, fwd).ok_or_else(|| UpstreamError::Connect {
-                provider: p.name.to_string(),
-                message: "its base_url does not make a valid URL".into(),
-            })?;
+            let req = self
+                .request(p, api, body, fwd)
+                .ok_or_else(|| UpstreamError::Connect {
+                    provider: p.name.to_string(),
+                    message: "its base_url does not make a valid URL".into(),
+                })?;
             let left = deadline.saturating_duration_since(Instant::now());
             let wait = self.first_byte.min(left);
             let result = tokio::time::timeout(wait, self.client.request(req)).await;
@@ -173,7 +181,9 @@ fn retry_after(h: &axum::http::HeaderMap) -> Option<Option<Duration>> {
 /// 200 ms, 400 ms, 800 ms ... up to 5 s, each plus up to half again at random, so many
 /// clients retrying together spread out.
 fn backoff(attempt: u32) -> Duration {
-    let base = BACKOFF_BASE.saturating_mul(1 << attempt.min(8)).min(BACKOFF_CAP);
+    let base = BACKOFF_BASE
+        .saturating_mul(1 << attempt.min(8))
+        .min(BACKOFF_CAP);
     let jitter = rand::random::<f64>() * 0.5;
     base.mul_f64(1.0 + jitter)
 }
@@ -199,7 +209,9 @@ mod tests {
     fn backoff_grows_with_jitter_and_a_cap() {
         for attempt in 0..12 {
             let d = backoff(attempt);
-            let base = BACKOFF_BASE.saturating_mul(1 << attempt.min(8)).min(BACKOFF_CAP);
+            let base = BACKOFF_BASE
+                .saturating_mul(1 << attempt.min(8))
+                .min(BACKOFF_CAP);
             assert!(d >= base && d <= base.mul_f64(1.5), "{attempt}: {d:?}");
         }
     }

@@ -351,7 +351,14 @@ impl GatewayError {
                 ("x-ratelimit-reset", HeaderValue::from(*retry_after)),
             ] {
                 if let Ok(n) = header::HeaderName::try_from(format!("{name}-{suffix}")) {
-                    h.insert(n, if name == "x-ratelimit-reset" { reset.clone() } else { value.clone() });
+                    h.insert(
+                        n,
+                        if name == "x-ratelimit-reset" {
+                            reset.clone()
+                        } else {
+                            value.clone()
+                        },
+                    );
                 }
                 h.insert(name, value);
             }
@@ -378,11 +385,20 @@ mod tests {
             "{ \"temperature\": 0.2,\n \"messages\": [ {\"content\": \"hi\", \"role\": \"user\"} ],\n \"model\": \"m\", \"stream\": true, \"user\": \"u2\" }",
         )
         .unwrap();
-        assert_eq!(cache_key(Api::OpenAi, &map(a.clone())), cache_key(Api::OpenAi, &map(b)));
+        assert_eq!(
+            cache_key(Api::OpenAi, &map(a.clone())),
+            cache_key(Api::OpenAi, &map(b))
+        );
         let mut c = map(a.clone());
         c.insert("temperature".into(), json!(0.3));
-        assert_ne!(cache_key(Api::OpenAi, &map(a.clone())), cache_key(Api::OpenAi, &c));
-        assert_ne!(cache_key(Api::OpenAi, &map(a.clone())), cache_key(Api::Anthropic, &map(a)));
+        assert_ne!(
+            cache_key(Api::OpenAi, &map(a.clone())),
+            cache_key(Api::OpenAi, &c)
+        );
+        assert_ne!(
+            cache_key(Api::OpenAi, &map(a.clone())),
+            cache_key(Api::Anthropic, &map(a))
+        );
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub fn document() -> Value {
         json!({ "get": { "tags": ["Ops"], "summary": "This document", "security": [],
             "responses": { "200": { "description": "OpenAPI 3.1 document" } } } }),
     );
+    gateway_paths(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -95,6 +96,10 @@ pub fn document() -> Value {
                 "admin": { "type": "http", "scheme": "bearer", "description": "The admin token printed at first start" },
                 "ingestKey": { "type": "apiKey", "in": "header", "name": "X-Growth-Key",
                     "description": "Only when ingest.key is set; may also be sent as ?key=" },
+                "gatewayKey": { "type": "http", "scheme": "bearer",
+                    "description": "An AI gateway key (ai.gateway_keys / GROWTH_GATEWAY_KEYS, or the one generated at first start)" },
+                "gatewayApiKey": { "type": "apiKey", "in": "header", "name": "x-api-key",
+                    "description": "The same gateway key, as the Anthropic SDK sends it" },
             },
             "parameters": parameters(),
             "schemas": schemas(),
@@ -104,6 +109,70 @@ pub fn document() -> Value {
             },
         },
     })
+}
+
+/// The AI gateway: the providers' own APIs, so their SDKs work by changing the base URL.
+fn gateway_paths(paths: &mut serde_json::Map<String, Value>) {
+    let security = json!([{ "gatewayKey": [] }, { "gatewayApiKey": [] }]);
+    let cache_headers: Vec<Value> = [
+        ("cache-control", "no-cache (skip the cache read), no-store (do not store), max-age=N (TTL / oldest entry accepted)"),
+        ("cf-aig-skip-cache", "true: neither read nor store"),
+        ("cf-aig-cache-ttl", "seconds to keep this answer"),
+        ("x-growth-user-id", "the end user, for per-user limits and metrics (else `user` or `metadata.user_id`)"),
+    ]
+    .iter()
+    .map(|(n, d)| json!({ "name": n, "in": "header", "required": false, "schema": { "type": "string" }, "description": d }))
+    .collect();
+    let provider_op = |summary: &str, description: &str| {
+        json!({
+            "tags": ["AI gateway"], "summary": summary, "description": description,
+            "security": security, "parameters": cache_headers,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+            "responses": {
+                "200": { "description": "The provider's answer (JSON, or text/event-stream when `stream` is true). \
+                    Headers: x-growth-cache HIT|MISS|BYPASS, x-request-id, x-growth-provider, x-growth-demo on demo answers" },
+                "400": { "description": "Invalid request, in the provider's error shape" },
+                "401": { "description": "Missing or wrong gateway key, in the provider's error shape" },
+                "429": { "description": "Rate limited: Retry-After and x-ratelimit-* headers, in the provider's error shape" },
+                "502": { "description": "The provider failed or refused the gateway's provider key" },
+                "504": { "description": "The provider timed out" },
+            },
+        })
+    };
+    paths.insert(
+        "/v1/chat/completions".into(),
+        json!({ "post": provider_op("OpenAI Chat Completions through the gateway",
+            "Cached (streams too), rate limited, retried with fallbacks, recorded in ai_performance_metrics. \
+             Errors use OpenAI's shape {error: {message, type, param, code}}.") }),
+    );
+    paths.insert(
+        "/v1/messages".into(),
+        json!({ "post": provider_op("Anthropic Messages through the gateway",
+            "As /v1/chat/completions, in Anthropic's format; errors use {type: \"error\", error: {type, message}}.") }),
+    );
+    paths.insert(
+        "/v1/models".into(),
+        json!({ "get": { "tags": ["AI gateway"], "summary": "Models the gateway routes (OpenAI list shape; Anthropic's when anthropic-version is sent)",
+            "security": security, "responses": { "200": { "description": "Model list" }, "401": { "description": "Missing or wrong gateway key" } } } }),
+    );
+    paths.insert(
+        "/api/ai/generate".into(),
+        json!({ "post": { "tags": ["AI gateway"], "summary": "The guide's generateAIResponse(model, prompt, {parameters, userId, cached})",
+            "security": security,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                "type": "object", "required": ["model", "prompt"], "additionalProperties": false,
+                "properties": {
+                    "model": { "type": "string" }, "prompt": { "type": "string" },
+                    "system": { "type": "string" },
+                    "parameters": { "type": "object", "description": "provider parameters, e.g. max_tokens, temperature" },
+                    "userId": { "type": "string" }, "cached": { "type": "boolean", "default": true },
+                } } } } },
+            "responses": {
+                "200": { "description": "{request_id, model, provider, content, cached, demo, usage, response}" },
+                "400": error_ref(), "401": error_ref(), "422": error_ref(), "429": error_ref(),
+                "502": error_ref(), "504": error_ref(),
+            } } }),
+    );
 }
 
 fn error_ref() -> Value {
@@ -187,7 +256,7 @@ fn schemas() -> Value {
         "AiCall": object(&["duration"], json!({
             "id": uuid, "request_id": s(256), "endpoint": s(256), "model": s(256), "tokens": count,
             "duration": ms, "success": b, "error": s(4096), "cache_hit": b,
-            "user_id": uuid, "ip": ip, "timestamp": ts, "created_at": created,
+            "user_id": s(256), "ip": ip, "timestamp": ts, "created_at": created,
         })),
         "QueryTiming": object(&["query", "duration"], json!({
             "id": uuid, "query": { "type": "string", "maxLength": 16384 }, "duration": ms, "rows": count,

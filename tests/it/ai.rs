@@ -65,7 +65,11 @@ fn streamed_text(text: &str) -> String {
     data_lines(text)
         .iter()
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }
 
@@ -74,7 +78,8 @@ fn wait_for_calls(s: &Server, want: u64) -> Value {
     let start = Instant::now();
     loop {
         let v = s.get_json("/api/analytics/ai-performance?range=1h&limit=200");
-        if v["totals"]["calls"].as_u64() == Some(want) || start.elapsed() > Duration::from_secs(10) {
+        if v["totals"]["calls"].as_u64() == Some(want) || start.elapsed() > Duration::from_secs(10)
+        {
             return v;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -121,7 +126,10 @@ fn demo_provider_answers_without_configuration() {
     let again = call();
     assert_eq!(cache_of(&again), "HIT");
     let v2: Value = again.json().unwrap();
-    assert_eq!(v2["choices"][0]["message"]["content"], text, "deterministic");
+    assert_eq!(
+        v2["choices"][0]["message"]["content"], text,
+        "deterministic"
+    );
 
     let m = client()
         .post(format!("{}/v1/messages", s.url))
@@ -132,14 +140,19 @@ fn demo_provider_answers_without_configuration() {
     assert_eq!(m.status(), 200);
     let mv: Value = m.json().unwrap();
     assert_eq!(mv["type"], "message");
-    assert!(mv["content"][0]["text"].as_str().unwrap().contains("demo provider"));
+    assert!(mv["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("demo provider"));
 
     let generate = |cached: bool| {
         client()
             .post(format!("{}/api/ai/generate", s.url))
             .bearer_auth(&key)
-            .json(&json!({"model": "claude-3-sonnet-20241022", "prompt": "Suggest a recipe",
-                "parameters": {"max_tokens": 2000}, "userId": "user-42", "cached": cached}))
+            .json(
+                &json!({"model": "claude-3-sonnet-20241022", "prompt": "Suggest a recipe",
+                "parameters": {"max_tokens": 2000}, "userId": "user-42", "cached": cached}),
+            )
             .send()
             .unwrap()
     };
@@ -172,10 +185,17 @@ fn demo_provider_answers_without_configuration() {
     let report = wait_for_calls(&s, 7);
     assert_eq!(report["totals"]["calls"], 7, "{report}");
     let rows = report["rows"].as_array().unwrap();
-    assert!(rows.iter().any(|r| r["demo"] == true && r["provider"] == "demo"));
-    assert!(rows.iter().any(|r| r["user_id"] == "user-42"), "user ids are plain strings");
+    assert!(rows
+        .iter()
+        .any(|r| r["demo"] == true && r["provider"] == "demo"));
+    assert!(
+        rows.iter().any(|r| r["user_id"] == "user-42"),
+        "user ids are plain strings"
+    );
     assert!(rows.iter().any(|r| r["endpoint"] == "/api/ai/generate"));
-    assert!(rows.iter().any(|r| r["success"] == false && r["error"].as_str().unwrap().contains("model")));
+    assert!(rows
+        .iter()
+        .any(|r| r["success"] == false && r["error"].as_str().unwrap().contains("model")));
 }
 
 /// A streaming request over a raw socket, so the test sees when each byte arrives.
@@ -204,7 +224,11 @@ fn timed_stream(url: &str, body: &Value) -> (Duration, Duration, String) {
             first = Some(start.elapsed());
         }
     }
-    (first.unwrap(), start.elapsed(), String::from_utf8_lossy(&all).into_owned())
+    (
+        first.unwrap(),
+        start.elapsed(),
+        String::from_utf8_lossy(&all).into_owned(),
+    )
 }
 
 #[test]
@@ -212,8 +236,12 @@ fn openai_calls_are_proxied_cached_and_streamed() {
     let mock = Mock::start();
     let (s, _dir) = gateway(Some(&mock), &[]);
 
-    let first = chat(&s, &json!({"model": "gpt-mock", "temperature": 0.5, "user": "alice",
-        "messages": [{"role": "user", "content": "soup ideas"}]}), &[]);
+    let first = chat(
+        &s,
+        &json!({"model": "gpt-mock", "temperature": 0.5, "user": "alice",
+        "messages": [{"role": "user", "content": "soup ideas"}]}),
+        &[],
+    );
     assert_eq!(first.status(), 200);
     assert_eq!(cache_of(&first), "MISS");
     assert_eq!(first.headers()["x-growth-provider"], "openai");
@@ -234,44 +262,83 @@ fn openai_calls_are_proxied_cached_and_streamed() {
     assert_eq!(mock.calls("gpt-mock"), 1);
 
     // The JSON answer replays as a stream, in several chunks, without the usage chunk.
-    let replay = chat(&s, &json!({"model": "gpt-mock", "temperature": 0.5, "stream": true,
-        "messages": [{"role": "user", "content": "soup ideas"}]}), &[]);
+    let replay = chat(
+        &s,
+        &json!({"model": "gpt-mock", "temperature": 0.5, "stream": true,
+        "messages": [{"role": "user", "content": "soup ideas"}]}),
+        &[],
+    );
     assert_eq!(cache_of(&replay), "HIT");
-    assert!(replay.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(replay.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let text = replay.text().unwrap();
     assert_eq!(streamed_text(&text), "echo: soup ideas");
     let lines = data_lines(&text);
     assert!(lines.len() >= 4, "{text}");
     assert_eq!(lines.last().unwrap(), "[DONE]");
-    assert!(!text.contains("\"usage\""), "client did not ask for usage: {text}");
+    assert!(
+        !text.contains("\"usage\""),
+        "client did not ask for usage: {text}"
+    );
 
     // A streamed miss is forwarded as it arrives: the mock pauses 400 ms after its first event.
     let body = json!({"model": "gpt-mock", "stream": true, "messages": [{"role": "user", "content": "stream me a plan"}]});
     let (first_byte, total, raw) = timed_stream(&s.url, &body);
     assert!(total >= Duration::from_millis(380), "{total:?}");
-    assert!(first_byte < total - Duration::from_millis(250), "first {first_byte:?} total {total:?}");
+    assert!(
+        first_byte < total - Duration::from_millis(250),
+        "first {first_byte:?} total {total:?}"
+    );
     assert!(raw.contains("x-growth-cache: MISS"), "{raw}");
-    assert!(!raw.contains("\"usage\""), "usage added upstream is stripped: {raw}");
-    assert_eq!(mock.last_body()["stream_options"]["include_usage"], true, "asked upstream");
+    assert!(
+        !raw.contains("\"usage\""),
+        "usage added upstream is stripped: {raw}"
+    );
+    assert_eq!(
+        mock.last_body()["stream_options"]["include_usage"],
+        true,
+        "asked upstream"
+    );
     // The cached stream answers a JSON call, with the usage the stream reported.
     let from_stream = chat(&s, &ask("gpt-mock", "stream me a plan"), &[]);
     assert_eq!(cache_of(&from_stream), "HIT");
     let v: Value = from_stream.json().unwrap();
     assert_eq!(v["object"], "chat.completion");
-    assert_eq!(v["choices"][0]["message"]["content"], "echo: stream me a plan ");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "echo: stream me a plan "
+    );
     assert_eq!(v["usage"]["total_tokens"], 15);
     // A client asking for usage gets the usage chunk on replay.
-    let with_usage = chat(&s, &json!({"model": "gpt-mock", "stream": true, "stream_options": {"include_usage": true},
-        "messages": [{"role": "user", "content": "stream me a plan"}]}), &[]);
-    assert!(with_usage.text().unwrap().contains("\"completion_tokens\":5"));
+    let with_usage = chat(
+        &s,
+        &json!({"model": "gpt-mock", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "stream me a plan"}]}),
+        &[],
+    );
+    assert!(with_usage
+        .text()
+        .unwrap()
+        .contains("\"completion_tokens\":5"));
 
     // Cache-Control and the Cloudflare headers.
     let q = ask("gpt-mock", "fresh please");
-    assert_eq!(cache_of(&chat(&s, &q, &[("cache-control", "no-store")])), "MISS");
+    assert_eq!(
+        cache_of(&chat(&s, &q, &[("cache-control", "no-store")])),
+        "MISS"
+    );
     assert_eq!(cache_of(&chat(&s, &q, &[])), "MISS", "no-store kept it out");
     assert_eq!(cache_of(&chat(&s, &q, &[])), "HIT");
-    assert_eq!(cache_of(&chat(&s, &q, &[("cache-control", "no-cache")])), "BYPASS");
-    assert_eq!(cache_of(&chat(&s, &q, &[("cf-aig-skip-cache", "true")])), "BYPASS");
+    assert_eq!(
+        cache_of(&chat(&s, &q, &[("cache-control", "no-cache")])),
+        "BYPASS"
+    );
+    assert_eq!(
+        cache_of(&chat(&s, &q, &[("cf-aig-skip-cache", "true")])),
+        "BYPASS"
+    );
     assert_eq!(mock.calls("gpt-mock"), 6);
 
     // Concurrent identical misses: one upstream call.
@@ -308,12 +375,22 @@ fn openai_calls_are_proxied_cached_and_streamed() {
     let started = Instant::now();
     let slow = chat(&s, &ask("gpt-slow", "x"), &[]);
     assert_eq!(slow.status(), 504);
-    assert!(started.elapsed() < Duration::from_millis(2900), "first-byte timeout");
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "first-byte timeout"
+    );
     let e: Value = slow.json().unwrap();
     assert_eq!(e["error"]["code"], "timeout", "{e}");
     let refused = chat(&s, &ask("gpt-401", "x"), &[]);
-    assert_eq!(refused.status(), 502, "the provider refusing our key is not the caller's 401");
-    assert!(!refused.text().unwrap().contains(crate::ai_mock::OPENAI_KEY), "provider key scrubbed");
+    assert_eq!(
+        refused.status(),
+        502,
+        "the provider refusing our key is not the caller's 401"
+    );
+    assert!(
+        !refused.text().unwrap().contains(crate::ai_mock::OPENAI_KEY),
+        "provider key scrubbed"
+    );
     let bad = chat(&s, &json!({"messages": []}), &[]);
     assert_eq!(bad.status(), 400);
     let e: Value = bad.json().unwrap();
@@ -333,10 +410,15 @@ fn openai_calls_are_proxied_cached_and_streamed() {
     assert_eq!(miss["prompt_tokens"], 10);
     assert_eq!(miss["completion_tokens"], 5);
     assert_eq!(miss["tokens"], 15);
-    let streamed = rows.iter().find(|r| r["stream"] == true && r["cache_hit"] == false).unwrap();
+    let streamed = rows
+        .iter()
+        .find(|r| r["stream"] == true && r["cache_hit"] == false)
+        .unwrap();
     assert_eq!(streamed["tokens"], 15, "stream usage recorded, not 0");
     assert!(streamed["ttft"].as_f64().unwrap() < streamed["duration"].as_f64().unwrap());
-    assert!(rows.iter().any(|r| r["model"] == "gpt-500" && r["success"] == false));
+    assert!(rows
+        .iter()
+        .any(|r| r["model"] == "gpt-500" && r["success"] == false));
 }
 
 #[test]
@@ -351,11 +433,20 @@ fn anthropic_calls_stream_and_cache() {
     assert_eq!(r.status(), 200);
     assert_eq!(cache_of(&r), "MISS");
     let text = r.text().unwrap();
-    for event in ["message_start", "content_block_delta", "message_delta", "message_stop"] {
+    for event in [
+        "message_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+    ] {
         assert!(text.contains(&format!("event: {event}")), "{text}");
     }
     let hit = messages(&s, &body);
-    assert_eq!(cache_of(&hit), "HIT", "a JSON call served from the cached stream");
+    assert_eq!(
+        cache_of(&hit),
+        "HIT",
+        "a JSON call served from the cached stream"
+    );
     let v: Value = hit.json().unwrap();
     assert_eq!(v["type"], "message");
     assert_eq!(v["content"][0]["text"], "echo: hello there ");
@@ -367,7 +458,10 @@ fn anthropic_calls_stream_and_cache() {
     let e: Value = missing.json().unwrap();
     assert_eq!(e["type"], "error");
     assert_eq!(e["error"]["type"], "invalid_request_error");
-    let down = messages(&s, &json!({"model": "claude-500", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}));
+    let down = messages(
+        &s,
+        &json!({"model": "claude-500", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+    );
     assert_eq!(down.status(), 500);
     let e: Value = down.json().unwrap();
     assert_eq!(e["error"]["type"], "api_error");
@@ -415,17 +509,35 @@ fn rate_limits_and_fallbacks() {
     assert_eq!(cache_of(&hit), "HIT");
     assert_eq!(hit.headers()["x-ratelimit-remaining-requests"], "0");
     let limited = as_user("dave");
-    assert_eq!(limited.status(), 429, "cache hits count against request limits");
-    assert!(limited.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(
+        limited.status(),
+        429,
+        "cache hits count against request limits"
+    );
+    assert!(
+        limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     assert_eq!(limited.headers()["x-ratelimit-limit-requests"], "2");
     assert_eq!(limited.headers()["x-ratelimit-remaining"], "0");
     let e: Value = limited.json().unwrap();
     assert_eq!(e["error"]["code"], "rate_limit_exceeded");
-    assert_eq!(as_user("erin").status(), 200, "other users keep their budget");
+    assert_eq!(
+        as_user("erin").status(),
+        200,
+        "other users keep their budget"
+    );
 
     let anthropic_limited = || {
-        messages(&s, &json!({"model": "claude-mock", "max_tokens": 5, "metadata": {"user_id": "frank"},
-            "messages": [{"role": "user", "content": "x"}]}))
+        messages(
+            &s,
+            &json!({"model": "claude-mock", "max_tokens": 5, "metadata": {"user_id": "frank"},
+            "messages": [{"role": "user", "content": "x"}]}),
+        )
     };
     anthropic_limited();
     anthropic_limited();

@@ -79,18 +79,34 @@ impl Mock {
     }
 
     pub fn calls(&self, model: &str) -> usize {
-        self.seen.lock().unwrap().calls.get(model).copied().unwrap_or(0)
+        self.seen
+            .lock()
+            .unwrap()
+            .calls
+            .get(model)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn last_body(&self) -> Value {
-        self.seen.lock().unwrap().bodies.last().cloned().unwrap_or(Value::Null)
+        self.seen
+            .lock()
+            .unwrap()
+            .bodies
+            .last()
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 }
 
 type Shared = Arc<Mutex<Seen>>;
 
 fn last_prompt(body: &Value) -> String {
-    let content = &body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default()["content"];
+    let content = &body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default()["content"];
     match content {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -126,14 +142,20 @@ async fn misbehave(seen: &Shared, body: &Value, key_ok: bool, anthropic: bool) -
         return err(StatusCode::INTERNAL_SERVER_ERROR, "mock provider exploded");
     }
     if model.ends_with("-flaky") && n == 1 {
-        return err(StatusCode::SERVICE_UNAVAILABLE, "mock provider briefly down");
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "mock provider briefly down",
+        );
     }
     if model.ends_with("-429") {
         return err(StatusCode::TOO_MANY_REQUESTS, "mock provider rate limit");
     }
     if model.ends_with("-401") {
         let key = if anthropic { ANTHROPIC_KEY } else { OPENAI_KEY };
-        return err(StatusCode::UNAUTHORIZED, &format!("Incorrect API key provided: {key}"));
+        return err(
+            StatusCode::UNAUTHORIZED,
+            &format!("Incorrect API key provided: {key}"),
+        );
     }
     if model.ends_with("-slow") {
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -152,16 +174,22 @@ fn sse(events: Vec<String>, pause_after_first: Duration) -> Response {
         if i == 1 {
             tokio::time::sleep(pause_after_first).await;
         }
-        Some((Ok::<_, Infallible>(Bytes::from(events[i].clone())), (events, i + 1)))
+        Some((
+            Ok::<_, Infallible>(Bytes::from(events[i].clone())),
+            (events, i + 1),
+        ))
     });
     let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+    r.headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
     r
 }
 
 async fn openai(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-    let key_ok = headers.get("authorization").is_some_and(|v| v == &format!("Bearer {OPENAI_KEY}")[..]);
+    let key_ok = headers
+        .get("authorization")
+        .is_some_and(|v| v == &format!("Bearer {OPENAI_KEY}")[..]);
     if let Some(r) = misbehave(&seen, &body, key_ok, false).await {
         return r;
     }
@@ -177,8 +205,15 @@ async fn openai(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             )
         };
         let words: Vec<String> = text.split(' ').map(|w| format!("{w} ")).collect();
-        let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
-        events.extend(words.iter().map(|w| chunk(json!({"content": w}), Value::Null)));
+        let mut events = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        events.extend(
+            words
+                .iter()
+                .map(|w| chunk(json!({"content": w}), Value::Null)),
+        );
         events.push(chunk(json!({}), json!("stop")));
         if body["stream_options"]["include_usage"] == true {
             events.push(format!(
@@ -209,15 +244,24 @@ async fn anthropic(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) 
     if body["stream"] == true {
         let ev = |name: &str, v: Value| format!("event: {name}\ndata: {v}\n\n");
         let mut events = vec![
-            ev("message_start", json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant",
-                "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 1}}})),
-            ev("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+            ev(
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant",
+                "model": model, "content": [], "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+            ),
+            ev(
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
             ev("ping", json!({"type": "ping"})),
         ];
         for w in text.split(' ') {
             events.push(ev("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": format!("{w} ")}})));
         }
-        events.push(ev("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+        events.push(ev(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ));
         events.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 7}})));
         events.push(ev("message_stop", json!({"type": "message_stop"})));
         return sse(events, Duration::from_millis(400));

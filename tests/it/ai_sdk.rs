@@ -12,9 +12,12 @@ const KEY: &str = "sdk-gateway-key-0123456789";
 
 /// `GROWTH_TEST_PYTHON`, else the venv `.ci/run` makes.
 fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("GROWTH_TEST_PYTHON").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/growth-stack/venv/bin/python"))
-    })?;
+    let candidate = std::env::var_os("GROWTH_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| Path::new(&h).join(".cache/growth-stack/venv/bin/python"))
+        })?;
     let ok = Command::new(&candidate)
         .args(["-c", "import openai, anthropic"])
         .output()
@@ -56,7 +59,14 @@ fn official_sdks_work_through_the_gateway() {
         .expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("SDK checks passed"), "{stdout}");
-    assert_eq!(mock.calls("gpt-mock"), 3, "plain, stream and the rate-limit prompt went upstream once each");
+    assert_eq!(
+        mock.calls("gpt-mock"),
+        3,
+        "plain, stream and the rate-limit prompt went upstream once each"
+    );
 }

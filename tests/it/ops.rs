@@ -42,6 +42,10 @@ fn openapi_describes_every_endpoint() {
         "/healthz",
         "/readyz",
         "/api/openapi.json",
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/v1/models",
+        "/api/ai/generate",
     ] {
         assert!(paths.contains_key(p), "{p} undocumented");
     }
