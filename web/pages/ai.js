@@ -62,7 +62,7 @@ export default function ai(root, ctx) {
         chip: has ? { kind: errorKind(t.error_rate), text: t.error_rate > 0.01 ? "check errors" : "healthy" } : null,
       }),
       card({ label: "Cache hit rate", value: f.pct(t.cache_hit_rate), sub: has ? `${f.count(t.cache_hits)} answered from cache` : null }),
-      card({ label: "Latency p50", value: f.ms(t.p50_duration), sub: has ? `p95 ${f.ms(t.p95_duration)} · first token p50 ${f.ms(t.p50_ttft)}` : null }),
+      card({ label: "Latency p50", value: f.ms(t.p50_duration), sub: has ? `p95 ${f.ms(t.p95_duration)}${t.p50_ttft != null ? ` · first byte p50 ${f.ms(t.p50_ttft)}` : ""}` : null }),
       card({ label: "Tokens per call", value: f.count(t.avg_tokens), sub: has ? `${f.compact(t.tokens)} in total${t.tokens_saved ? ` · ${f.compact(t.tokens_saved)} saved` : ""}` : null }),
       card({ label: "Cost", value: usd(t.cost), sub: has ? `${f.compact(t.prompt_tokens)} in · ${f.compact(t.completion_tokens)} out` : null }),
     ]);
