@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri, Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
@@ -51,23 +51,32 @@ pub async fn messages(
 
 async fn proxy(state: &AppState, gw: &Arc<Gateway>, api: Api, req: Request) -> Response {
     let (headers, ip, body) = split(state, gw, req);
+    // Calls without a valid key are not recorded: anyone could fill the table with them.
     if gw.keys.check(&headers).is_none() {
-        return GatewayError::Unauthorized.render(api);
+        return refused(api, &GatewayError::Unauthorized);
     }
     let raw = match read_body(&headers, body).await {
         Ok(b) => b,
         Err(e) => {
             gw.record_refused(api.endpoint(), b"", ip, &e);
-            return e.render(api);
+            return refused(api, &e);
         }
     };
     match gw.parse(api, &headers, raw.clone(), ip.clone()) {
         Ok(call) => gw.respond(call).await,
         Err(e) => {
             gw.record_refused(api.endpoint(), &raw, ip, &e);
-            e.render(api)
+            refused(api, &e)
         }
     }
+}
+
+/// An error before the call ran: it never reached the cache.
+fn refused(api: Api, e: &GatewayError) -> Response {
+    let mut r = e.render(api);
+    r.headers_mut()
+        .insert("x-growth-cache", HeaderValue::from_static("BYPASS"));
+    r
 }
 
 fn split(state: &AppState, gw: &Gateway, req: Request) -> (HeaderMap, Option<String>, Body) {

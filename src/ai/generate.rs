@@ -112,6 +112,7 @@ pub async fn run(
     if !input.cached {
         call.directives = Directives::none();
     }
+    let call_read = call.directives.read;
     let Ran {
         result, request_id, ..
     } = gw.run(call).await;
@@ -135,7 +136,14 @@ pub async fn run(
             })
             .unwrap_or_default(),
     };
-    Ok(Json(json!({
+    let header = if cache == CacheStatus::Hit {
+        "HIT"
+    } else if call_read {
+        "MISS"
+    } else {
+        "BYPASS"
+    };
+    let mut resp = Json(json!({
         "request_id": request_id,
         "model": answer.model,
         "provider": &*answer.provider,
@@ -149,5 +157,10 @@ pub async fn run(
         },
         "response": full,
     }))
-    .into_response())
+    .into_response();
+    resp.headers_mut().insert(
+        "x-growth-cache",
+        axum::http::HeaderValue::from_static(header),
+    );
+    Ok(resp)
 }

@@ -631,6 +631,30 @@ mod tests {
         assert_eq!(back["usage"]["output_tokens"], 9);
     }
 
+    proptest::proptest! {
+        /// However the network cuts the bytes, the same events come out.
+        #[test]
+        fn splitting_does_not_depend_on_chunk_boundaries(
+            texts in proptest::collection::vec("[a-z {}:,\"]{0,40}", 1..8),
+            cuts in proptest::collection::vec(0usize..400, 0..10),
+        ) {
+            let events: Vec<String> = texts.iter().map(|t| format!("data: {t}\n\n")).collect();
+            let all = events.concat();
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % (all.len() + 1)).collect();
+            points.sort();
+            let mut s = Splitter::default();
+            let mut got = Vec::new();
+            let mut start = 0;
+            for p in points.into_iter().chain([all.len()]) {
+                got.extend(s.push(&all.as_bytes()[start..p]));
+                start = p;
+            }
+            let got: Vec<String> = got.iter().map(|b| String::from_utf8(b.to_vec()).unwrap()).collect();
+            proptest::prop_assert_eq!(got, events);
+            proptest::prop_assert_eq!(s.rest(), None);
+        }
+    }
+
     #[test]
     fn null_usage_is_stripped() {
         let ev = Bytes::from("data: {\"a\":1,\"usage\":null}\n\n");

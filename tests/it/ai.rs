@@ -105,6 +105,7 @@ fn demo_provider_answers_without_configuration() {
         .send()
         .unwrap();
     assert_eq!(no_key.status(), 401);
+    assert_eq!(cache_of(&no_key), "BYPASS");
     let e: Value = no_key.json().unwrap();
     assert_eq!(e["error"]["code"], "invalid_api_key", "{e}");
 
@@ -156,7 +157,9 @@ fn demo_provider_answers_without_configuration() {
             .send()
             .unwrap()
     };
-    let g1: Value = generate(true).json().unwrap();
+    let g1 = generate(true);
+    assert_eq!(cache_of(&g1), "MISS");
+    let g1: Value = g1.json().unwrap();
     assert_eq!(g1["cached"], false, "{g1}");
     assert_eq!(g1["demo"], true);
     assert!(g1["content"].as_str().unwrap().contains("demo provider"));
@@ -492,6 +495,8 @@ fn rate_limits_and_fallbacks() {
         &[
             ("GROWTH_AI_RATE_LIMIT_PER_MINUTE", "2"),
             ("GROWTH_AI_FALLBACK_MODELS", "gpt-backup"),
+            ("GROWTH_AI_TOKENS_PER_MINUTE", "1000"),
+            ("GROWTH_AI_NORMALIZE_WHITESPACE", "true"),
         ],
     );
     let q = ask("gpt-mock", "limited");
@@ -559,4 +564,36 @@ fn rate_limits_and_fallbacks() {
     assert_eq!(v["model"], "gpt-backup");
     assert_eq!(mock.calls("gpt-429"), 2);
     assert_eq!(mock.calls("gpt-backup"), 1);
+
+    // Tokens per minute: a call that may use 2000 tokens empties the minute's budget.
+    let big = |prompt: &str| {
+        client()
+            .post(format!("{}/v1/chat/completions", s.url))
+            .bearer_auth(KEY)
+            .header("x-growth-user-id", "hank")
+            .json(&json!({"model": "gpt-mock", "max_tokens": 2000,
+                "messages": [{"role": "user", "content": prompt}]}))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(big("one   big\n\n  question ").status(), 200);
+    assert_eq!(
+        mock.last_body()["messages"][0]["content"],
+        "one big question",
+        "whitespace normalised before sending"
+    );
+    let r = big("another");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("x-ratelimit-limit-tokens"));
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["error"]["type"], "tokens", "{e}");
+
+    let report = wait_for_calls(&s, 11);
+    let rows = report["rows"].as_array().unwrap();
+    let saved = rows
+        .iter()
+        .find(|r| r["user_id"] == "hank" && r["success"] == true)
+        .unwrap();
+    assert!(saved["tokens_saved"].as_i64().unwrap() >= 1, "{saved}");
+    assert!(report["totals"]["tokens_saved"].as_u64().unwrap() >= 1);
 }
