@@ -95,6 +95,7 @@ pub struct Call {
 }
 
 /// What goes into the metric row besides the outcome.
+#[derive(Clone)]
 struct Meta {
     id: Uuid,
     started: Instant,
@@ -631,7 +632,6 @@ impl Gateway {
             };
         #[derive(serde::Deserialize)]
         struct Head {
-            model: Option<String>,
             usage: Option<Value>,
         }
         let head: Head = serde_json::from_slice(&bytes).map_err(|e| GatewayError::Upstream {
@@ -644,9 +644,15 @@ impl Gateway {
             .as_ref()
             .and_then(|u| Usage::from_json(call.api, u))
             .unwrap_or_default();
-        let model = head.model.unwrap_or_else(|| ctx.route.model.clone());
+        // The model we called, not the dated name the provider echoes, so hits, misses
+        // and streams of one model group together in the metrics.
         Ok(Arc::new(Answer::from_json(
-            call.api, name, model, false, usage, bytes,
+            call.api,
+            name,
+            ctx.route.model.clone(),
+            false,
+            usage,
+            bytes,
         )))
     }
 
@@ -663,17 +669,7 @@ impl Gateway {
     ) -> Response {
         let api = call.api;
         let provider = ctx.route.provider.name.clone();
-        let meta = Meta {
-            id: meta.id,
-            started: meta.started,
-            created_at: meta.created_at,
-            endpoint: meta.endpoint,
-            model: meta.model.clone(),
-            user: meta.user.clone(),
-            ip: meta.ip.clone(),
-            stream: true,
-            tokens_saved: meta.tokens_saved,
-        };
+        let meta = meta.clone();
         let user = call.user.clone();
         let (tx, rx) = mpsc::channel::<Bytes>(64);
         let strip = api == Api::OpenAi && !call.include_usage;
