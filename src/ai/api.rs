@@ -114,7 +114,7 @@ pub async fn models(Extension(gw): Extension<Arc<Gateway>>, headers: HeaderMap) 
     if gw.keys.check(&headers).is_none() {
         return GatewayError::Unauthorized.render(api);
     }
-    let names = gw.providers.model_names();
+    let names = gw.models().await;
     let body = if anthropic {
         let data: Vec<_> = names
             .iter()

@@ -176,6 +176,25 @@ impl Gateway {
         self.cache.stats()
     }
 
+    /// Every model the gateway can route, with its provider: configured names, then what
+    /// each open-ended provider lists itself, asked in parallel, each for at most 5 s.
+    pub async fn models(&self) -> Vec<(String, Arc<str>)> {
+        let mut names = self.providers.model_names();
+        let providers = self.providers.open_ended();
+        let lists = futures_util::future::join_all(
+            providers
+                .iter()
+                .map(|p| self.upstream.list_models(p, Duration::from_secs(5))),
+        )
+        .await;
+        for (p, ids) in providers.iter().zip(lists) {
+            names.extend(ids.into_iter().map(|id| (id, p.name.clone())));
+        }
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|(id, _)| seen.insert(id.clone()));
+        names
+    }
+
     pub fn client_ip(&self, ip: std::net::IpAddr) -> Option<String> {
         self.privacy.apply(ip)
     }

@@ -194,6 +194,15 @@ impl Providers {
         }
     }
 
+    /// Providers whose own model list `GET /v1/models` asks for: those that serve any
+    /// model they are sent (no `models` list of their own).
+    pub fn open_ended(&self) -> Vec<Arc<Provider>> {
+        self.all()
+            .filter(|p| p.models.is_empty())
+            .cloned()
+            .collect()
+    }
+
     /// Model names to list on `GET /v1/models`: configured names, or `demo` when only the
     /// demo provider answers.
     pub fn model_names(&self) -> Vec<(String, Arc<str>)> {

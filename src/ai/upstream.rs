@@ -67,6 +67,60 @@ impl Upstream {
         }
     }
 
+    /// The model ids a provider lists (`GET {base}/models`, or `/v1/models` for
+    /// Anthropic); empty when it cannot say within `wait`.
+    pub async fn list_models(&self, p: &Provider, wait: Duration) -> Vec<String> {
+        let Some(base) = &p.base_url else {
+            return Vec::new();
+        };
+        let url = match p.api {
+            Api::OpenAi => format!("{base}/models"),
+            Api::Anthropic => format!("{base}/v1/models?limit=1000"),
+        };
+        let mut req = Request::get(url);
+        if let Some(k) = &p.api_key {
+            req = match p.api {
+                Api::OpenAi => req.header(header::AUTHORIZATION, format!("Bearer {k}")),
+                Api::Anthropic => req.header(HeaderName::from_static("x-api-key"), k.as_str()),
+            };
+        }
+        if p.api == Api::Anthropic {
+            req = req.header(
+                HeaderName::from_static("anthropic-version"),
+                ANTHROPIC_VERSION,
+            );
+        }
+        let Ok(req) = req.body(Full::new(Bytes::new())) else {
+            return Vec::new();
+        };
+        let fetch = async {
+            let resp = self.client.request(req).await.ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            let body = http_body_util::Limited::new(resp.into_body(), 4 << 20);
+            let bytes = http_body_util::BodyExt::collect(body)
+                .await
+                .ok()?
+                .to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            Some(
+                v["data"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|m| m["id"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        match tokio::time::timeout(wait, fetch).await {
+            Ok(Some(ids)) => ids,
+            _ => {
+                tracing::warn!(provider = %p.name, "could not list the provider's models");
+                Vec::new()
+            }
+        }
+    }
+
     fn request(
         &self,
         p: &Provider,

@@ -394,6 +394,20 @@ fn openai_calls_are_proxied_cached_and_streamed() {
         !refused.text().unwrap().contains(crate::ai_mock::OPENAI_KEY),
         "provider key scrubbed"
     );
+    let models: Value = client()
+        .get(format!("{}/v1/models", s.url))
+        .bearer_auth(KEY)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt-mock", "claude-mock"], "each provider's own list");
     let bad = chat(&s, &json!({"messages": []}), &[]);
     assert_eq!(bad.status(), 400);
     let e: Value = bad.json().unwrap();

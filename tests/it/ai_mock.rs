@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -49,6 +49,7 @@ impl Mock {
                 let app = Router::new()
                     .route("/v1/chat/completions", post(openai))
                     .route("/v1/messages", post(anthropic))
+                    .route("/v1/models", get(models))
                     .with_state(state);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
@@ -272,4 +273,19 @@ async fn anthropic(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) 
         "usage": {"input_tokens": 12, "output_tokens": 7},
     }))
     .into_response()
+}
+
+/// Both SDKs' model lists; OpenAI's base URL ends in /v1, Anthropic's does not, so both
+/// arrive here.
+async fn models(headers: HeaderMap) -> Response {
+    if headers.contains_key("anthropic-version") {
+        axum::Json(
+            json!({"data": [{"type": "model", "id": "claude-mock", "display_name": "Claude Mock",
+            "created_at": "2025-01-01T00:00:00Z"}], "has_more": false}),
+        )
+        .into_response()
+    } else {
+        axum::Json(json!({"object": "list", "data": [{"id": "gpt-mock", "object": "model", "created": 1, "owned_by": "mock"}]}))
+            .into_response()
+    }
 }
