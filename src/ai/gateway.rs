@@ -315,7 +315,11 @@ impl Gateway {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        let mut meta = Meta {
+        let tokens_saved = self.normalize.then(|| {
+            let removed = wire::normalize_whitespace(&mut call.body);
+            i32::try_from(wire::estimate_tokens(removed)).unwrap_or(i32::MAX)
+        });
+        let meta = Meta {
             id: Uuid::new_v4(),
             started: Instant::now(),
             created_at: chrono::Utc::now().timestamp_micros(),
@@ -324,10 +328,16 @@ impl Gateway {
             user: call.user.clone(),
             ip: call.ip.take(),
             stream: call.stream,
-            tokens_saved: None,
+            tokens_saved,
+        };
+        // A client that hangs up drops this future mid-call: the guard records that.
+        let mut unfinished = Unfinished {
+            gw: self.clone(),
+            meta: Some(meta.clone()),
         };
         let mut remaining = None;
-        let result = self.run_inner(&mut call, &mut meta, &mut remaining).await;
+        let result = self.run_inner(&mut call, &meta, &mut remaining).await;
+        unfinished.meta = None;
         let result = result.map_err(|(e, provider)| {
             self.record(
                 &meta,
@@ -350,15 +360,10 @@ impl Gateway {
     async fn run_inner(
         self: &Arc<Self>,
         call: &mut Call,
-        meta: &mut Meta,
+        meta: &Meta,
         remaining: &mut Option<Remaining>,
     ) -> Result<Outcome, (GatewayError, Option<String>)> {
         let no_provider = |e| (e, None);
-        if self.normalize {
-            let removed = wire::normalize_whitespace(&mut call.body);
-            meta.tokens_saved =
-                Some(i32::try_from(wire::estimate_tokens(removed)).unwrap_or(i32::MAX));
-        }
         let route = self
             .providers
             .route(&meta.model, call.api)
@@ -908,6 +913,22 @@ pub struct Ran {
     pub result: Result<Outcome, GatewayError>,
     pub request_id: String,
     pub remaining: Option<Remaining>,
+}
+
+/// Records a call whose future was dropped before it finished (the client went away).
+struct Unfinished {
+    gw: Arc<Gateway>,
+    meta: Option<Meta>,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(meta) = self.meta.take() {
+            let error = "client closed the connection before the answer".to_string();
+            self.gw
+                .record(&meta, None, None, None, false, Some(error), false);
+        }
+    }
 }
 
 /// What a miss carries from the upstream call to where its answer is stored.

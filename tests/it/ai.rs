@@ -492,8 +492,25 @@ fn anthropic_calls_stream_and_cache() {
     let e: Value = unauth.json().unwrap();
     assert_eq!(e["error"]["type"], "authentication_error");
 
-    let report = wait_for_calls(&s, 5);
+    // A client that hangs up while the provider thinks is still a row.
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let payload = json!({"model": "claude-wait", "max_tokens": 5, "messages": [{"role": "user", "content": "bye"}]}).to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        sock,
+        "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(sock);
+
+    let report = wait_for_calls(&s, 6);
     let rows = report["rows"].as_array().unwrap();
+    let gone = rows.iter().find(|r| r["model"] == "claude-wait").unwrap();
+    assert_eq!(gone["success"], false, "{gone}");
+    assert!(gone["error"].as_str().unwrap().contains("client closed"), "{gone}");
     let streamed = rows.iter().find(|r| r["stream"] == true).unwrap();
     assert_eq!(streamed["prompt_tokens"], 12);
     assert_eq!(streamed["completion_tokens"], 7);
