@@ -510,7 +510,10 @@ fn anthropic_calls_stream_and_cache() {
     let rows = report["rows"].as_array().unwrap();
     let gone = rows.iter().find(|r| r["model"] == "claude-wait").unwrap();
     assert_eq!(gone["success"], false, "{gone}");
-    assert!(gone["error"].as_str().unwrap().contains("client closed"), "{gone}");
+    assert!(
+        gone["error"].as_str().unwrap().contains("client closed"),
+        "{gone}"
+    );
     let streamed = rows.iter().find(|r| r["stream"] == true).unwrap();
     assert_eq!(streamed["prompt_tokens"], 12);
     assert_eq!(streamed["completion_tokens"], 7);
