@@ -123,6 +123,9 @@ pub struct DemoArgs {
     /// Random seed, for repeatable data
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write only web vitals: this many page views (for `bench --vitals-query`)
+    #[arg(long, value_name = "N")]
+    pub page_views: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -265,7 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.duckdb");
         let store = Store::open(&path, &opts()).unwrap();
-        assert_eq!(store.applied_migrations(), &[1, 2, 3]);
+        assert_eq!(store.applied_migrations().last(), Some(&latest_schema()));
         store
             .append(Batch::Events(vec![event("a"), event("b")]))
             .await
