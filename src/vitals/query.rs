@@ -13,7 +13,7 @@ use crate::http::window::{Report, Window};
 use crate::store::{query_json, ts_param, JsonRow, Store, StoreError};
 
 const COLUMNS: &str = "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_id, route, path, device, \
-    lcp, inp, cls, fcp, ttfb, fid, metric, metric_id, navigation_type, user_agent, connection, ip, \
+    lcp, inp, cls, fcp, ttfb, fid, metric, metric_id, navigation_type, attribution, user_agent, connection, ip, \
     timestamp, created_at";
 const TOP_ROUTES: u32 = 20;
 /// The route × device groups a routes answer lists at most, highest opportunity first.
@@ -94,7 +94,7 @@ fn metric_aggregates(q: f64) -> String {
         .map(|m| {
             let (c, (good, poor)) = (m.column(), m.thresholds());
             format!(
-                "quantile_cont({c}, {q}), count({c}), count_if({c} <= {good}), count_if({c} > {poor})"
+                "quantile_cont({c}, {q}), count({c}), count(*) FILTER ({c} <= {good}), count(*) FILTER ({c} > {poor})"
             )
         })
         .collect::<Vec<_>>()
