@@ -145,6 +145,12 @@ pub struct BenchArgs {
     /// Only time start-up to ready (and idle RSS) on this existing data dir, e.g. after `demo`
     #[arg(long, value_name = "DATA_DIR")]
     pub startup: Option<PathBuf>,
+    /// Web vitals instead: --beacons single-report beacons, then (with --vitals-data) reads
+    #[arg(long)]
+    pub vitals: bool,
+    /// Data dir filled by `demo --page-views N` to time per-route × device reads on
+    #[arg(long, value_name = "DATA_DIR", requires = "vitals")]
+    pub vitals_data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
