@@ -208,6 +208,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         salt,
     );
     spawn_limiter_cleanup(&state);
+    vitals::rollup::spawn(&state);
     let app = router(state.clone());
 
     // Plain stdout, not the log: this is what a person starting it reads first.

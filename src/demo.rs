@@ -143,9 +143,11 @@ async fn vitals_only(store: &Store, args: &DemoArgs, page_views: u64) -> Result<
         crate::vitals::demo::generate(store, page_views, args.days, args.seed, |n| bar.inc(n))
             .await?;
     bar.finish();
+    let hours = crate::vitals::rollup::catch_up(store).await?;
     store.close().await?;
     println!(
-        "wrote {page_views} page views of web vitals ({rows} reports) over {} days in {:.1} s",
+        "wrote {page_views} page views of web vitals ({rows} reports) over {} days and rolled up \
+         {hours} hours in {:.1} s",
         args.days,
         started.elapsed().as_secs_f64()
     );

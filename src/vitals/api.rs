@@ -44,6 +44,10 @@ pub async fn post(
 
 type Params = Query<HashMap<String, String>>;
 
+fn exact_max(state: &AppState) -> u64 {
+    state.config.performance.exact_max_samples
+}
+
 fn filter(p: &HashMap<String, String>) -> Result<Filter, ApiError> {
     let device = match p.get("device").map(String::as_str) {
         None | Some("") | Some("all") => None,
@@ -78,7 +82,7 @@ pub async fn get(
     state
         .read_cache
         .json(admin.cache_key(&uri), async {
-            Ok(query::summary(&state.store, window, f, s).await?)
+            Ok(query::summary(&state.store, window, f, s, exact_max(&state)).await?)
         })
         .await
 }
@@ -95,7 +99,7 @@ pub async fn routes(
     state
         .read_cache
         .json(admin.cache_key(&uri), async {
-            Ok(query::groups(&state.store, window, f, s).await?)
+            Ok(query::groups(&state.store, window, f, s, exact_max(&state)).await?)
         })
         .await
 }
@@ -117,7 +121,7 @@ pub async fn histogram(
     state
         .read_cache
         .json(admin.cache_key(&uri), async {
-            Ok(query::histogram(&state.store, window, f, metric).await?)
+            Ok(query::histogram(&state.store, window, f, metric, exact_max(&state)).await?)
         })
         .await
 }

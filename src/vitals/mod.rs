@@ -7,6 +7,7 @@ mod device;
 mod ingest;
 pub mod query;
 mod route;
+pub mod rollup;
 pub mod score;
 
 use axum::routing::{get, post};

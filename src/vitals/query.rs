@@ -7,6 +7,7 @@ use duckdb::types::Value as DbValue;
 use duckdb::{params_from_iter, Connection};
 use serde::Serialize;
 
+use super::rollup::{self, Grain, Hist, Hists};
 use super::score::{score, weight};
 use super::{Device, Metric, Rating};
 use crate::http::window::{Report, Window};
@@ -167,8 +168,9 @@ pub struct Stats {
 #[derive(Debug, Serialize)]
 pub struct Totals {
     pub samples: u64,
-    pub sessions: u64,
-    pub users: u64,
+    /// Not counted over roll-up windows (they would need every row).
+    pub sessions: Option<u64>,
+    pub users: Option<u64>,
     pub routes: u64,
 }
 
@@ -177,10 +179,28 @@ pub async fn summary(
     window: Window,
     filter: Filter,
     stat: Stat,
+    exact_max: u64,
 ) -> Result<Summary, StoreError> {
     store
-        .query(move |conn| summary_sync(conn, &window, &filter, stat))
+        .query(move |conn| {
+            match rollup_end(conn, &window, exact_max)? {
+                Some(done) => summary_rolled(conn, &window, &filter, stat, done),
+                None => summary_sync(conn, &window, &filter, stat),
+            }
+        })
         .await
+}
+
+/// Where the roll-up ends, when `w` holds more than `exact_max` samples it covers: then
+/// reads use it; otherwise they compute exactly from the rows.
+fn rollup_end(conn: &Connection, w: &Window, exact_max: u64) -> Result<Option<i64>, StoreError> {
+    let Some(done) = rollup::done_until(conn)? else {
+        return Ok(None);
+    };
+    if done <= w.from_us() - 86_400_000_000 {
+        return Ok(None);
+    }
+    Ok((rollup::samples(conn, w, done)? > exact_max).then_some(done))
 }
 
 fn summary_sync(
@@ -198,8 +218,8 @@ fn summary_sync(
     let (totals, vitals) = conn.query_row(&sql, params_from_iter(params.iter()), |r| {
         let totals = Totals {
             samples: r.get(0)?,
-            sessions: r.get(1)?,
-            users: r.get(2)?,
+            sessions: Some(r.get(1)?),
+            users: Some(r.get(2)?),
             routes: r.get(3)?,
         };
         Ok((totals, vital_stats(r, 4, stat)?))
@@ -245,7 +265,7 @@ fn summary_sync(
         params_from_iter(p.iter()),
         &["attribution"],
     )?;
-    let site = groups_sync(conn, w, f, stat)?;
+    let site = groups_exact(conn, w, f, stat)?;
     let total = totals.samples;
     Ok(w.report(
         series,
@@ -289,13 +309,20 @@ pub async fn groups(
     window: Window,
     filter: Filter,
     stat: Stat,
+    exact_max: u64,
 ) -> Result<Groups, StoreError> {
     store
-        .query(move |conn| groups_sync(conn, &window, &filter, stat))
+        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
+            Some(done) => {
+                let hists = rollup::histograms(conn, &window, &filter, done, Grain::Groups)?;
+                Ok(finish_groups(&window, stat, groups_from(&hists, stat)))
+            }
+            None => groups_exact(conn, &window, &filter, stat),
+        })
         .await
 }
 
-fn groups_sync(
+fn groups_exact(
     conn: &Connection,
     w: &Window,
     f: &Filter,
@@ -332,14 +359,200 @@ fn groups_sync(
             vitals,
         });
     }
+    Ok(finish_groups(w, stat, groups))
+}
+
+fn finish_groups(w: &Window, stat: Stat, mut groups: Vec<Group>) -> Groups {
     let site = rank(&mut groups);
     groups.truncate(MAX_GROUPS);
-    Ok(Groups {
+    Groups {
         range: w.json(),
         stat,
         score: site,
         groups,
-    })
+    }
+}
+
+/// A metric's stats from its histogram (roll-up reads).
+fn hist_stats(h: &Hist, m: Metric, stat: Stat) -> VitalStats {
+    let count = h.count();
+    let value = h.quantile(stat.q());
+    let (good, poor) = h.good_poor();
+    let share = |n: u64| (count > 0).then(|| n.min(count) as f64 / count as f64);
+    let (g, p) = m.thresholds();
+    VitalStats {
+        count,
+        value,
+        p75: (stat == Stat::P75).then_some(value).flatten(),
+        good_share: share(good),
+        needs_improvement_share: share(count.saturating_sub(good + poor)),
+        poor_share: share(poor),
+        rating: value.map(|v| m.rate(v)),
+        thresholds: [g, p],
+    }
+}
+
+fn vitals_of(hs: &[Hist; 6], stat: Stat) -> BTreeMap<&'static str, VitalStats> {
+    Metric::ALL
+        .iter()
+        .zip(hs)
+        .map(|(m, h)| (m.column(), hist_stats(h, *m, stat)))
+        .collect()
+}
+
+fn group_of(route: Option<String>, device: Device, hs: &[Hist; 6], stat: Stat) -> Group {
+    let vitals = vitals_of(hs, stat);
+    let values: Vec<(Metric, f64)> = Metric::ALL
+        .iter()
+        .filter_map(|m| vitals[m.column()].value.map(|v| (*m, v)))
+        .collect();
+    let views = Metric::ALL
+        .iter()
+        .filter(|m| weight(**m) > 0.0)
+        .map(|m| vitals[m.column()].count)
+        .max()
+        .unwrap_or(0);
+    Group {
+        route,
+        device,
+        views,
+        score: score(device, &values),
+        opportunity: None,
+        vitals,
+    }
+}
+
+fn groups_from(hists: &Hists, stat: Stat) -> Vec<Group> {
+    hists
+        .iter()
+        .map(|((route, device, _), hs)| {
+            let device = Device::parse(device).unwrap_or(Device::Unknown);
+            group_of(route.clone(), device, hs, stat)
+        })
+        .collect()
+}
+
+fn merged<'a>(parts: impl Iterator<Item = &'a [Hist; 6]>) -> [Hist; 6] {
+    let mut out: [Hist; 6] = Default::default();
+    for hs in parts {
+        for (a, b) in out.iter_mut().zip(hs) {
+            a.merge(b);
+        }
+    }
+    out
+}
+
+/// The summary from the roll-up: per-day trend, routes and devices from histograms; the
+/// newest rows straight from the table (the newest reports, not deduplicated).
+fn summary_rolled(
+    conn: &Connection,
+    w: &Window,
+    f: &Filter,
+    stat: Stat,
+    done: i64,
+) -> Result<Summary, StoreError> {
+    let cells = rollup::histograms(conn, w, f, done, Grain::Groups)?;
+    let days = rollup::histograms(conn, w, f, done, Grain::Days)?;
+    let groups = groups_from(&cells, stat);
+    let site = finish_groups(w, stat, groups.clone());
+    let all = merged(days.values());
+    let vitals = vitals_of(&all, stat);
+    let views = |g: &Group| g.views;
+    let samples: u64 = groups.iter().map(views).sum();
+    let q = stat.q();
+    let at = |hs: &[Hist; 6], row: &mut JsonRow| {
+        for (m, h) in Metric::ALL.iter().zip(hs) {
+            row.insert(m.column().into(), h.quantile(q).into());
+        }
+    };
+    let mut by_route: BTreeMap<Option<String>, Vec<&[Hist; 6]>> = BTreeMap::new();
+    for ((route, _, _), hs) in &cells {
+        by_route.entry(route.clone()).or_default().push(hs);
+    }
+    let mut routes: Vec<(u64, JsonRow)> = by_route
+        .iter()
+        .map(|(route, parts)| {
+            let hs = merged(parts.iter().copied());
+            let n = hs[0].count().max(hs[3].count()).max(hs[4].count());
+            let mut row = JsonRow::new();
+            row.insert("route".into(), route.clone().into());
+            row.insert("samples".into(), n.into());
+            at(&hs, &mut row);
+            (n, row)
+        })
+        .collect();
+    routes.sort_by(|a, b| b.0.cmp(&a.0));
+    let route_count = routes.len() as u64;
+    let routes: Vec<JsonRow> = routes.into_iter().take(TOP_ROUTES as usize).map(|r| r.1).collect();
+    let mut devices: BTreeMap<String, u64> = BTreeMap::new();
+    for g in &groups {
+        *devices.entry(g.device.as_str().into()).or_default() += g.views;
+    }
+    let mut devices: Vec<JsonRow> = devices
+        .into_iter()
+        .map(|(d, n)| {
+            let mut row = JsonRow::new();
+            row.insert("device".into(), d.into());
+            row.insert("samples".into(), n.into());
+            row
+        })
+        .collect();
+    devices.sort_by(|a, b| b["samples"].as_u64().cmp(&a["samples"].as_u64()));
+    let mut days: Vec<(i64, &[Hist; 6])> = days.iter().map(|((_, _, t), hs)| (*t, hs)).collect();
+    days.sort_by_key(|d| d.0);
+    let series: Vec<JsonRow> = days
+        .iter()
+        .map(|(t, hs)| {
+            let mut row = JsonRow::new();
+            let when = chrono::DateTime::from_timestamp_micros(*t)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            row.insert("t".into(), when.into());
+            row.insert("samples".into(), hs[0].count().into());
+            at(&hs, &mut row);
+            row
+        })
+        .collect();
+    let mut p = vec![ts_param(w.from_us()), ts_param(w.to_us())];
+    let mut filters = String::new();
+    if let Some(r) = &f.route {
+        filters.push_str(" AND route = ?");
+        p.push(DbValue::Text(r.clone()));
+    }
+    if let Some(d) = f.device {
+        filters.push_str(" AND device = ?");
+        p.push(DbValue::Text(d.as_str().into()));
+    }
+    p.push(DbValue::UInt(w.limit));
+    p.push(DbValue::UInt(w.offset));
+    let rows = query_json(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM performance_metrics WHERE created_at >= ? AND created_at < ?{filters} \
+             ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        ),
+        params_from_iter(p.iter()),
+        &["attribution"],
+    )?;
+    let mut report = w.report(
+        series,
+        Stats {
+            stat,
+            totals: Totals {
+                samples,
+                sessions: None,
+                users: None,
+                routes: route_count,
+            },
+            score: site.score,
+            vitals,
+            routes,
+            devices,
+        },
+        rows,
+        samples,
+    );
+    report.bucket_seconds = 86_400;
+    Ok(report)
 }
 
 /// Site score = Σ views·score / Σ views over scored groups; each group's opportunity is
@@ -406,9 +619,24 @@ pub async fn histogram(
     window: Window,
     filter: Filter,
     metric: Metric,
+    exact_max: u64,
 ) -> Result<Histogram, StoreError> {
     store
-        .query(move |conn| histogram_sync(conn, &window, &filter, metric))
+        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
+            Some(done) => {
+                let hists = rollup::histograms(conn, &window, &filter, done, Grain::Groups)?;
+                let i = Metric::ALL.iter().position(|m| *m == metric).unwrap_or(0);
+                let all = merged(hists.values());
+                let (width, n) = bin_layout(metric);
+                let mut counts = vec![0u64; n as usize];
+                for (value, c) in all[i].values() {
+                    let b = ((value / width - 1e-9).ceil() - 1.0).clamp(0.0, f64::from(n - 1));
+                    counts[b as usize] += c;
+                }
+                Ok(bins_report(&window, metric, &counts))
+            }
+            None => histogram_sync(conn, &window, &filter, metric),
+        })
         .await
 }
 
@@ -438,6 +666,12 @@ fn histogram_sync(
             *slot += k;
         }
     }
+    Ok(bins_report(w, m, &counts))
+}
+
+fn bins_report(w: &Window, m: Metric, counts: &[u64]) -> Histogram {
+    let (width, n) = bin_layout(m);
+    let last = n - 1;
     let bins = counts
         .iter()
         .enumerate()
@@ -453,13 +687,13 @@ fn histogram_sync(
         })
         .collect();
     let (g, p) = m.thresholds();
-    Ok(Histogram {
+    Histogram {
         range: w.json(),
-        metric: c,
+        metric: m.column(),
         thresholds: [g, p],
         count: counts.iter().sum(),
         bins,
-    })
+    }
 }
 
 /// Bin edges such as 0.30000000000000004 printed as 0.3.

@@ -413,3 +413,60 @@ fn tracker_in_a_real_browser() {
     assert_eq!(conv["rows"][0]["funnel"], "Recipe Discovery");
     assert_eq!(conv["rows"][0]["step"], "recipe_saved");
 }
+
+#[test]
+fn long_windows_read_the_rollup_within_two_percent() {
+    let temp = tempfile::tempdir().unwrap();
+    // Every read over more than 0 samples uses the roll-up; it runs every second.
+    let s = Server::start_in(
+        temp.path(),
+        &[],
+        &[
+            ("GROWTH_PERFORMANCE_EXACT_MAX_SAMPLES", "0"),
+            ("GROWTH_PERFORMANCE_ROLLUP_INTERVAL", "1"),
+        ],
+    );
+    let ago = |h: i64| (chrono::Utc::now() - chrono::Duration::hours(h)).to_rfc3339();
+    // Hours that have ended: LCP 1000..=20000 on /a (desktop), 3 h ago.
+    let mut batch: Vec<Value> = (1..=20)
+        .map(|i| json!({ "route": "/a", "lcp": 1000.0 * i as f64, "device": "desktop", "created_at": ago(3) }))
+        .collect();
+    // A page view reported 3 h ago and again 2 h ago: the second replaces the first,
+    // across two rolled-up hours.
+    let pv = |report: u32, cls: f64, h: i64| {
+        json!({ "metricId": "pv-x", "report": report, "route": "/b", "cls": cls, "device": "mobile", "created_at": ago(h) })
+    };
+    batch.push(pv(1, 0.05, 3));
+    batch.push(pv(2, 0.4, 2));
+    // And one fresh sample, read from the rows.
+    batch.push(json!({ "route": "/a", "lcp": 21000, "device": "desktop" }));
+    // One request is one commit, so the roll-up sees all of it or none.
+    accepted(beacon(&s, DESKTOP_UA, &json!(batch)));
+
+    // The summary's trend has one point per day once reads use the roll-up.
+    let start = Instant::now();
+    while s.get_json(&format!("{PERF}?range=24h"))["bucket_seconds"] != 86_400 {
+        assert!(start.elapsed() < Duration::from_secs(20), "reads never used the roll-up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let d = s.get_json("/api/analytics/performance/routes?range=24h");
+    let groups = d["groups"].as_array().unwrap();
+    let a = groups.iter().find(|g| g["route"] == "/a").unwrap();
+    let lcp = &a["vitals"]["lcp"];
+    // Exact p75 of 1000..=21000 step 1000 is 16000; the roll-up is within 2%.
+    let p75 = lcp["p75"].as_f64().unwrap();
+    assert!((p75 - 16000.0).abs() / 16000.0 <= 0.02, "{p75}");
+    // Shares are exact: good 1000, 2000; needs improvement 3000, 4000.
+    assert!(close(&lcp["good_share"], 2.0 / 21.0));
+    assert!(close(&lcp["poor_share"], 17.0 / 21.0));
+    let b = groups.iter().find(|g| g["route"] == "/b").unwrap();
+    assert_eq!(b["vitals"]["cls"]["count"], 1, "the re-report replaced its first report: {b}");
+    let cls = b["vitals"]["cls"]["p75"].as_f64().unwrap();
+    assert!((cls - 0.4).abs() / 0.4 <= 0.02, "{cls}");
+    // The summary and the histogram read the roll-up too.
+    let sum = s.get_json(&format!("{PERF}?range=24h"));
+    assert_eq!(sum["vitals"]["lcp"]["count"], 21);
+    assert_eq!(sum["vitals"]["cls"]["count"], 1);
+    let h = s.get_json("/api/analytics/performance/histogram?range=24h&metric=lcp");
+    assert_eq!(h["count"], 21);
+}
