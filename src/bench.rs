@@ -21,6 +21,10 @@ use crate::config::Config;
 use crate::store::{Batch, EventRow, Store, StoreError};
 
 const CEILING_COMMIT_ROWS: usize = 10_000;
+/// Beacons come from browsers; ingest stores (and the vitals stream parses) their agent.
+const BROWSER_UA: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
+    (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -52,8 +56,9 @@ pub(crate) async fn send(
     let req = hyper::Request::builder()
         .method(method)
         .uri(url)
-        // text/plain, as navigator.sendBeacon sends it.
+        // text/plain, as navigator.sendBeacon sends it, from a browser.
         .header("content-type", "text/plain;charset=UTF-8")
+        .header("user-agent", BROWSER_UA)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| BenchError::Http(e.to_string()))?;
     let resp = client
@@ -258,7 +263,7 @@ async fn appender_ceiling(path: &Path, events: u64) -> Result<Phase, BenchError>
     })
 }
 
-fn bodies(requests: usize, per_request: usize) -> Vec<String> {
+pub(crate) fn bodies(requests: usize, per_request: usize) -> Vec<String> {
     let mut i = 0u64;
     (0..requests)
         .map(|_| {

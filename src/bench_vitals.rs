@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::bench::{http_client, load_url, percentiles, print_phase, send, BenchError, Server};
+use crate::bench::{
+    bodies as event_bodies, http_client, load_url, percentiles, print_phase, send, BenchError,
+    Server,
+};
 use crate::cli::BenchArgs;
 
 /// Timed repetitions of each read.
@@ -65,6 +68,21 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
     )
     .await?;
     print_phase(&phase);
+    // The same number of single-event beacons on the same server, for a side-by-side ratio.
+    let events = load_url(
+        &client,
+        format!("{}/api/analytics/events", server.url),
+        "event beacons",
+        event_bodies(args.beacons as usize, 1),
+        1,
+        args.concurrency,
+    )
+    .await?;
+    print_phase(&events);
+    println!(
+        "ratio vitals / event beacons: {:.2}",
+        phase.events_per_sec() / events.events_per_sec()
+    );
     let (_, body) = send(
         &client,
         "GET",
@@ -111,16 +129,29 @@ async fn reads(data_dir: &Path) -> Result<(), BenchError> {
         v["score"].as_f64().unwrap_or(f64::NAN)
     );
     for (name, path) in [
-        ("p75 route × device", "/api/analytics/performance/routes?range=30d"),
-        ("p95 route × device", "/api/analytics/performance/routes?range=30d&stat=p95"),
+        (
+            "p75 route × device",
+            "/api/analytics/performance/routes?range=30d",
+        ),
+        (
+            "p95 route × device",
+            "/api/analytics/performance/routes?range=30d&stat=p95",
+        ),
         ("summary (page)", "/api/analytics/performance?range=30d"),
-        ("histogram LCP", "/api/analytics/performance/histogram?range=30d&metric=lcp"),
-        ("one route, mobile", "/api/analytics/performance/routes?range=30d&route=/recipes/:id&device=mobile"),
+        (
+            "histogram LCP",
+            "/api/analytics/performance/histogram?range=30d&metric=lcp",
+        ),
+        (
+            "one route, mobile",
+            "/api/analytics/performance/routes?range=30d&route=/recipes/:id&device=mobile",
+        ),
     ] {
         let mut times = Vec::with_capacity(READS);
         for _ in 0..READS {
             let t = Instant::now();
-            let (status, body) = send(&client, "GET", &format!("{base}{path}"), String::new()).await?;
+            let (status, body) =
+                send(&client, "GET", &format!("{base}{path}"), String::new()).await?;
             if status != 200 {
                 return Err(BenchError::Failed(format!(
                     "{path} answered {status}: {}",

@@ -31,9 +31,7 @@ pub async fn post(
     let (items, is_batch) = body::parse_items::<serde_json::Value>(&bytes, cfg.max_batch)?;
     let ctx = Ctx::new(&sender, &state.privacy, Utc::now());
     let origin = Origin {
-        referer: headers
-            .get(header::REFERER)
-            .and_then(|v| v.to_str().ok()),
+        referer: headers.get(header::REFERER).and_then(|v| v.to_str().ok()),
         recent: &state.recent_metrics,
     };
     let rows = rows(items, is_batch, &ctx, &origin)?;

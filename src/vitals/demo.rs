@@ -106,7 +106,14 @@ fn page_view(rng: &mut StdRng, t: i64, total_weight: u32, rows: &mut Vec<Perform
         metric_id: Some(format!("pv-{:016x}", rng.gen::<u64>())),
         metric: None,
         rereport: false,
-        navigation_type: Some(if rng.gen::<f64>() < 0.08 { "reload" } else { "navigate" }.into()),
+        navigation_type: Some(
+            if rng.gen::<f64>() < 0.08 {
+                "reload"
+            } else {
+                "navigate"
+            }
+            .into(),
+        ),
         device: Some(device.as_str().into()),
         path: Some(path),
         attribution: None,
@@ -117,7 +124,11 @@ fn page_view(rng: &mut StdRng, t: i64, total_weight: u32, rows: &mut Vec<Perform
         again.id = Uuid::from_u128(rng.gen());
         again.rereport = true;
         again.cls = row.cls.map(|c| c + lognormal(rng, 0.02, 1.0));
-        again.inp = Some(row.inp.unwrap_or(0.0).max(lognormal(rng, 150.0 * slow, 0.6)));
+        again.inp = Some(
+            row.inp
+                .unwrap_or(0.0)
+                .max(lognormal(rng, 150.0 * slow, 0.6)),
+        );
         again.created_at = t + rng.gen_range(1_000_000..600_000_000);
         again.timestamp = again.created_at / 1000;
         rows.push(row);

@@ -197,8 +197,12 @@ impl WebVitalIn {
             }
         }
         let attribution = match self.attribution {
-            Some(v @ Value::Object(_)) => properties(Some(v))
-                .map_err(|e| field_error("attribution", e.message.replace("properties", "attribution")))?,
+            Some(v @ Value::Object(_)) => properties(Some(v)).map_err(|e| {
+                field_error(
+                    "attribution",
+                    e.message.replace("properties", "attribution"),
+                )
+            })?,
             None | Some(Value::Null) => None,
             Some(_) => return Err(field_error("attribution", "must be a JSON object")),
         };
@@ -296,15 +300,16 @@ mod tests {
 
     #[test]
     fn placing_a_report() {
-        let p = |route: Option<&str>, path: Option<&str>, url: Option<&str>, referer: Option<&str>| {
-            place(
-                route.map(Into::into),
-                path.map(Into::into),
-                url.map(Into::into),
-                referer,
-            )
-            .unwrap()
-        };
+        let p =
+            |route: Option<&str>, path: Option<&str>, url: Option<&str>, referer: Option<&str>| {
+                place(
+                    route.map(Into::into),
+                    path.map(Into::into),
+                    url.map(Into::into),
+                    referer,
+                )
+                .unwrap()
+            };
         assert_eq!(
             p(None, Some("/recipes/12"), None, None),
             (Some("/recipes/:id".into()), Some("/recipes/12".into()))

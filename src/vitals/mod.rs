@@ -6,8 +6,8 @@ pub mod demo;
 mod device;
 mod ingest;
 pub mod query;
-mod route;
 pub mod rollup;
+mod route;
 pub mod score;
 
 use axum::routing::{get, post};
@@ -22,10 +22,7 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/analytics/performance",
-            post(api::post).get(api::get),
-        )
+        .route("/api/analytics/performance", post(api::post).get(api::get))
         .route("/api/analytics/performance/routes", get(api::routes))
         .route("/api/analytics/performance/histogram", get(api::histogram))
 }

@@ -182,11 +182,9 @@ pub async fn summary(
     exact_max: u64,
 ) -> Result<Summary, StoreError> {
     store
-        .query(move |conn| {
-            match rollup_end(conn, &window, exact_max)? {
-                Some(done) => summary_rolled(conn, &window, &filter, stat, done),
-                None => summary_sync(conn, &window, &filter, stat),
-            }
+        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
+            Some(done) => summary_rolled(conn, &window, &filter, stat, done),
+            None => summary_sync(conn, &window, &filter, stat),
         })
         .await
 }
@@ -481,9 +479,13 @@ fn summary_rolled(
             (n, row)
         })
         .collect();
-    routes.sort_by(|a, b| b.0.cmp(&a.0));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.0));
     let route_count = routes.len() as u64;
-    let routes: Vec<JsonRow> = routes.into_iter().take(TOP_ROUTES as usize).map(|r| r.1).collect();
+    let routes: Vec<JsonRow> = routes
+        .into_iter()
+        .take(TOP_ROUTES as usize)
+        .map(|r| r.1)
+        .collect();
     let mut devices: BTreeMap<String, u64> = BTreeMap::new();
     for g in &groups {
         *devices.entry(g.device.as_str().into()).or_default() += g.views;
@@ -508,7 +510,7 @@ fn summary_rolled(
                 .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
             row.insert("t".into(), when.into());
             row.insert("samples".into(), hs[0].count().into());
-            at(&hs, &mut row);
+            at(hs, &mut row);
             row
         })
         .collect();
@@ -719,7 +721,11 @@ mod tests {
     #[test]
     fn site_score_and_opportunity() {
         // 300 views at 50 and 100 views at 90: site (300·50 + 100·90) / 400 = 60.
-        let mut g = vec![group(100, Some(90.0)), group(300, Some(50.0)), group(5, None)];
+        let mut g = vec![
+            group(100, Some(90.0)),
+            group(300, Some(50.0)),
+            group(5, None),
+        ];
         let site = rank(&mut g).unwrap();
         assert!((site - 60.0).abs() < 1e-9);
         assert_eq!(g[0].views, 300, "fixing the busy slow route gains most");

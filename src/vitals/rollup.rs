@@ -298,11 +298,12 @@ pub fn histograms(
     grain: Grain,
 ) -> Result<Hists, StoreError> {
     let mut out: Hists = HashMap::new();
-    let mut add = |route: Option<String>, device: String, t: i64, metric: String, b: i16, r: u8, n: i64| {
-        if let Some(i) = Metric::ALL.iter().position(|m| m.column() == metric) {
-            out.entry((route, device, t)).or_default()[i].add(b, r, n);
-        }
-    };
+    let mut add =
+        |route: Option<String>, device: String, t: i64, metric: String, b: i16, r: u8, n: i64| {
+            if let Some(i) = Metric::ALL.iter().position(|m| m.column() == metric) {
+                out.entry((route, device, t)).or_default()[i].add(b, r, n);
+            }
+        };
     let mut filters = String::new();
     let mut extra: Vec<DbValue> = Vec::new();
     if let Some(r) = &f.route {
@@ -326,9 +327,19 @@ pub fn histograms(
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(params_from_iter(p.iter()))?;
     while let Some(r) = rows.next()? {
-        add(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+        add(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        );
     }
-    let tail_from = w.from.max(chrono::DateTime::from_timestamp_micros(done).unwrap_or(w.from));
+    let tail_from = w
+        .from
+        .max(chrono::DateTime::from_timestamp_micros(done).unwrap_or(w.from));
     if tail_from < w.to {
         let tail = Window {
             from: tail_from,
@@ -351,7 +362,15 @@ pub fn histograms(
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(params.iter()))?;
         while let Some(r) = rows.next()? {
-            add(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+            add(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            );
         }
     }
     Ok(out)
@@ -374,9 +393,21 @@ mod tests {
     #[test]
     fn buckets_read_back_within_two_percent() {
         let conn = Connection::open_in_memory().unwrap();
-        for v in [0.0011, 0.05, 0.1, 0.25, 1.0, 40.0, 199.0, 2500.0, 86_400_000.0] {
+        for v in [
+            0.0011,
+            0.05,
+            0.1,
+            0.25,
+            1.0,
+            40.0,
+            199.0,
+            2500.0,
+            86_400_000.0,
+        ] {
             let b: i16 = conn
-                .query_row(&format!("SELECT {}", bucket_sql(&v.to_string())), [], |r| r.get(0))
+                .query_row(&format!("SELECT {}", bucket_sql(&v.to_string())), [], |r| {
+                    r.get(0)
+                })
                 .unwrap();
             let back = bucket_value(b);
             assert!((back - v).abs() / v <= 0.02, "{v} -> {b} -> {back}");

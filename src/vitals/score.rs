@@ -44,12 +44,16 @@ pub fn metric_score(m: Metric, device: Device, value: f64) -> f64 {
 
 /// 0..=100 from the metrics present, each weighted; `None` when no weighted metric is.
 pub fn score(device: Device, values: &[(Metric, f64)]) -> Option<f64> {
-    let (sum, weights) = values
-        .iter()
-        .filter(|(m, _)| weight(*m) > 0.0)
-        .fold((0.0, 0.0), |(s, w), (m, v)| {
-            (s + weight(*m) * metric_score(*m, device, *v), w + weight(*m))
-        });
+    let (sum, weights) =
+        values
+            .iter()
+            .filter(|(m, _)| weight(*m) > 0.0)
+            .fold((0.0, 0.0), |(s, w), (m, v)| {
+                (
+                    s + weight(*m) * metric_score(*m, device, *v),
+                    w + weight(*m),
+                )
+            });
     (weights > 0.0).then(|| 100.0 * sum / weights)
 }
 
@@ -60,7 +64,8 @@ fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     sign * (1.0 - poly * (-x * x).exp())
 }
 
@@ -74,7 +79,13 @@ mod tests {
 
     #[test]
     fn control_points_score_as_defined() {
-        for m in [Metric::Lcp, Metric::Inp, Metric::Cls, Metric::Fcp, Metric::Ttfb] {
+        for m in [
+            Metric::Lcp,
+            Metric::Inp,
+            Metric::Cls,
+            Metric::Fcp,
+            Metric::Ttfb,
+        ] {
             for d in [Device::Desktop, Device::Mobile] {
                 let (p10, median) = control_points(m, d);
                 assert!(close(metric_score(m, d, p10), 0.9), "{m:?} {d:?}");
@@ -91,7 +102,11 @@ mod tests {
         // LCP at its median (0.5) and CLS at p10 (0.9): (30 * 0.5 + 15 * 0.9) / 45.
         let s = score(
             Device::Mobile,
-            &[(Metric::Lcp, 4000.0), (Metric::Cls, 0.1), (Metric::Fid, 1e6)],
+            &[
+                (Metric::Lcp, 4000.0),
+                (Metric::Cls, 0.1),
+                (Metric::Fid, 1e6),
+            ],
         )
         .unwrap();
         assert!(close(s, 100.0 * (15.0 + 13.5) / 45.0), "{s}");

@@ -70,7 +70,12 @@ fn web_vitals_and_nextjs_objects_as_is() {
 
     let d = s.get_json(&format!("{PERF}?range=1h&limit=10"));
     assert_eq!(d["totals"]["samples"], 4);
-    for (m, v) in [("lcp", 2150.5), ("inp", 320.0), ("cls", 0.02), ("ttfb", 90.0)] {
+    for (m, v) in [
+        ("lcp", 2150.5),
+        ("inp", 320.0),
+        ("cls", 0.02),
+        ("ttfb", 90.0),
+    ] {
         assert_eq!(d["vitals"][m]["count"], 1, "{m}");
         assert!(close(&d["vitals"][m]["p75"], v), "{m}: {}", d["vitals"][m]);
     }
@@ -83,7 +88,10 @@ fn web_vitals_and_nextjs_objects_as_is() {
     assert_eq!(l["route"], Value::Null, "no route, path, url or Referer");
     let i = by_metric("inp");
     assert_eq!(i["device"], "mobile");
-    assert_eq!(i["route"], "/recipes/[id]", "a route the client sends is kept");
+    assert_eq!(
+        i["route"], "/recipes/[id]",
+        "a route the client sends is kept"
+    );
     let c = by_metric("cls");
     assert_eq!(c["route"], "/recipes/:id");
     assert_eq!(c["path"], "/recipes/42");
@@ -95,9 +103,7 @@ fn web_vitals_and_nextjs_objects_as_is() {
 #[test]
 fn rereports_and_bfcache_restores_count_once_each() {
     let s = Server::start();
-    let cls = |id: &str, value: f64, delta: f64| {
-        json!({ "name": "CLS", "value": value, "delta": delta, "id": id, "navigationType": "navigate", "route": "/plan" })
-    };
+    let cls = |id: &str, value: f64, delta: f64| json!({ "name": "CLS", "value": value, "delta": delta, "id": id, "navigationType": "navigate", "route": "/plan" });
     // CLS re-reported on each hide, growing; the newest value counts, once.
     accepted(beacon(&s, DESKTOP_UA, &cls("v5-a", 0.05, 0.05)));
     accepted(beacon(&s, DESKTOP_UA, &cls("v5-a", 0.12, 0.07)));
@@ -112,7 +118,11 @@ fn rereports_and_bfcache_restores_count_once_each() {
     let d = s.get_json(&format!("{PERF}?range=1h"));
     assert_eq!(d["vitals"]["cls"]["count"], 2, "{}", d["vitals"]["cls"]);
     // p75 of {0.04, 0.3}: 0.04 + 0.75 * 0.26.
-    assert!(close(&d["vitals"]["cls"]["p75"], 0.235), "{}", d["vitals"]["cls"]);
+    assert!(
+        close(&d["vitals"]["cls"]["p75"], 0.235),
+        "{}",
+        d["vitals"]["cls"]
+    );
     assert_eq!(d["vitals"]["inp"]["count"], 1);
     assert!(close(&d["vitals"]["inp"]["p75"], 240.0));
 
@@ -161,7 +171,11 @@ fn percentiles_shares_and_ratings_match_hand_computed_values() {
     ] {
         let d = s.get_json(&format!("{PERF}?range=1h&stat={stat}"));
         assert_eq!(d["stat"], stat);
-        assert!(close(&d["vitals"]["lcp"]["value"], want), "{stat}: {}", d["vitals"]["lcp"]);
+        assert!(
+            close(&d["vitals"]["lcp"]["value"], want),
+            "{stat}: {}",
+            d["vitals"]["lcp"]
+        );
     }
     let d = s.get_json(&format!("{PERF}?range=1h"));
     let lcp = &d["vitals"]["lcp"];
@@ -177,19 +191,42 @@ fn percentiles_shares_and_ratings_match_hand_computed_values() {
     let bins = h["bins"].as_array().unwrap();
     let bin_of = |v: f64| {
         bins.iter()
-            .position(|b| b["from"].as_f64().unwrap() < v && b["to"].as_f64().is_none_or(|t| v <= t))
+            .position(|b| {
+                b["from"].as_f64().unwrap() < v && b["to"].as_f64().is_none_or(|t| v <= t)
+            })
             .unwrap()
     };
     assert_eq!(bins[bin_of(1000.0)]["count"], 1);
     assert_eq!(bins[bin_of(1000.0)]["rating"], "good");
     assert_eq!(bins[bin_of(4000.0)]["rating"], "needs-improvement");
-    assert_eq!(bins.last().unwrap()["count"], 5, "6000 and up fall in the last bin");
+    assert_eq!(
+        bins.last().unwrap()["count"],
+        5,
+        "6000 and up fall in the last bin"
+    );
     assert_eq!(bins.last().unwrap()["rating"], "poor");
     let s2 = Server::start();
-    accepted(beacon(&s2, DESKTOP_UA, &json!({ "lcp": 2500, "route": "/" })));
+    accepted(beacon(
+        &s2,
+        DESKTOP_UA,
+        &json!({ "lcp": 2500, "route": "/" }),
+    ));
     let h = s2.get_json("/api/analytics/performance/histogram?range=1h&metric=LCP");
-    let edge = h["bins"].as_array().unwrap().iter().find(|b| b["count"] == 1).unwrap().clone();
-    assert_eq!((edge["from"].clone(), edge["to"].clone(), edge["rating"].clone()), (json!(2250.0), json!(2500.0), json!("good")));
+    let edge = h["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["count"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            edge["from"].clone(),
+            edge["to"].clone(),
+            edge["rating"].clone()
+        ),
+        (json!(2250.0), json!(2500.0), json!("good"))
+    );
 }
 
 #[test]
@@ -207,8 +244,14 @@ fn score_and_opportunity_per_route_and_device() {
     let groups = d["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 2);
     let (slow, fast) = (&groups[0], &groups[1]);
-    assert_eq!((slow["route"].clone(), slow["device"].clone()), (json!("/slow"), json!("desktop")));
-    assert_eq!((fast["route"].clone(), fast["device"].clone()), (json!("/fast"), json!("mobile")));
+    assert_eq!(
+        (slow["route"].clone(), slow["device"].clone()),
+        (json!("/slow"), json!("desktop"))
+    );
+    assert_eq!(
+        (fast["route"].clone(), fast["device"].clone()),
+        (json!("/fast"), json!("mobile"))
+    );
     assert_eq!(slow["views"], 3);
     assert!(close(&slow["score"], 50.0), "{}", slow["score"]);
     assert!(close(&fast["score"], 90.0), "{}", fast["score"]);
@@ -240,7 +283,12 @@ fn routes_are_templated_unless_sent() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["route"].as_str().unwrap().to_string(), r["samples"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["route"].as_str().unwrap().to_string(),
+                r["samples"].as_u64().unwrap(),
+            )
+        })
         .collect();
     routes.sort();
     assert_eq!(
@@ -258,14 +306,46 @@ fn bad_payloads_are_refused_clearly() {
     let s = Server::start();
     let cases: &[(Value, &str, &str)] = &[
         // JSON.stringify(NaN) is null.
-        (json!({ "name": "LCP", "value": null, "id": "x" }), "value", "finite"),
-        (json!({ "name": "LCP", "value": "NaN", "id": "x" }), "value", "invalid"),
-        (json!({ "name": "INP", "value": -3, "id": "x" }), "value", ">= 0"),
-        (json!({ "name": "CLS", "value": -0.1, "id": "x" }), "value", ">= 0"),
-        (json!({ "name": "Next.js-hydration", "value": 12, "id": "x", "label": "custom" }), "name", "not a web vital"),
-        (json!({ "name": "LCP", "value": 1, "rating": "great" }), "rating", "good"),
-        (json!({ "name": "LCP", "value": 1, "delta": "x" }), "delta", "invalid"),
-        (json!({ "name": "LCP", "value": 1, "attribution": [1] }), "attribution", "object"),
+        (
+            json!({ "name": "LCP", "value": null, "id": "x" }),
+            "value",
+            "finite",
+        ),
+        (
+            json!({ "name": "LCP", "value": "NaN", "id": "x" }),
+            "value",
+            "invalid",
+        ),
+        (
+            json!({ "name": "INP", "value": -3, "id": "x" }),
+            "value",
+            ">= 0",
+        ),
+        (
+            json!({ "name": "CLS", "value": -0.1, "id": "x" }),
+            "value",
+            ">= 0",
+        ),
+        (
+            json!({ "name": "Next.js-hydration", "value": 12, "id": "x", "label": "custom" }),
+            "name",
+            "not a web vital",
+        ),
+        (
+            json!({ "name": "LCP", "value": 1, "rating": "great" }),
+            "rating",
+            "good",
+        ),
+        (
+            json!({ "name": "LCP", "value": 1, "delta": "x" }),
+            "delta",
+            "invalid",
+        ),
+        (
+            json!({ "name": "LCP", "value": 1, "attribution": [1] }),
+            "attribution",
+            "object",
+        ),
         (json!({ "lcp": 100, "device": "phone" }), "device", "mobile"),
         (json!({ "lcp": 100, "report": 0 }), "report", "from 1"),
         (json!({ "lcp": -1 }), "lcp", ">= 0"),
@@ -282,8 +362,14 @@ fn bad_payloads_are_refused_clearly() {
         { "name": "FOO", "value": 1, "id": "bad" },
     ]);
     let e = error_of(beacon(&s, DESKTOP_UA, &batch), 422);
-    assert_eq!((e["index"].clone(), e["field"].clone()), (json!(1), json!("name")));
-    assert_eq!(s.get_json(&format!("{PERF}?range=1h"))["totals"]["samples"], 0);
+    assert_eq!(
+        (e["index"].clone(), e["field"].clone()),
+        (json!(1), json!("name"))
+    );
+    assert_eq!(
+        s.get_json(&format!("{PERF}?range=1h"))["totals"]["samples"],
+        0
+    );
     // Bad read parameters are 400s.
     for (q, param) in [
         ("?stat=p42", "stat"),
@@ -302,7 +388,10 @@ fn tracker_is_served_small_and_cacheable() {
     assert_eq!(r.status(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
     assert!(ct.contains("javascript"), "{ct}");
-    assert!(r.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
     assert_eq!(r.headers()["cross-origin-resource-policy"], "cross-origin");
     let js = r.text().unwrap();
     assert!(js.contains("sendBeacon") && js.contains("keepalive"));
@@ -363,7 +452,10 @@ fn tracker_in_a_real_browser() {
         if let Some(row) = d["rows"].as_array().and_then(|r| r.first()).cloned() {
             break row;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "no vitals stored: {d}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no vitals stored: {d}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let num = |k: &str| {
@@ -372,7 +464,11 @@ fn tracker_in_a_real_browser() {
             .unwrap_or_else(|| panic!("{k} not stored: {row}"))
     };
     let delay = result["image_delay_ms"].as_f64().unwrap();
-    assert!(num("lcp") >= delay, "LCP {} before the image arrived ({delay} ms)", num("lcp"));
+    assert!(
+        num("lcp") >= delay,
+        "LCP {} before the image arrived ({delay} ms)",
+        num("lcp")
+    );
     assert!(num("fcp") > 0.0 && num("fcp") <= num("lcp"), "{row}");
     assert!(num("ttfb") >= 0.0 && num("ttfb") <= num("fcp"), "{row}");
     // CLS is the larger session window: the first shift, not the sum of both.
@@ -390,11 +486,18 @@ fn tracker_in_a_real_browser() {
         num("cls")
     );
     let handler = result["handler_ms"].as_f64().unwrap();
-    assert!(num("inp") > handler, "INP {} not above the handler's {handler} ms", num("inp"));
+    assert!(
+        num("inp") > handler,
+        "INP {} not above the handler's {handler} ms",
+        num("inp")
+    );
     assert_eq!(row["route"], "/");
     assert_eq!(row["device"], "desktop");
     assert_eq!(row["navigation_type"], "navigate");
-    assert!(row["metric_id"].is_string() && row["session_id"].is_string(), "{row}");
+    assert!(
+        row["metric_id"].is_string() && row["session_id"].is_string(),
+        "{row}"
+    );
 
     // Page views (SPA route change included), the custom event and the conversion, with
     // the same session; a vitals report is not a page view.
@@ -402,11 +505,17 @@ fn tracker_in_a_real_browser() {
     let rows = events["rows"].as_array().unwrap();
     let pageviews: Vec<&Value> = rows.iter().filter(|r| r["event"] == "pageview").collect();
     assert_eq!(pageviews.len(), 2, "{events}");
-    let spa = pageviews.iter().find(|r| r["route"] == "/recipes/123").expect("SPA page view");
+    let spa = pageviews
+        .iter()
+        .find(|r| r["route"] == "/recipes/123")
+        .expect("SPA page view");
     assert_eq!(spa["properties"]["utm_source"], "newsletter");
     assert!(spa["referrer"].as_str().unwrap().ends_with('/'), "{spa}");
     assert!(spa["user_id"].is_null());
-    let saved = rows.iter().find(|r| r["event"] == "recipe_saved").expect("tracked event");
+    let saved = rows
+        .iter()
+        .find(|r| r["event"] == "recipe_saved")
+        .expect("tracked event");
     assert_eq!(saved["properties"]["recipeId"], "r1");
     assert_eq!(saved["session_id"], row["session_id"]);
     let conv = s.get_json("/api/analytics/conversions?range=1h");
@@ -433,9 +542,7 @@ fn long_windows_read_the_rollup_within_two_percent() {
         .collect();
     // A page view reported 3 h ago and again 2 h ago: the second replaces the first,
     // across two rolled-up hours.
-    let pv = |report: u32, cls: f64, h: i64| {
-        json!({ "metricId": "pv-x", "report": report, "route": "/b", "cls": cls, "device": "mobile", "created_at": ago(h) })
-    };
+    let pv = |report: u32, cls: f64, h: i64| json!({ "metricId": "pv-x", "report": report, "route": "/b", "cls": cls, "device": "mobile", "created_at": ago(h) });
     batch.push(pv(1, 0.05, 3));
     batch.push(pv(2, 0.4, 2));
     // And one fresh sample, read from the rows.
@@ -446,7 +553,10 @@ fn long_windows_read_the_rollup_within_two_percent() {
     // The summary's trend has one point per day once reads use the roll-up.
     let start = Instant::now();
     while s.get_json(&format!("{PERF}?range=24h"))["bucket_seconds"] != 86_400 {
-        assert!(start.elapsed() < Duration::from_secs(20), "reads never used the roll-up");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "reads never used the roll-up"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let d = s.get_json("/api/analytics/performance/routes?range=24h");
@@ -460,7 +570,10 @@ fn long_windows_read_the_rollup_within_two_percent() {
     assert!(close(&lcp["good_share"], 2.0 / 21.0));
     assert!(close(&lcp["poor_share"], 17.0 / 21.0));
     let b = groups.iter().find(|g| g["route"] == "/b").unwrap();
-    assert_eq!(b["vitals"]["cls"]["count"], 1, "the re-report replaced its first report: {b}");
+    assert_eq!(
+        b["vitals"]["cls"]["count"], 1,
+        "the re-report replaced its first report: {b}"
+    );
     let cls = b["vitals"]["cls"]["p75"].as_f64().unwrap();
     assert!((cls - 0.4).abs() / 0.4 <= 0.02, "{cls}");
     // The summary and the histogram read the roll-up too.
