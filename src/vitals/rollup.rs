@@ -422,10 +422,12 @@ mod tests {
         }
         h.add(30, 0, -1); // a re-report took one back
         assert_eq!(h.count(), 9);
-        assert_eq!(h.quantile(0.0), Some(bucket_value(10)));
-        assert_eq!(h.quantile(0.5), Some(bucket_value(10)), "rank 4 of 0..8");
-        assert_eq!(h.quantile(0.75), Some(bucket_value(20)), "rank 6");
-        assert_eq!(h.quantile(1.0), Some(bucket_value(30)));
+        // Compile-time and run-time powi may differ in the last bit.
+        let at = |q: f64, b: i16| (h.quantile(q).unwrap() - bucket_value(b)).abs() < 1e-9;
+        assert!(at(0.0, 10));
+        assert!(at(0.5, 10), "rank 4 of 0..8");
+        assert!(at(0.75, 20), "rank 6");
+        assert!(at(1.0, 30));
         assert_eq!(Hist::default().quantile(0.5), None);
     }
 }
