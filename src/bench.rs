@@ -21,10 +21,6 @@ use crate::config::Config;
 use crate::store::{Batch, EventRow, Store, StoreError};
 
 const CEILING_COMMIT_ROWS: usize = 10_000;
-/// Beacons come from browsers; ingest stores (and the vitals stream parses) their agent.
-const BROWSER_UA: &str =
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
-    (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -53,12 +49,26 @@ pub(crate) async fn send(
     url: &str,
     body: String,
 ) -> Result<(u16, Bytes), BenchError> {
-    let req = hyper::Request::builder()
+    send_as(client, method, url, body, None).await
+}
+
+/// `send` with a `User-Agent`, as a browser's beacon has.
+pub(crate) async fn send_as(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: String,
+    user_agent: Option<&'static str>,
+) -> Result<(u16, Bytes), BenchError> {
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(url)
-        // text/plain, as navigator.sendBeacon sends it, from a browser.
-        .header("content-type", "text/plain;charset=UTF-8")
-        .header("user-agent", BROWSER_UA)
+        // text/plain, as navigator.sendBeacon sends it.
+        .header("content-type", "text/plain;charset=UTF-8");
+    if let Some(ua) = user_agent {
+        req = req.header("user-agent", ua);
+    }
+    let req = req
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| BenchError::Http(e.to_string()))?;
     let resp = client
@@ -292,7 +302,16 @@ async fn load(
     concurrency: usize,
 ) -> Result<Phase, BenchError> {
     let url = format!("{base}/api/analytics/events");
-    load_url(client, url, name, bodies, events_per_body, concurrency).await
+    load_url(
+        client,
+        url,
+        name,
+        bodies,
+        events_per_body,
+        concurrency,
+        None,
+    )
+    .await
 }
 
 /// `load` against any ingest URL.
@@ -303,6 +322,7 @@ pub(crate) async fn load_url(
     bodies: Vec<String>,
     events_per_body: u64,
     concurrency: usize,
+    user_agent: Option<&'static str>,
 ) -> Result<Phase, BenchError> {
     let requests = bodies.len() as u64;
     let queue = Arc::new(std::sync::Mutex::new(bodies));
@@ -316,7 +336,7 @@ pub(crate) async fn load_url(
                 let body = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                 let Some(body) = body else { break };
                 let t = Instant::now();
-                let (status, _) = send(&client, "POST", &url, body).await?;
+                let (status, _) = send_as(&client, "POST", &url, body, user_agent).await?;
                 if status != 200 {
                     return Err(BenchError::Failed(format!("ingest answered {status}")));
                 }

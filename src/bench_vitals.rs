@@ -13,6 +13,10 @@ use crate::cli::BenchArgs;
 
 /// Timed repetitions of each read.
 const READS: usize = 21;
+/// Beacons come from browsers: ingest stores their agent and derives the device class.
+const BROWSER_UA: &str =
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
+    (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     println!(
@@ -65,6 +69,7 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
         bodies(args.beacons),
         1,
         args.concurrency,
+        Some(BROWSER_UA),
     )
     .await?;
     print_phase(&phase);
@@ -76,6 +81,7 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
         event_bodies(args.beacons as usize, 1),
         1,
         args.concurrency,
+        Some(BROWSER_UA),
     )
     .await?;
     print_phase(&events);
