@@ -31,13 +31,23 @@ pub async fn post(
     let (items, is_batch) = body::parse_items::<serde_json::Value>(&bytes, cfg.max_batch)?;
     let ctx = Ctx::new(&sender, &state.privacy, Utc::now());
     let origin = Origin {
-        referer: headers.get(header::REFERER).and_then(|v| v.to_str().ok()),
+        referer: same_origin_referer(&headers),
         recent: &state.recent_metrics,
     };
     let rows = rows(items, is_batch, &ctx, &origin)?;
     let accepted = rows.len();
     state.store.append(Batch::Performance(rows)).await?;
     Ok(Json(Accepted { accepted }))
+}
+
+/// The `Referer` when the report comes from a page on this server's host: browsers send
+/// only the origin to other sites, which would file every cross-origin report under `/`.
+fn same_origin_referer(headers: &HeaderMap) -> Option<&str> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let after_scheme = referer.split_once("://")?.1;
+    let referer_host = after_scheme.split(['/', '?', '#']).next()?;
+    referer_host.eq_ignore_ascii_case(host).then_some(referer)
 }
 
 type Params = Query<HashMap<String, String>>;

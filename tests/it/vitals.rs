@@ -58,11 +58,12 @@ fn web_vitals_and_nextjs_objects_as_is() {
           "navigationType": "navigate", "entries": [] },
     ]);
     // A same-origin report carries the page in its Referer.
+    let host = s.url.trim_start_matches("http://").to_string();
     let r = client()
         .post(format!("{}{PERF}", s.url))
         .header("content-type", "application/json")
         .header("user-agent", PHONE_UA)
-        .header("referer", "https://app.example/meal-plan/31")
+        .header("referer", format!("http://{host}/meal-plan/31"))
         .body(batch.to_string())
         .send()
         .unwrap();
@@ -98,6 +99,25 @@ fn web_vitals_and_nextjs_objects_as_is() {
     assert_eq!(c["navigation_type"], "reload");
     let t = by_metric("ttfb");
     assert_eq!(t["route"], "/meal-plan/:id", "from the Referer");
+    // Another site's Referer holds only its origin: it says nothing about the page.
+    let other = json!({ "name": "FCP", "value": 800, "delta": 800, "id": "v5-x" });
+    let r = client()
+        .post(format!("{}{PERF}", s.url))
+        .header("content-type", "text/plain")
+        .header("referer", "https://app.example/")
+        .body(other.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(accepted(r), 1);
+    let d = s.get_json(&format!("{PERF}?range=1h&limit=10"));
+    let fcp = d["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "fcp")
+        .unwrap()
+        .clone();
+    assert_eq!(fcp["route"], Value::Null, "{fcp}");
 }
 
 #[test]
