@@ -2,7 +2,9 @@
 // (so the tracker is cross-origin, as on a real site), the page paints a late image (LCP),
 // shifts its layout twice by amounts it measures itself (CLS), handles a real mouse click
 // with a slow handler (INP), changes route through the History API and tracks an event;
-// then the page is hidden and the tracker must beacon everything.
+// then the page is hidden and the tracker must beacon everything. Then it is shown,
+// clicked more slowly and hidden again (a re-report), left and restored from the
+// back/forward cache (a new metric instance), and hidden once more.
 //
 //   node vitals.mjs <growth-stack-url> <ingest-key>
 //
@@ -23,7 +25,9 @@ if (!gsArg || !key) {
 const gs = gsArg.replace(/\/+$/, "");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const IMAGE_DELAY_MS = 400;
+// Event durations are rounded to 8 ms: delays of 8k + 4 ms round up, so INP > delay.
 const HANDLER_MS = 300;
+const SECOND_HANDLER_MS = 604;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fail = (msg) => {
   console.log(`FAIL  ${msg}`);
@@ -58,8 +62,9 @@ const page = `<!doctype html>
     // larger window, not the sum.
     setTimeout(() => { shift(30); window.__shifted = true; }, 1800);
   });
+  addEventListener("pageshow", (e) => { if (e.persisted) window.__restored = true; });
   document.getElementById("slow").addEventListener("click", () => {
-    const end = performance.now() + ${HANDLER_MS};
+    const end = performance.now() + (window.__handler || ${HANDLER_MS});
     while (performance.now() < end) {}
     window.__clicked = true;
   });
@@ -147,6 +152,31 @@ if (state !== "hidden") {
 }
 await sleep(1500);
 
+// Back to the page, a slower interaction, hidden again: CLS and INP are reported again
+// for the same page view, and the server must keep only the newer report.
+let second = null;
+let restored = null;
+if (state === "hidden") {
+  await tab.bringToFront();
+  await tab.waitForFunction(() => document.visibilityState === "visible", { timeout: 5000 }).catch(() => fail("the page did not become visible again"));
+  await tab.evaluate((ms) => { window.__handler = ms; window.__clicked = false; }, SECOND_HANDLER_MS);
+  await tab.click("#slow");
+  await tab.waitForFunction(() => window.__clicked === true, { timeout: 5000 }).catch(() => fail("the second click did not run"));
+  await sleep(500);
+  await other.bringToFront();
+  await sleep(1000);
+  second = SECOND_HANDLER_MS;
+
+  // Leave and come back: from the back/forward cache when Chromium keeps the page there.
+  await tab.bringToFront();
+  await tab.goto(`${site}/elsewhere`, { waitUntil: "load" });
+  await tab.goBack({ waitUntil: "load" });
+  restored = await tab.evaluate(() => window.__restored === true);
+  await sleep(300);
+  await other.bringToFront();
+  await sleep(1000);
+}
+
 clearTimeout(watchdog);
 await browser.close().catch(() => {});
 server.close();
@@ -154,4 +184,4 @@ rmSync(profile, { recursive: true, force: true });
 if (problems.length) fail(problems.join("; "));
 console.log(`ok    page measured its shifts: ${measured.shifts.map((s) => s.toFixed(4)).join(", ")}`);
 console.log(`ok    hidden by ${state === "hidden" ? "another tab" : "navigating away"}; requests to growth-stack: ${beacons.join(", ")}`);
-console.log(`RESULT ${JSON.stringify({ shifts: measured.shifts, handler_ms: HANDLER_MS, image_delay_ms: IMAGE_DELAY_MS, hidden: state })}`);
+console.log(`RESULT ${JSON.stringify({ shifts: measured.shifts, handler_ms: HANDLER_MS, second_handler_ms: second, restored, image_delay_ms: IMAGE_DELAY_MS, hidden: state })}`);
