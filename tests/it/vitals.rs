@@ -649,3 +649,28 @@ fn long_windows_read_the_rollup_within_two_percent() {
     let h = s.get_json("/api/analytics/performance/histogram?range=24h&metric=lcp");
     assert_eq!(h["count"], 21);
 }
+
+#[test]
+fn the_duckdb_view_keeps_the_newest_report_too() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(temp.path(), &[], &[]);
+    let cls = |value: f64, delta: f64| json!({ "name": "CLS", "value": value, "delta": delta, "id": "v5-v", "route": "/v" });
+    accepted(beacon(&s, DESKTOP_UA, &cls(0.1, 0.1)));
+    accepted(beacon(&s, DESKTOP_UA, &cls(0.3, 0.2)));
+    accepted(beacon(
+        &s,
+        DESKTOP_UA,
+        &json!({ "route": "/v", "lcp": 900 }),
+    ));
+    assert!(s.terminate().success());
+    let conn = duckdb::Connection::open(temp.path().join("data/growth.duckdb")).unwrap();
+    let (raw, latest, cls): (i64, i64, f64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM performance_metrics), count(*), max(cls) FROM performance_latest",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((raw, latest), (3, 2));
+    assert_eq!(cls, 0.3);
+}
