@@ -208,7 +208,6 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         salt,
     );
     spawn_limiter_cleanup(&state);
-    vitals::rollup::spawn(&state);
     let app = router(state.clone());
 
     // Plain stdout, not the log: this is what a person starting it reads first.
@@ -229,6 +228,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         ),
     }
     tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+    vitals::rollup::spawn(&state);
 
     let shutdown_state = state.clone();
     axum::serve(

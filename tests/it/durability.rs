@@ -145,7 +145,7 @@ fn migrations_run_once_and_newer_schemas_are_refused() {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
-        // Versions are numbered per branch, so the list may have a gap until all land.
+        // Versions are numbered per branch, so there may be gaps until all are merged.
         assert_eq!(newest, growth_stack::store::latest_schema());
         assert_eq!(n, distinct);
         conn.execute(
