@@ -30,3 +30,10 @@ bench-startup N="10000000":
 # Fill ./data with demo data
 demo N="100000":
     cargo run --release -- demo --events {{N}}
+
+# Web vitals: N demo page views over 30 days (data under ~/.cache, not the repo), then
+# beacon ingest and the Performance page's 30-day reads on them
+bench-vitals N="5000000":
+    rm -rf $HOME/.cache/growth-stack/bench-vitals
+    cargo run --release -- demo --page-views {{N}} --days 30 --data-dir $HOME/.cache/growth-stack/bench-vitals
+    cargo run --release -- bench --vitals --vitals-data $HOME/.cache/growth-stack/bench-vitals

@@ -243,6 +243,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         println!("AI providers: none configured, the demo provider answers (set OPENAI_API_KEY, ANTHROPIC_API_KEY or [[ai.providers]])");
     }
     tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+    vitals::rollup::spawn(&state);
 
     let shutdown_state = state.clone();
     axum::serve(

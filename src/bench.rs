@@ -34,26 +34,41 @@ pub enum BenchError {
     Failed(String),
 }
 
-type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
-fn http_client(connections: usize) -> HttpClient {
+pub(crate) fn http_client(connections: usize) -> HttpClient {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(connections)
         .build_http()
 }
 
 /// Sends one request and reads the whole answer.
-async fn send(
+pub(crate) async fn send(
     client: &HttpClient,
     method: &str,
     url: &str,
     body: String,
 ) -> Result<(u16, Bytes), BenchError> {
-    let req = hyper::Request::builder()
+    send_as(client, method, url, body, None).await
+}
+
+/// `send` with a `User-Agent`, as a browser's beacon has.
+pub(crate) async fn send_as(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: String,
+    user_agent: Option<&'static str>,
+) -> Result<(u16, Bytes), BenchError> {
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(url)
         // text/plain, as navigator.sendBeacon sends it.
-        .header("content-type", "text/plain;charset=UTF-8")
+        .header("content-type", "text/plain;charset=UTF-8");
+    if let Some(ua) = user_agent {
+        req = req.header("user-agent", ua);
+    }
+    let req = req
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| BenchError::Http(e.to_string()))?;
     let resp = client
@@ -93,6 +108,9 @@ impl Phase {
 pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     if let Some(data_dir) = &args.startup {
         return startup(data_dir).await;
+    }
+    if args.vitals {
+        return crate::bench_vitals::run(args).await;
     }
     let dir = tempfile::tempdir()?;
     println!(
@@ -181,7 +199,7 @@ async fn startup(data_dir: &Path) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn print_phase(p: &Phase) {
+pub(crate) fn print_phase(p: &Phase) {
     println!(
         "{:<16} {:>10.0} events/s {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} events in {:.2} s)",
         p.name,
@@ -255,7 +273,7 @@ async fn appender_ceiling(path: &Path, events: u64) -> Result<Phase, BenchError>
     })
 }
 
-fn bodies(requests: usize, per_request: usize) -> Vec<String> {
+pub(crate) fn bodies(requests: usize, per_request: usize) -> Vec<String> {
     let mut i = 0u64;
     (0..requests)
         .map(|_| {
@@ -283,9 +301,31 @@ async fn load(
     events_per_body: u64,
     concurrency: usize,
 ) -> Result<Phase, BenchError> {
+    let url = format!("{base}/api/analytics/events");
+    load_url(
+        client,
+        url,
+        name,
+        bodies,
+        events_per_body,
+        concurrency,
+        None,
+    )
+    .await
+}
+
+/// `load` against any ingest URL.
+pub(crate) async fn load_url(
+    client: &HttpClient,
+    url: String,
+    name: &'static str,
+    bodies: Vec<String>,
+    events_per_body: u64,
+    concurrency: usize,
+    user_agent: Option<&'static str>,
+) -> Result<Phase, BenchError> {
     let requests = bodies.len() as u64;
     let queue = Arc::new(std::sync::Mutex::new(bodies));
-    let url = format!("{base}/api/analytics/events");
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -296,7 +336,7 @@ async fn load(
                 let body = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                 let Some(body) = body else { break };
                 let t = Instant::now();
-                let (status, _) = send(&client, "POST", &url, body).await?;
+                let (status, _) = send_as(&client, "POST", &url, body, user_agent).await?;
                 if status != 200 {
                     return Err(BenchError::Failed(format!("ingest answered {status}")));
                 }
@@ -321,7 +361,7 @@ async fn load(
     })
 }
 
-fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
+pub(crate) fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
     if latencies.is_empty() {
         return (0.0, 0.0);
     }
@@ -334,14 +374,14 @@ fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
 }
 
 /// A server process from this binary, on a free loopback port with its own data dir.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
-    ready_ms: f64,
+    pub(crate) url: String,
+    pub(crate) ready_ms: f64,
 }
 
 impl Server {
-    async fn start(data_dir: &Path) -> Result<Server, BenchError> {
+    pub(crate) async fn start(data_dir: &Path) -> Result<Server, BenchError> {
         let exe = std::env::current_exe()?;
         let spawned = Instant::now();
         let mut child = Command::new(exe)
@@ -398,7 +438,7 @@ impl Server {
         })
     }
 
-    fn rss_mb(&self) -> Option<f64> {
+    pub(crate) fn rss_mb(&self) -> Option<f64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let kb: f64 = status
@@ -421,7 +461,7 @@ impl Server {
             .ok_or_else(|| BenchError::Failed(format!("unexpected events answer: {v}")))
     }
 
-    async fn stop(mut self) -> Result<(), BenchError> {
+    pub(crate) async fn stop(mut self) -> Result<(), BenchError> {
         if let Some(pid) = self.child.id() {
             // SIGTERM: the server drains, checkpoints and exits 0.
             unsafe {

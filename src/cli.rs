@@ -125,6 +125,9 @@ pub struct DemoArgs {
     /// Random seed, for repeatable data
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write only web vitals: this many page views (for `bench --vitals-query`)
+    #[arg(long, value_name = "N")]
+    pub page_views: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -144,6 +147,12 @@ pub struct BenchArgs {
     /// Only time start-up to ready (and idle RSS) on this existing data dir, e.g. after `demo`
     #[arg(long, value_name = "DATA_DIR")]
     pub startup: Option<PathBuf>,
+    /// Web vitals instead: --beacons single-report beacons, then (with --vitals-data) reads
+    #[arg(long)]
+    pub vitals: bool,
+    /// Data dir filled by `demo --page-views N` to time per-route × device reads on
+    #[arg(long, value_name = "DATA_DIR", requires = "vitals")]
+    pub vitals_data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

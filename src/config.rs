@@ -138,6 +138,10 @@ pub struct PerformanceConfig {
     pub flush_interval: u64,
     pub enable_web_vitals: bool,
     pub enable_custom_metrics: bool,
+    /// Reads over more samples than this use the daily roll-up (percentiles within 2%).
+    pub exact_max_samples: u64,
+    /// Seconds between checks for a finished day to roll up.
+    pub rollup_interval: u64,
 }
 
 impl Default for PerformanceConfig {
@@ -147,6 +151,8 @@ impl Default for PerformanceConfig {
             flush_interval: 5000,
             enable_web_vitals: true,
             enable_custom_metrics: true,
+            exact_max_samples: 100_000,
+            rollup_interval: 300,
         }
     }
 }
@@ -359,6 +365,8 @@ pub const KEYS: &[Key] = keys![
     "performance.flush_interval" Int "tracker: milliseconds between flushes",
     "performance.enable_web_vitals" Bool "tracker: collect Core Web Vitals",
     "performance.enable_custom_metrics" Bool "tracker: accept custom metrics",
+    "performance.exact_max_samples" Int "vitals reads over more samples use the daily roll-up (within 2%)",
+    "performance.rollup_interval" Int "seconds between roll-ups of finished days of web vitals",
     "ai.cache_enabled" Bool "AI gateway response cache",
     "ai.default_ttl" Int "AI cache TTL in seconds",
     "ai.max_cache_size" Int "AI cache entries",

@@ -106,6 +106,9 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))??
     };
+    if let Some(n) = args.page_views {
+        return vitals_only(&store, args, n).await;
+    }
     let bar = ProgressBar::new(args.events);
     bar.set_style(
         ProgressStyle::with_template(
@@ -127,6 +130,25 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
         counts.conversions,
         args.days,
         path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `--page-views N`: web vitals only, for the vitals benchmark.
+async fn vitals_only(store: &Store, args: &DemoArgs, page_views: u64) -> Result<(), StoreError> {
+    let bar = ProgressBar::new(page_views);
+    let started = Instant::now();
+    let rows =
+        crate::vitals::demo::generate(store, page_views, args.days, args.seed, |n| bar.inc(n))
+            .await?;
+    bar.finish();
+    let hours = crate::vitals::rollup::catch_up(store).await?;
+    store.close().await?;
+    println!(
+        "wrote {page_views} page views of web vitals ({rows} reports) over {} days and rolled up \
+         {hours} hours in {:.1} s",
+        args.days,
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -278,6 +300,10 @@ impl Generator {
                     ip: Some(ip.clone()),
                     timestamp: t / 1000,
                     created_at: t,
+                    metric_id: Some(format!("pv-{:016x}", self.rng.gen::<u64>())),
+                    device: Some(crate::vitals::Device::from_user_agent(&ua).as_str().into()),
+                    path: Some(route.replace("[id]", &self.rng.gen_range(1..999).to_string())),
+                    ..Default::default()
                 });
             }
             if event == "page_view" || event == "recipe_viewed" {
@@ -488,6 +514,7 @@ mod tests {
             events: 5_000,
             days: 7,
             seed: 1,
+            page_views: None,
         };
         let mut g = Generator::new(&args);
         let rows = g.events(5_000, (0.0, 1.0));
@@ -508,6 +535,7 @@ mod tests {
             events: 4_000,
             days: 30,
             seed: 2,
+            page_views: None,
         };
         let mut g = Generator::new(&args);
         let early = g.events(2_000, (0.0, 0.5));

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -17,6 +17,25 @@ pub type IpLimiter = DefaultKeyedRateLimiter<IpAddr>;
 /// dashboards cost one query.
 const READ_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Metric instances remembered for re-report detection: hours of traffic at 10/s.
+const RECENT_METRICS: usize = 200_000;
+
+/// A bounded set of recently seen key hashes (least recently seen forgotten first).
+pub struct RecentKeys(Mutex<lru::LruCache<u64, ()>>);
+
+impl RecentKeys {
+    pub fn new(capacity: usize) -> Self {
+        let cap = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
+        RecentKeys(Mutex::new(lru::LruCache::new(cap)))
+    }
+
+    /// Records `key`; true when it was already there.
+    pub fn seen(&self, key: u64) -> bool {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        cache.put(key, ()).is_some()
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
@@ -28,6 +47,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Read answers for a few seconds, shared by every open dashboard.
     pub read_cache: Arc<ReadCache>,
+    /// Metric instances reported lately, so a repeated report is recognised at ingest.
+    pub recent_metrics: Arc<RecentKeys>,
     ready: Arc<AtomicBool>,
 }
 
@@ -59,6 +80,7 @@ impl AppState {
             ingest_limiter,
             sessions: Arc::new(Sessions::default()),
             read_cache: Arc::new(ReadCache::new(READ_CACHE_TTL, 256)),
+            recent_metrics: Arc::new(RecentKeys::new(RECENT_METRICS)),
             ready: Arc::new(AtomicBool::new(true)),
         }
     }

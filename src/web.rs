@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -15,6 +15,9 @@ struct Assets;
 /// Pages may only talk to this origin; inline styles are allowed because charts set them.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
                    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The tracker script sites embed with `<script src=".../gs.js">`.
+const TRACKER: &str = "gs.js";
 
 /// Serves an embedded file for GET/HEAD, `/` as `index.html`; anything else is a JSON 404.
 pub async fn fallback(req: Request) -> Response {
@@ -49,7 +52,20 @@ pub async fn fallback(req: Request) -> Response {
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if name == TRACKER {
+        // Every page of every site that embeds it loads it: let browsers keep it an hour
+        // before revalidating, and let pages with COEP (or SRI's crossorigin) load it.
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        );
+        headers.insert(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("cross-origin"),
+        );
+    } else {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

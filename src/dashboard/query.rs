@@ -79,12 +79,11 @@ fn overview_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Overview, S
         .iter()
         .map(|m| format!("quantile_cont({0}, 0.75), count({0})", m.column()))
         .collect();
+    // Re-reported metrics count once: the newest report of each, as the Performance page.
+    let (with, latest_params) = crate::vitals::query::latest(w, &Default::default());
     let vitals = conn.query_row(
-        &format!(
-            "SELECT {} FROM performance_metrics WHERE created_at >= ? AND created_at < ?",
-            cols.join(", ")
-        ),
-        params![ts_param(from), ts_param(to)],
+        &format!("{with} SELECT {} FROM v", cols.join(", ")),
+        duckdb::params_from_iter(latest_params.iter()),
         |r| {
             let mut out = BTreeMap::new();
             for (i, m) in VITALS.iter().enumerate() {

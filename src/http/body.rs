@@ -79,6 +79,22 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Deserialises one item already parsed as JSON (for streams that take several shapes),
+/// with the same errors as `parse_items`; `index` is the item's place in a batch.
+pub fn parse_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    index: Option<usize>,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| match to_api_error(e) {
+        ApiError::Invalid { field, message, .. } => ApiError::Invalid {
+            index,
+            field,
+            message,
+        },
+        other => other,
+    })
+}
+
 fn to_api_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let mut index = None;
     let mut field = None;

@@ -6,9 +6,10 @@ use serde_json::{json, Value};
 const STREAMS: &[(&str, &str, &str, &str)] = &[
     (
         "/api/analytics/performance",
-        "PerformanceSample",
+        "PerformanceReport",
         "Performance",
-        "Web-vitals totals, p75 and rating per metric, busiest routes, newest samples",
+        "Web vitals (newest report per metric instance): totals, each metric at `stat` with good / \
+         needs-improvement / poor shares and rating, the 0-100 score, busiest routes, devices, trend, newest samples",
     ),
     (
         "/api/analytics/ai-performance",
@@ -44,6 +45,7 @@ pub fn document() -> Value {
             json!({ "post": ingest_op(schema, tag), "get": read_op(tag, read) }),
         );
     }
+    vitals_reads(&mut paths);
     paths.insert(
         "/api/overview".into(),
         json!({ "get": read_op("Dashboard", "Front-page numbers of every stream in one call: events, users, \
@@ -218,6 +220,42 @@ fn read_op(tag: &str, summary: &str) -> Value {
     })
 }
 
+/// The performance filters (`stat`, `route`, `device`) on the summary, and its two extra reads.
+fn vitals_reads(paths: &mut serde_json::Map<String, Value>) {
+    let with = |op: &mut Value, extra: &[&str]| {
+        if let Some(list) = op["parameters"].as_array_mut() {
+            for p in extra {
+                list.push(json!({ "$ref": format!("#/components/parameters/{p}") }));
+            }
+        }
+    };
+    if let Some(get) = paths
+        .get_mut("/api/analytics/performance")
+        .and_then(|p| p.get_mut("get"))
+    {
+        with(get, &["stat", "route", "device"]);
+    }
+    let mut routes = read_op(
+        "Performance",
+        "Route x device groups: each metric at `stat` with its shares, the group's 0-100 score, page \
+         views, and the site-score points fixing it would gain (opportunity), highest opportunity first",
+    );
+    with(&mut routes, &["stat", "route", "device"]);
+    let mut histogram = read_op(
+        "Performance",
+        "A metric's distribution in (from, to] bins whose edges include its thresholds, each rated",
+    );
+    with(&mut histogram, &["metric", "route", "device"]);
+    paths.insert(
+        "/api/analytics/performance/routes".into(),
+        json!({ "get": routes }),
+    );
+    paths.insert(
+        "/api/analytics/performance/histogram".into(),
+        json!({ "get": histogram }),
+    );
+}
+
 fn parameters() -> Value {
     let q = |name: &str, schema: Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
     json!({
@@ -227,6 +265,13 @@ fn parameters() -> Value {
         "to": q("to", json!({ "type": "string", "format": "date-time" }), "Window end, ISO 8601; default now"),
         "limit": q("limit", json!({ "type": "integer", "default": 50, "maximum": 1000 }), "Rows per page"),
         "offset": q("offset", json!({ "type": "integer", "default": 0 }), "Rows to skip"),
+        "stat": q("stat", json!({ "type": "string", "enum": ["p50", "p75", "p90", "p95", "p99"], "default": "p75" }),
+            "Percentile to report (linear interpolation, DuckDB quantile_cont)"),
+        "route": q("route", json!({ "type": "string" }), "Only this route template, e.g. /recipes/:id"),
+        "device": q("device", json!({ "type": "string", "enum": ["mobile", "tablet", "desktop", "unknown"] }),
+            "Only this device class"),
+        "metric": q("metric", json!({ "type": "string", "enum": ["lcp", "inp", "cls", "fcp", "ttfb", "fid"], "default": "lcp" }),
+            "Metric (case-insensitive)"),
     })
 }
 
@@ -247,12 +292,34 @@ fn schemas() -> Value {
             "index": { "type": "integer", "description": "batch item at fault" },
             "field": { "type": "string", "description": "field at fault" },
         })) })),
+        "PerformanceReport": { "oneOf": [
+            { "$ref": "#/components/schemas/PerformanceSample" },
+            { "$ref": "#/components/schemas/WebVital" },
+        ], "description": "An object with `name` is a WebVital; any other is a PerformanceSample" },
         "PerformanceSample": object(&[], json!({
-            "id": uuid, "user_id": uuid, "session_id": s(256), "route": s(2048),
+            "id": uuid, "user_id": uuid, "session_id": s(256),
+            "route": { "type": ["string", "null"], "maxLength": 2048, "description": "kept as sent; when absent, the templated path" },
+            "path": s(2048), "url": { "type": ["string", "null"], "maxLength": 2048, "description": "its path is used as `path`" },
             "lcp": ms, "inp": ms, "cls": { "type": ["number", "null"], "minimum": 0, "maximum": 100 },
             "fcp": ms, "ttfb": ms, "fid": ms,
+            "metric_id": { "type": ["string", "null"], "maxLength": 256, "description": "the page view; its reports replace each other" },
+            "report": { "type": ["integer", "null"], "minimum": 1, "description": "1 for the first report of metric_id, 2 for the next..." },
+            "navigation_type": s(32),
+            "device": { "type": ["string", "null"], "enum": ["mobile", "tablet", "desktop", "unknown", null], "description": "default: from the user agent" },
             "user_agent": s(512), "connection": s(256), "ip": ip, "timestamp": ts, "created_at": created,
         })),
+        "WebVital": { "type": "object", "required": ["name", "value"],
+            "description": "A web-vitals / Next.js useReportWebVitals metric, as-is. Other fields (entries, label, startTime) are ignored. \
+                The newest report per (id, name) counts.",
+            "properties": {
+                "name": { "type": "string", "enum": ["LCP", "INP", "CLS", "FCP", "TTFB", "FID"], "description": "case-insensitive" },
+                "value": { "type": "number", "minimum": 0 }, "id": s(256), "delta": { "type": ["number", "null"] },
+                "rating": { "type": ["string", "null"], "enum": ["good", "needs-improvement", "poor", null] },
+                "navigationType": s(32), "attribution": { "type": ["object", "null"], "description": "stored as JSON, at most 16 KiB" },
+                "route": s(2048), "path": s(2048), "url": s(2048), "sessionId": s(256), "userId": uuid,
+                "device": { "type": ["string", "null"], "enum": ["mobile", "tablet", "desktop", "unknown", null] },
+                "connection": s(256), "userAgent": s(512), "timestamp": ts,
+            } },
         "AiCall": object(&["duration"], json!({
             "id": uuid, "request_id": s(256), "endpoint": s(256), "model": s(256), "tokens": count,
             "duration": ms, "success": b, "error": s(4096), "cache_hit": b,

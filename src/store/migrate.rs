@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_init"),
     migration!(2, "0002_conversion_properties"),
     migration!(3, "0003_performance_inp"),
+    migration!(5, "0005_web_vitals"),
     migration!(6, "0006_ai_gateway"),
 ];
 

@@ -194,6 +194,17 @@ impl Store {
         .map_err(|e| StoreError::Internal(format!("query task failed: {e}")))?
     }
 
+    /// Runs derived-data maintenance (roll-ups) on a pooled connection off the async
+    /// runtime. Only for tables ingest never appends to, so it cannot conflict with the
+    /// writer; the caller manages its own transaction.
+    pub async fn maintain<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.query(f).await
+    }
+
     /// Stops taking writes, commits everything queued, checkpoints and waits for the writer.
     pub async fn close(&self) -> Result<(), StoreError> {
         lock(&self.inner.tx).take();

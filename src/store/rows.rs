@@ -77,6 +77,17 @@ pub struct PerformanceRow {
     pub timestamp: i64,
     /// Server clock, microseconds since the epoch.
     pub created_at: i64,
+    /// The metric instance (web-vitals `id`) or the tracker's page view this reports on.
+    pub metric_id: Option<String>,
+    /// The one metric of a web-vitals object (`lcp`, ...); `None` for a whole-page row.
+    pub metric: Option<String>,
+    /// Known to replace an earlier report of the same (metric_id, metric).
+    pub rereport: bool,
+    pub navigation_type: Option<String>,
+    pub device: Option<String>,
+    pub path: Option<String>,
+    /// A JSON object, already serialised.
+    pub attribution: Option<String>,
 }
 
 impl Row for PerformanceRow {
@@ -104,6 +115,13 @@ impl Row for PerformanceRow {
             self.timestamp,
             ts(self.created_at),
             self.inp,
+            self.metric_id,
+            self.metric,
+            self.rereport,
+            self.navigation_type,
+            self.device,
+            self.path,
+            self.attribution,
         ])
     }
 }

@@ -1,27 +1,34 @@
-//! Performance monitoring: real-user Core Web Vitals per route, their p75 and ratings.
+//! Performance monitoring: real-user Core Web Vitals per route and device, their
+//! percentiles, ratings and a 0-100 score, fed by `gs.js` or by web-vitals objects.
 
 mod api;
+pub mod demo;
+mod device;
 mod ingest;
 pub mod query;
+pub mod rollup;
+mod route;
+pub mod score;
 
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
-pub use ingest::PerformanceIn;
+pub use device::Device;
+pub use ingest::{PerformanceIn, WebVitalIn};
+pub use route::template as route_template;
 
-use crate::http::ingest::handler;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/analytics/performance",
-        post(handler::<PerformanceIn>).get(api::get),
-    )
+    Router::new()
+        .route("/api/analytics/performance", post(api::post).get(api::get))
+        .route("/api/analytics/performance/routes", get(api::routes))
+        .route("/api/analytics/performance/histogram", get(api::histogram))
 }
 
 /// A web-vitals metric, with the thresholds web.dev publishes for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     Lcp,
     Inp,
@@ -51,6 +58,13 @@ impl Metric {
             Metric::Ttfb => "ttfb",
             Metric::Fid => "fid",
         }
+    }
+
+    /// `LCP`, `lcp` and `Lcp` all name LCP: web-vitals sends upper case.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.column().eq_ignore_ascii_case(name.trim()))
     }
 
     /// (good up to and including, poor above).
@@ -98,5 +112,14 @@ mod tests {
         assert_eq!(Metric::Cls.rate(0.1), Rating::Good);
         assert_eq!(Metric::Cls.rate(0.26), Rating::Poor);
         assert_eq!(Metric::Inp.rate(201.0), Rating::NeedsImprovement);
+        assert_eq!(Metric::Ttfb.rate(1800.0), Rating::NeedsImprovement);
+        assert_eq!(Metric::Fid.rate(300.5), Rating::Poor);
+    }
+
+    #[test]
+    fn names_as_web_vitals_sends_them() {
+        assert_eq!(Metric::from_name("LCP"), Some(Metric::Lcp));
+        assert_eq!(Metric::from_name("ttfb"), Some(Metric::Ttfb));
+        assert_eq!(Metric::from_name("Next.js-hydration"), None);
     }
 }

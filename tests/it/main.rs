@@ -11,3 +11,4 @@ mod errors;
 mod helpers;
 mod ingest;
 mod ops;
+mod vitals;

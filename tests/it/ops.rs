@@ -33,6 +33,8 @@ fn openapi_describes_every_endpoint() {
     let paths = doc["paths"].as_object().unwrap();
     for p in [
         "/api/analytics/performance",
+        "/api/analytics/performance/routes",
+        "/api/analytics/performance/histogram",
         "/api/analytics/ai-performance",
         "/api/analytics/database-performance",
         "/api/analytics/events",

@@ -1,31 +1,64 @@
-// Performance: real-user Core Web Vitals, p75 first, with thresholds, trend, routes and samples.
+// Performance: real-user Core Web Vitals at a chosen percentile (p75 first), per device,
+// with the 0-100 score, ratings, trend, distribution, routes ranked by opportunity, samples.
 
 import { h, panel, pageHead, card, cardGrid, loading, error, show, empty, table, pagedTable, segmented } from "/ui.js";
-import { timeSeries } from "/charts.js";
+import { timeSeries, histogram } from "/charts.js";
 import * as f from "/format.js";
 
 const METRICS = ["lcp", "inp", "cls", "fcp", "ttfb", "fid"];
-const CHARTED = ["lcp", "inp", "cls"]; // the series carries these three
+const CHARTED = ["lcp", "inp", "cls", "fcp", "ttfb"];
+const STATS = ["p50", "p75", "p90", "p95", "p99"];
+const DEVICES = [["", "All"], ["mobile", "Mobile"], ["tablet", "Tablet"], ["desktop", "Desktop"]];
 const PAGE = 20;
 
-export default function performance(root, ctx) {
-  let metric = CHARTED.includes(ctx.param("metric")) ? ctx.param("metric") : "lcp";
-  let last = null;
+/** Score bands as Lighthouse colours them: 90+ good, 50+ needs improvement. */
+const scoreKind = (s) => (s === null || s === undefined ? null : s >= 90 ? "good" : s >= 50 ? "needs-improvement" : "poor");
+const score = (s) => (s === null || s === undefined ? f.DASH : String(Math.round(s)));
 
-  const totals = cardGrid(["Samples", "Sessions", "Users", "Routes"], "cards-4 compact");
+export default function performance(root, ctx) {
+  const pick = (name, list, dflt) => (list.includes(ctx.param(name)) ? ctx.param(name) : dflt);
+  let metric = pick("metric", CHARTED, "lcp");
+  let stat = pick("stat", STATS, "p75");
+  let device = pick("device", DEVICES.map((d) => d[0]), "");
+  let last = null;
+  let reload = () => {};
+
+  const query = (extra = {}) => ({ stat, ...(device ? { device } : {}), ...extra });
+  const head = pageHead("Performance", "");
+  const setSub = () => {
+    head.querySelector("p")?.remove();
+    head.append(h("p", { class: "muted" },
+      `Core Web Vitals from real visits, ${ctx.rangeLabel}${device ? `, ${device}` : ""}. ${stat}: ${stat === "p75" ? "three visits in four" : `${stat.slice(1)}% of visits`} are at least this fast.`));
+  };
+  setSub();
+  const controls = h("div", { class: "controls" },
+    segmented("Percentile", STATS.map((s) => [s, s]), stat, (s) => {
+      stat = s;
+      ctx.setParam("stat", s === "p75" ? null : s);
+      reload();
+    }),
+    segmented("Device", DEVICES, device, (d) => {
+      device = d;
+      ctx.setParam("device", d || null);
+      reload();
+    }));
+
+  const totals = cardGrid(["Score", "Samples", "Sessions", "Routes"], "cards-4 compact");
   const vitals = cardGrid(METRICS.map((m) => f.VITALS[m].label), "cards-3 vitals");
   const tabs = segmented("Metric", CHARTED.map((m) => [m, f.VITALS[m].label]), metric, (m) => {
     metric = m;
     ctx.setParam("metric", m === "lcp" ? null : m);
     drawChart();
+    loadHistogram();
   });
-  const chart = panel("p75 over time", { wide: true, actions: tabs });
-  const routes = panel("Routes", { wide: true, note: "p75 per route, busiest first" });
+  const chart = panel("Trend", { wide: true, actions: tabs });
+  const dist = panel("Distribution", { wide: true, note: "samples per bin, coloured by rating" });
+  const routes = panel("Routes by opportunity", { wide: true, note: "site-score points gained if the route × device scored 100" });
 
-  const cellRated = (m, vitalsInfo) => (r) => {
+  const cellRated = (m, info) => (r) => {
     const v = r[m];
     if (v === null || v === undefined) return null;
-    const th = vitalsInfo && vitalsInfo[m] && vitalsInfo[m].thresholds;
+    const th = info && info[m] && info[m].thresholds;
     return h("span", { class: `rated rate-${f.rate(v, th) || "none"}` }, f.vital(m, v));
   };
   const th = () => (last && last.vitals) || {};
@@ -33,20 +66,17 @@ export default function performance(root, ctx) {
     caption: "Newest samples",
     columns: [
       { label: "Time", value: (r) => h("time", { datetime: r.created_at, title: r.created_at }, f.when(r.created_at)) },
-      { label: "Route", value: (r) => r.route, mono: true },
-      ...["lcp", "inp", "cls", "fcp", "ttfb"].map((m) => ({ label: f.VITALS[m].label, num: true, value: (r) => cellRated(m, th())(r) })),
+      { label: "Route", value: (r) => r.route && h("span", { title: r.path || r.route }, r.route), mono: true },
+      { label: "Device", value: (r) => r.device },
+      ...CHARTED.map((m) => ({ label: f.VITALS[m].label, num: true, value: (r) => cellRated(m, th())(r) })),
       { label: "Connection", value: (r) => r.connection },
-      { label: "Session", value: (r) => r.session_id && h("span", { class: "mono", title: r.session_id }, f.short(r.session_id, 10)) },
     ],
-    fetchPage: (offset) => ctx.get("/api/analytics/performance", { limit: PAGE, offset }),
+    fetchPage: (offset) => ctx.get("/api/analytics/performance", query({ limit: PAGE, offset })),
   });
-  const newest = panel("Newest samples", { wide: true });
+  const newest = panel("Newest samples", { wide: true, note: "newest report of each page view or metric" });
   newest.body.append(samples.el);
 
-  root.append(
-    pageHead("Performance", `Core Web Vitals from real visits, ${ctx.rangeLabel}. p75: three visits in four are at least this fast.`),
-    totals.el, vitals.el, chart.el, routes.el, newest.el,
-  );
+  root.append(head, controls, totals.el, vitals.el, chart.el, dist.el, routes.el, newest.el);
 
   function drawChart() {
     if (!last) return;
@@ -54,38 +84,54 @@ export default function performance(root, ctx) {
     const t = info.thresholds;
     const meta = f.VITALS[metric];
     timeSeries(chart.body, last.series, {
-      series: [{ key: metric, label: `${meta.label} p75`, area: true, color: 0 }],
+      series: [{ key: metric, label: `${meta.label} ${stat}`, area: true, color: 0 }],
       from: last.range && last.range.from, to: last.range && last.range.to, bucket: last.bucket_seconds,
       fill: "gap", format: (v) => f.vital(metric, v), tick: f.vitalTick(metric),
       thresholds: t ? [
         { value: t[0], kind: "good", label: `good ≤ ${f.vital(metric, t[0])}` },
         { value: t[1], kind: "poor", label: `poor > ${f.vital(metric, t[1])}`, showAbove: t[0] },
       ] : [],
-      label: `${meta.name} p75 over time`,
+      label: `${meta.name} ${stat} over time`,
     });
+  }
+
+  async function loadHistogram() {
+    loading(dist.body);
+    try {
+      const d = await ctx.get("/api/analytics/performance/histogram", { metric, ...(device ? { device } : {}) });
+      const bins = (d.bins || []).map((b) => ({
+        label: b.to === null ? `>${f.vital(metric, b.from)}` : f.vital(metric, b.to),
+        value: b.count,
+        kind: b.rating,
+      }));
+      histogram(dist.body, bins, { label: `${f.VITALS[metric].name} distribution` });
+    } catch (e) {
+      error(dist.body, e);
+    }
   }
 
   function render(d, quiet) {
     last = d;
     const t = d.totals || {};
     totals.show([
+      card({ label: "Score", value: score(d.score), title: "0-100, log-normal per metric, weights LCP 30, INP 30, CLS 15, FCP 15, TTFB 10 (see README)",
+        chip: scoreKind(d.score) ? { kind: scoreKind(d.score), text: f.RATING_LABEL[scoreKind(d.score)] } : null }),
       card({ label: "Samples", value: f.count(t.samples) }),
       card({ label: "Sessions", value: f.count(t.sessions) }),
-      card({ label: "Users", value: f.count(t.users) }),
       card({ label: "Routes", value: f.count(t.routes) }),
     ]);
 
     vitals.show(METRICS.map((m) => {
       const v = (d.vitals || {})[m] || {};
       const meta = f.VITALS[m];
-      const meter = h("span", { class: "meter", title: `${f.pct(v.good_share)} of samples rated good` }, h("span", { class: "meter-fill" }));
+      const meter = h("span", { class: "meter", title: `${f.pct(v.good_share)} good · ${f.pct(v.needs_improvement_share)} needs improvement · ${f.pct(v.poor_share)} poor` }, h("span", { class: "meter-fill" }));
       meter.firstChild.style.width = `${Math.round((v.good_share || 0) * 100)}%`;
       return card({
-        label: meta.label, title: `${meta.name}: ${meta.about}`,
-        value: f.vital(m, v.p75),
+        label: `${meta.label} ${stat}`, title: `${meta.name}: ${meta.about}`,
+        value: f.vital(m, v.value),
         chip: v.rating ? { kind: v.rating, text: f.RATING_LABEL[v.rating] } : null,
         sub: [
-          v.count ? h("span", { class: "good-share" }, meter, `${f.pct(v.good_share)} good`) : "No samples in this range",
+          v.count ? h("span", { class: "good-share" }, meter, `${f.pct(v.good_share)} good · ${f.pct(v.poor_share)} poor`) : "No samples in this range",
           h("span", { class: "th" }, f.thresholdText(m, v.thresholds)),
           v.count ? h("span", { class: "th" }, `${f.count(v.count)} samples`) : null,
         ],
@@ -93,39 +139,50 @@ export default function performance(root, ctx) {
     }));
 
     drawChart();
-
-    const list = [...(d.routes || [])].sort((a, b) => (b.samples || 0) - (a.samples || 0));
-    if (!list.length) empty(routes.body);
-    else {
-      const cols = ["lcp", "inp", "cls", "fcp", "ttfb", "fid"].filter((m) => m !== "fid" || list.some((r) => r.fid !== null && r.fid !== undefined));
-      show(routes.body, table([
-        { label: "Route", value: (r) => r.route || "(none)", mono: true },
-        { label: "Samples", num: true, value: (r) => f.count(r.samples) },
-        ...cols.map((m) => ({ label: f.VITALS[m].label, num: true, value: cellRated(m, d.vitals) })),
-      ], list, { caption: "Routes" }));
-    }
-
     samples.set(d, { quiet });
   }
 
-  return {
-    async load({ quiet }) {
-      if (!quiet) {
-        totals.loading();
-        vitals.loading();
-        loading(chart.body);
-        loading(routes.body, "table");
-        samples.loading();
-      }
-      try {
-        render(await ctx.get("/api/analytics/performance", { limit: PAGE, offset: 0 }), quiet);
-      } catch (e) {
-        totals.error(e);
-        vitals.error(e);
-        error(chart.body, e);
-        error(routes.body, e);
-        samples.error(e);
-      }
-    },
-  };
+  function renderRoutes(g) {
+    const list = g.groups || [];
+    if (!list.length) return empty(routes.body);
+    const info = th();
+    show(routes.body, table([
+      { label: "Route", value: (r) => r.route || "(none)", mono: true },
+      { label: "Device", value: (r) => r.device },
+      { label: "Views", num: true, value: (r) => f.count(r.views) },
+      { label: "Score", num: true, value: (r) => r.score === null ? null : h("span", { class: `rated rate-${scoreKind(r.score)}` }, score(r.score)) },
+      { label: "Gain", num: true, value: (r) => (r.opportunity === null ? null : `+${r.opportunity.toFixed(1)}`) },
+      ...CHARTED.map((m) => ({ label: `${f.VITALS[m].label} ${stat}`, num: true, value: (r) => cellRated(m, info)({ [m]: r.vitals[m] && r.vitals[m].value }) })),
+    ], list.slice(0, 30), { caption: "Routes by opportunity" }));
+  }
+
+  async function load({ quiet } = {}) {
+    setSub();
+    if (!quiet) {
+      totals.loading();
+      vitals.loading();
+      loading(chart.body);
+      loading(routes.body, "table");
+      samples.loading();
+    }
+    const hist = loadHistogram();
+    try {
+      const [d, g] = await Promise.all([
+        ctx.get("/api/analytics/performance", query({ limit: PAGE, offset: 0 })),
+        ctx.get("/api/analytics/performance/routes", query()),
+      ]);
+      render(d, quiet);
+      renderRoutes(g);
+    } catch (e) {
+      totals.error(e);
+      vitals.error(e);
+      error(chart.body, e);
+      error(routes.body, e);
+      samples.error(e);
+    }
+    await hist;
+  }
+  reload = () => load();
+
+  return { load };
 }

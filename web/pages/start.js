@@ -5,67 +5,32 @@ import { h, clear, pageHead, codeBlock, loading, error } from "/ui.js";
 import * as f from "/format.js";
 
 function trackerSnippet(origin, keyed) {
-  const q = keyed ? ' + "?key=YOUR_INGEST_KEY"' : "";
-  return `<script type="module">
-  // growth-stack: page views, custom events, conversions and Core Web Vitals.
-  const GS = "${origin}";
-  const send = (path, body) =>
-    navigator.sendBeacon(GS + "/api/analytics/" + path${q}, JSON.stringify(body));
-
-  // Anonymous ids: one per browser (user_id must be a UUID) and one per tab session.
-  const uuid = () => {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 15) | 64;
-    b[8] = (b[8] & 63) | 128;
-    const x = [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
-    return [x.slice(0, 8), x.slice(8, 12), x.slice(12, 16), x.slice(16, 20), x.slice(20)].join("-");
-  };
-  const keep = (store, key) => {
-    try {
-      return store.getItem(key) || (store.setItem(key, uuid()), store.getItem(key));
-    } catch {
-      return uuid();
-    }
-  };
-  const user_id = keep(localStorage, "gs_uid");
-  const session_id = keep(sessionStorage, "gs_sid");
-
-  window.analytics = {
-    track: (event, properties) =>
-      send("events", { event, properties, user_id, session_id, route: location.pathname, referrer: document.referrer || null }),
-    conversion: (funnel, step, props) => send("conversions", { funnel, step, props, user_id, session_id }),
-  };
-  analytics.track("page_view");
-
-  // Core Web Vitals, measured in the page and sent once when it is hidden.
-  const vitals = {};
-  const watch = (type, fn, extra) => {
-    try {
-      new PerformanceObserver((list) => list.getEntries().forEach(fn)).observe({ type, buffered: true, ...extra });
-    } catch {} // this browser does not measure it
-  };
-  watch("largest-contentful-paint", (e) => (vitals.lcp = e.startTime));
-  watch("paint", (e) => e.name === "first-contentful-paint" && (vitals.fcp = e.startTime));
-  if (PerformanceObserver.supportedEntryTypes?.includes("layout-shift")) vitals.cls = 0;
-  watch("layout-shift", (e) => e.hadRecentInput || (vitals.cls += e.value));
-  // INP here is the slowest interaction, which is what INP is for most pages.
-  const interaction = (e) => (vitals.inp = Math.max(vitals.inp || 0, e.duration));
-  watch("first-input", (e) => { vitals.fid = e.processingStart - e.startTime; interaction(e); });
-  watch("event", (e) => e.interactionId && interaction(e), { durationThreshold: 16 });
-  const nav = performance.getEntriesByType("navigation")[0];
-  if (nav) vitals.ttfb = nav.responseStart;
-  let sent = false;
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState !== "hidden" || sent || !Object.keys(vitals).length) return;
-    sent = true;
-    send("performance", { ...vitals, route: location.pathname, session_id, user_id, connection: navigator.connection?.effectiveType });
-  });
-</script>`;
+  const key = keyed ? ' data-key="YOUR_INGEST_KEY"' : "";
+  return `<!-- growth-stack: page views (SPA routes too), events, conversions, Core Web Vitals -->
+<script defer src="${origin}/gs.js"${key}></script>`;
 }
 
-const usage = `// Anywhere in your app, after the snippet has run:
-analytics.track("recipe_saved", { recipeId: "r1", category: "dinner" });
-analytics.conversion("Onboarding", "signup_completed", { plan: "pro" });`;
+const usage = `// Anywhere in your app, once gs.js has loaded:
+growth.track("recipe_saved", { recipeId: "r1", category: "dinner" });
+growth.conversion("Onboarding", "signup_completed", { plan: "pro" });
+
+// Only measure vitals on a share of page views (page views and events are always sent):
+// <script defer src=".../gs.js" data-sample="0.25"></script>`;
+
+function nextSnippet(origin, keyed) {
+  const q = keyed ? "?key=YOUR_INGEST_KEY" : "";
+  return `// Already using web-vitals or Next.js? Post its metric objects as they are.
+"use client";
+import { useReportWebVitals } from "next/web-vitals";
+
+export function WebVitals() {
+  useReportWebVitals((metric) => {
+    const body = JSON.stringify({ ...metric, route: location.pathname });
+    navigator.sendBeacon("${origin}/api/analytics/performance${q}", body);
+  });
+  return null;
+}`;
+}
 
 function curlSnippet(origin, keyed) {
   const q = keyed ? "?key=YOUR_INGEST_KEY" : "";
@@ -115,9 +80,11 @@ export default function start(root, ctx) {
       h("code", {}, "X-Growth-Key"), " header from servers). The snippets below already have the placeholder; replace it with the key you configured as ",
       h("code", {}, "ingest.key"), ".") : null,
     step(1, "Add the tracker to your pages",
-      h("p", {}, "Paste this before ", h("code", {}, "</body>"), " on every page. It records a page view, keeps an anonymous visitor id, and sends Core Web Vitals when the tab is hidden. It uses ",
+      h("p", {}, "Paste this tag into the ", h("code", {}, "<head>"), " of every page. It is under 2.5 KB, sets no cookies, records page views (History API route changes included) and sends LCP, INP, CLS, FCP and TTFB when the tab is hidden, with ",
         h("code", {}, "navigator.sendBeacon"), ", so it never delays your page."),
-      codeBlock(trackerSnippet(origin, keyed), "Tracker snippet"),
+      codeBlock(trackerSnippet(origin, keyed), "Tracker tag"),
+      h("p", {}, "Keep your own reporting instead? Post web-vitals or Next.js metric objects as-is; the newest report of each metric counts once."),
+      codeBlock(nextSnippet(origin, keyed), "Next.js example"),
       h("p", { class: "muted small" }, "Your site runs on another origin? It is allowed by default; if you set ", h("code", {}, "ingest.cors_origins"), ", add your site's origin there.")),
     step(2, "Track what matters",
       h("p", {}, "Name events after what the user did. Conversions feed the funnels on the ", h("a", { href: ctx.link("growth") }, "Growth"), " page; steps show in the order they were first seen."),

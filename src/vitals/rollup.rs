@@ -1,0 +1,433 @@
+//! The roll-up behind long windows over many page views: per day, route, device and
+//! metric, counts per log bucket and rating. Hours are rolled up as they end and each day
+//! is compacted when it ends; a read sums the roll-up and adds the raw rows of the last
+//! hour, so 30 days of millions of samples cost a small scan.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use duckdb::types::Value as DbValue;
+use duckdb::{params, params_from_iter, Connection};
+
+use super::query::{latest, Filter};
+use super::Metric;
+use crate::http::window::Window;
+use crate::state::AppState;
+use crate::store::{ts_param, Store, StoreError};
+
+/// Neighbouring bucket bounds differ by 4%: a value read back is within 2% of the truth.
+pub const GAMMA: f64 = 1.04;
+const ZERO_BUCKET: i16 = i16::MIN;
+const DAY_US: i64 = 86_400_000_000;
+const HOUR_US: i64 = 3_600_000_000;
+/// An hour is rolled up once it ended this long ago, so every row of it is committed.
+const LAG_US: i64 = 60_000_000;
+/// How far back a re-report's previous report is looked for.
+const LOOKBACK_US: i64 = 2 * DAY_US;
+
+/// SQL: the log bucket of `v` (> 0), or the zero bucket.
+fn bucket_sql(v: &str) -> String {
+    format!(
+        "(CASE WHEN {v} <= 0 THEN {ZERO_BUCKET} ELSE round(ln({v}) / ln({GAMMA}))::SMALLINT END)"
+    )
+}
+
+/// SQL: 0 good, 1 needs improvement, 2 poor, for the metric named by `metric`.
+fn rating_sql(metric: &str, v: &str) -> String {
+    let arms: Vec<String> = Metric::ALL
+        .iter()
+        .map(|m| {
+            let (g, p) = m.thresholds();
+            format!(
+                "WHEN '{}' THEN (CASE WHEN {v} <= {g} THEN 0 WHEN {v} <= {p} THEN 1 ELSE 2 END)",
+                m.column()
+            )
+        })
+        .collect();
+    format!("(CASE {metric} {} END)::UTINYINT", arms.join(" "))
+}
+
+/// SQL: the metric columns of a row as (name, value) pairs, one row each.
+fn unnest_metrics() -> String {
+    let names: Vec<String> = Metric::ALL
+        .iter()
+        .map(|m| format!("'{}'", m.column()))
+        .collect();
+    let cols: Vec<&str> = Metric::ALL.iter().map(|m| m.column()).collect();
+    format!(
+        "unnest([{}]) AS metric, unnest([{}]) AS value",
+        names.join(", "),
+        cols.join(", ")
+    )
+}
+
+/// The value a bucket stands for: the geometric middle of its bounds.
+pub fn bucket_value(b: i16) -> f64 {
+    if b == ZERO_BUCKET {
+        0.0
+    } else {
+        GAMMA.powi(i32::from(b))
+    }
+}
+
+fn floor_day(us: i64) -> i64 {
+    us.div_euclid(DAY_US) * DAY_US
+}
+
+fn floor_hour(us: i64) -> i64 {
+    us.div_euclid(HOUR_US) * HOUR_US
+}
+
+/// Where the roll-up ends (a whole UTC hour), if it has begun.
+pub fn done_until(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn.query_row(
+        "SELECT max(epoch_us(done_until)) FROM performance_rollup_state",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Rolls up every whole hour that ended before `now_us` and is not rolled up yet, and
+/// compacts each day that ends; returns how many hours it added.
+pub fn roll(conn: &Connection, now_us: i64) -> Result<u32, StoreError> {
+    let limit = floor_hour(now_us - LAG_US);
+    let mut hour = match done_until(conn)? {
+        Some(t) => t,
+        None => {
+            let first: Option<i64> = conn.query_row(
+                "SELECT min(epoch_us(created_at::TIMESTAMP)) FROM performance_metrics",
+                [],
+                |r| r.get(0),
+            )?;
+            match first {
+                Some(t) => floor_hour(t),
+                None => return Ok(0),
+            }
+        }
+    };
+    let mut hours = 0;
+    while hour + HOUR_US <= limit {
+        let end = hour + HOUR_US;
+        in_transaction(conn, |c| {
+            roll_slice(c, hour, end)?;
+            if end % DAY_US == 0 {
+                compact(c, end - DAY_US)?;
+            }
+            c.execute("DELETE FROM performance_rollup_state", [])?;
+            c.execute(
+                "INSERT INTO performance_rollup_state VALUES (?)",
+                params![ts_param(end)],
+            )?;
+            Ok(())
+        })?;
+        hour = end;
+        hours += 1;
+    }
+    Ok(hours)
+}
+
+fn in_transaction(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> duckdb::Result<()>,
+) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match f(conn) {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e.into())
+        }
+    }
+}
+
+/// One slice of time: +1 for the newest report of each metric instance in it, -1 for the
+/// report it replaced from an earlier slice (which was counted then).
+fn roll_slice(conn: &Connection, lo: i64, hi: i64) -> duckdb::Result<()> {
+    let sql = format!(
+        "INSERT INTO performance_rollup SELECT * FROM (
+         WITH new AS (SELECT * FROM performance_metrics WHERE created_at >= ? AND created_at < ?),
+         rk AS (SELECT DISTINCT metric_id, coalesce(metric, '') AS m FROM new WHERE rereport),
+         sup AS (SELECT new.metric_id, coalesce(new.metric, '') AS m, arg_max(new.id, new.created_at) AS keep
+                 FROM new JOIN rk ON new.metric_id = rk.metric_id AND coalesce(new.metric, '') = rk.m GROUP BY ALL),
+         cur AS (SELECT 1 AS sign, new.* FROM new LEFT JOIN sup
+                 ON new.metric_id = sup.metric_id AND coalesce(new.metric, '') = sup.m
+                 WHERE sup.keep IS NULL OR sup.keep = new.id),
+         prev AS (SELECT -1 AS sign, p.* FROM performance_metrics p
+                  JOIN rk ON p.metric_id = rk.metric_id AND coalesce(p.metric, '') = rk.m
+                  WHERE p.created_at >= ? AND p.created_at < ?
+                  QUALIFY row_number() OVER (PARTITION BY p.metric_id, coalesce(p.metric, '')
+                                             ORDER BY p.created_at DESC, p.id DESC) = 1),
+         signed AS (SELECT * FROM cur UNION ALL BY NAME SELECT * FROM prev),
+         long AS (SELECT date_trunc('day', created_at::TIMESTAMP) AS day, route,
+                         coalesce(device, 'unknown') AS device, sign, {} FROM signed)
+         SELECT day, route, device, metric, {} AS bucket, {} AS rating, sum(sign)::BIGINT AS n
+         FROM long WHERE value IS NOT NULL GROUP BY ALL)",
+        unnest_metrics(),
+        bucket_sql("value"),
+        rating_sql("metric", "value"),
+    );
+    conn.execute(
+        &sql,
+        params![
+            ts_param(lo),
+            ts_param(hi),
+            ts_param(lo - LOOKBACK_US),
+            ts_param(lo)
+        ],
+    )?;
+    Ok(())
+}
+
+/// A finished day's hourly rows summed into one row per bucket.
+fn compact(conn: &Connection, day: i64) -> duckdb::Result<()> {
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE rollup_day AS SELECT day, route, device, metric, bucket, rating, \
+         sum(n)::BIGINT AS n FROM performance_rollup WHERE day = ? GROUP BY ALL HAVING sum(n) <> 0",
+        params![ts_param(day)],
+    )?;
+    conn.execute(
+        "DELETE FROM performance_rollup WHERE day = ?",
+        params![ts_param(day)],
+    )?;
+    conn.execute_batch(
+        "INSERT INTO performance_rollup SELECT * FROM rollup_day; DROP TABLE rollup_day",
+    )
+}
+
+/// Rolls up whatever is due now; for `demo` and start-up.
+pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
+    store
+        .maintain(|conn| roll(conn, chrono::Utc::now().timestamp_micros()))
+        .await
+}
+
+/// Keeps the roll-up current in the background, every `performance.rollup_interval` s.
+pub fn spawn(state: &AppState) {
+    let store = state.store.clone();
+    let every = Duration::from_secs(state.config.performance.rollup_interval.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match catch_up(&store).await {
+                Ok(0) => {}
+                Ok(hours) => tracing::info!(hours, "rolled up web vitals"),
+                Err(StoreError::Closed) => break,
+                Err(e) => tracing::warn!(error = %e, "web vitals roll-up failed; retrying later"),
+            }
+        }
+    });
+}
+
+/// A metric's distribution: counts per bucket and per rating.
+#[derive(Debug, Default, Clone)]
+pub struct Hist {
+    buckets: BTreeMap<i16, i64>,
+    ratings: [i64; 3],
+}
+
+impl Hist {
+    fn add(&mut self, bucket: i16, rating: u8, n: i64) {
+        *self.buckets.entry(bucket).or_default() += n;
+        if let Some(r) = self.ratings.get_mut(usize::from(rating)) {
+            *r += n;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Hist) {
+        for (b, n) in &other.buckets {
+            *self.buckets.entry(*b).or_default() += n;
+        }
+        for (a, b) in self.ratings.iter_mut().zip(other.ratings) {
+            *a += b;
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.values().map(|n| (*n).max(0) as u64).sum()
+    }
+
+    /// (bucket value, count) pairs, smallest first.
+    pub fn values(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        self.buckets
+            .iter()
+            .map(|(b, n)| (bucket_value(*b), (*n).max(0) as u64))
+    }
+
+    /// (good, poor) counts.
+    pub fn good_poor(&self) -> (u64, u64) {
+        (self.ratings[0].max(0) as u64, self.ratings[2].max(0) as u64)
+    }
+
+    /// The value at quantile `q`: the bucket holding rank floor((n - 1) q).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((n - 1) as f64 * q).floor() as u64;
+        let mut seen = 0u64;
+        for (b, c) in &self.buckets {
+            seen += (*c).max(0) as u64;
+            if seen > rank {
+                return Some(bucket_value(*b));
+            }
+        }
+        self.buckets.keys().next_back().map(|b| bucket_value(*b))
+    }
+}
+
+/// (route, device, day start in µs or 0) -> one histogram per metric, in `Metric::ALL` order.
+pub type Hists = HashMap<(Option<String>, String, i64), [Hist; 6]>;
+
+/// How finely `histograms` splits: per route × device over the window, or per day for
+/// the whole site (route `None`, device "").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Groups,
+    Days,
+}
+
+/// Histograms over `w`: the roll-up for whole days from the day `w.from` falls in up to
+/// where the roll-up ends, then raw rows (newest report each) up to `w.to`.
+pub fn histograms(
+    conn: &Connection,
+    w: &Window,
+    f: &Filter,
+    done: i64,
+    grain: Grain,
+) -> Result<Hists, StoreError> {
+    let mut out: Hists = HashMap::new();
+    let mut add =
+        |route: Option<String>, device: String, t: i64, metric: String, b: i16, r: u8, n: i64| {
+            if let Some(i) = Metric::ALL.iter().position(|m| m.column() == metric) {
+                out.entry((route, device, t)).or_default()[i].add(b, r, n);
+            }
+        };
+    let mut filters = String::new();
+    let mut extra: Vec<DbValue> = Vec::new();
+    if let Some(r) = &f.route {
+        filters.push_str(" AND route = ?");
+        extra.push(DbValue::Text(r.clone()));
+    }
+    if let Some(d) = f.device {
+        filters.push_str(" AND device = ?");
+        extra.push(DbValue::Text(d.as_str().into()));
+    }
+    let keys = match grain {
+        Grain::Groups => "route, device, 0",
+        Grain::Days => "NULL::VARCHAR, '', epoch_us(day)",
+    };
+    let sql = format!(
+        "SELECT {keys}, metric, bucket, rating, sum(n)::BIGINT FROM performance_rollup \
+         WHERE day >= ? AND day < ?{filters} GROUP BY ALL"
+    );
+    let mut p = vec![ts_param(floor_day(w.from_us())), ts_param(done)];
+    p.extend(extra);
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(p.iter()))?;
+    while let Some(r) = rows.next()? {
+        add(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        );
+    }
+    let tail_from = w
+        .from
+        .max(chrono::DateTime::from_timestamp_micros(done).unwrap_or(w.from));
+    if tail_from < w.to {
+        let tail = Window {
+            from: tail_from,
+            ..*w
+        };
+        let (with, params) = latest(&tail, f);
+        let keys = match grain {
+            Grain::Groups => "route, coalesce(device, 'unknown') AS device, 0 AS t",
+            Grain::Days => {
+                "NULL::VARCHAR AS route, '' AS device, epoch_us(date_trunc('day', created_at::TIMESTAMP)) AS t"
+            }
+        };
+        let sql = format!(
+            "{with}, long AS (SELECT {keys}, {} FROM v) \
+             SELECT route, device, t, metric, {}, {}, count(*) FROM long WHERE value IS NOT NULL GROUP BY ALL",
+            unnest_metrics(),
+            bucket_sql("value"),
+            rating_sql("metric", "value"),
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(params.iter()))?;
+        while let Some(r) = rows.next()? {
+            add(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Samples (LCP values) the roll-up holds for `w`'s days: decides whether to use it.
+pub fn samples(conn: &Connection, w: &Window, done: i64) -> Result<u64, StoreError> {
+    let n: Option<i64> = conn.query_row(
+        "SELECT sum(n)::BIGINT FROM performance_rollup WHERE day >= ? AND day < ? AND metric = 'lcp'",
+        params![ts_param(floor_day(w.from_us())), ts_param(done)],
+        |r| r.get(0),
+    )?;
+    Ok(n.unwrap_or(0).max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_read_back_within_two_percent() {
+        let conn = Connection::open_in_memory().unwrap();
+        for v in [
+            0.0011,
+            0.05,
+            0.1,
+            0.25,
+            1.0,
+            40.0,
+            199.0,
+            2500.0,
+            86_400_000.0,
+        ] {
+            let b: i16 = conn
+                .query_row(&format!("SELECT {}", bucket_sql(&v.to_string())), [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let back = bucket_value(b);
+            assert!((back - v).abs() / v <= 0.02, "{v} -> {b} -> {back}");
+        }
+    }
+
+    #[test]
+    fn quantiles_from_buckets() {
+        let mut h = Hist::default();
+        for (b, n) in [(10, 5), (20, 3), (30, 2)] {
+            h.add(b, 0, n);
+        }
+        h.add(30, 0, -1); // a re-report took one back
+        assert_eq!(h.count(), 9);
+        // Compile-time and run-time powi may differ in the last bit.
+        let at = |q: f64, b: i16| (h.quantile(q).unwrap() - bucket_value(b)).abs() < 1e-9;
+        assert!(at(0.0, 10));
+        assert!(at(0.5, 10), "rank 4 of 0..8");
+        assert!(at(0.75, 20), "rank 6");
+        assert!(at(1.0, 30));
+        assert_eq!(Hist::default().quantile(0.5), None);
+    }
+}
