@@ -1,6 +1,9 @@
 //! The dashboard's static files (`web/`), embedded in the binary with content types,
 //! ETags and no-cache revalidation. Debug builds read them from disk for quick editing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -39,12 +42,23 @@ pub async fn fallback(req: Request) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let br = if fresh || !accepts_brotli(req.headers()) {
+        None
+    } else {
+        brotli_copy(&etag, &file.data)
+    };
     let mut resp = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(br) = br {
+        let mut r = Response::new(Body::from(br.to_vec()));
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        r
     } else {
         Response::new(Body::from(file.data.into_owned()))
     };
     let headers = resp.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     let mime = file.metadata.mimetype();
     if let Ok(v) = HeaderValue::from_str(mime) {
         headers.insert(header::CONTENT_TYPE, v);
@@ -78,6 +92,42 @@ pub async fn fallback(req: Request) -> Response {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     resp
+}
+
+fn accepts_brotli(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|c| {
+            let mut parts = c.split(';').map(str::trim);
+            parts.next() == Some("br") && !parts.any(|q| q == "q=0" || q == "q=0.0")
+        })
+}
+
+/// Embedded files compressed once at brotli's highest quality: far smaller than the
+/// response layer's fast on-the-fly level (gs.js ~2.4 KB instead of ~2.9 KB) and paid only
+/// on a file's first request, since the files never change while the binary runs.
+fn brotli_copy(etag: &str, data: &[u8]) -> Option<Arc<[u8]>> {
+    static COPIES: OnceLock<Mutex<HashMap<String, Arc<[u8]>>>> = OnceLock::new();
+    let copies = COPIES.get_or_init(Default::default);
+    if let Some(c) = copies.lock().unwrap_or_else(|e| e.into_inner()).get(etag) {
+        return Some(c.clone());
+    }
+    let mut out = Vec::with_capacity(data.len() / 3);
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        ..Default::default()
+    };
+    // Writing to memory cannot fail; if it ever did, the plain file is still a right answer.
+    brotli::BrotliCompress(&mut &data[..], &mut out, &params).ok()?;
+    let compressed: Arc<[u8]> = out.into();
+    copies
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(etag.to_string(), compressed.clone());
+    Some(compressed)
 }
 
 /// Every embedded file's path and size, for tests and the asset budget.

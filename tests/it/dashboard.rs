@@ -57,6 +57,28 @@ fn serves_the_embedded_app() {
         .unwrap();
     assert_eq!(gz.headers()["content-encoding"], "gzip");
 
+    // Browsers that accept brotli get the tracker compressed at full quality, and it
+    // decompresses to exactly the file served to everyone else.
+    let plain = client().get(format!("{}/gs.js", s.url)).send().unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let br = client()
+        .get(format!("{}/gs.js", s.url))
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["vary"], "accept-encoding");
+    let mut unpacked = Vec::new();
+    brotli::BrotliDecompress(&mut br.bytes(), &mut unpacked).unwrap();
+    assert_eq!(unpacked, plain.bytes());
+    assert!(br.bytes().len() <= 2560, "{} bytes", br.bytes().len());
+    let refused = client()
+        .get(format!("{}/gs.js", s.url))
+        .header("accept-encoding", "br;q=0, gzip")
+        .send()
+        .unwrap();
+    assert_eq!(refused.headers()["content-encoding"], "gzip");
+
     error_of(
         client().get(format!("{}/nope.js", s.url)).send().unwrap(),
         404,

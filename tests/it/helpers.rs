@@ -285,6 +285,9 @@ impl Response {
     pub fn text(&self) -> Result<String, std::string::FromUtf8Error> {
         String::from_utf8(self.body.clone())
     }
+    pub fn bytes(&self) -> &[u8] {
+        &self.body
+    }
 }
 
 /// The error envelope of a response, asserting its status.
