@@ -198,7 +198,8 @@ fn event(i: u64) -> EventRow {
     let now = chrono::Utc::now().timestamp_micros();
     EventRow {
         id: Uuid::new_v4(),
-        user_id: Some(Uuid::from_u128(u128::from(i % 5000) + 1)),
+        user_id: Some(format!("user-{}", i % 5000 + 1)),
+        visitor_id: Some(format!("user-{}", i % 5000 + 1)),
         session_id: Some(format!("s_{}", i / 8)),
         event: "recipe_viewed".into(),
         properties: Some(format!(
@@ -211,13 +212,14 @@ fn event(i: u64) -> EventRow {
         ip: Some("127.0.0.0".into()),
         timestamp: now / 1000,
         created_at: now,
+        ..Default::default()
     }
 }
 
 /// The same rows the HTTP phases send, as JSON.
 fn event_json(i: u64) -> serde_json::Value {
     serde_json::json!({
-        "user_id": Uuid::from_u128(u128::from(i % 5000) + 1),
+        "user_id": format!("user-{}", i % 5000 + 1),
         "session_id": format!("s_{}", i / 8),
         "event": "recipe_viewed",
         "properties": { "recipeId": format!("r_{}", i % 997), "category": "dinner" },

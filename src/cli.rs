@@ -123,6 +123,9 @@ pub struct DemoArgs {
     /// Random seed, for repeatable data
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Distinct signed-in users [default: events / 40, at most 200,000]
+    #[arg(long)]
+    pub users: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_init"),
     migration!(2, "0002_conversion_properties"),
     migration!(3, "0003_performance_inp"),
+    migration!(4, "0004_growth_analytics"),
 ];
 
 pub fn latest() -> i64 {
@@ -102,7 +103,7 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_newer() {
         let conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&conn).unwrap(), vec![1, 2, 3]);
+        assert_eq!(migrate(&conn).unwrap(), (1..=latest()).collect::<Vec<_>>());
         assert!(migrate(&conn).unwrap().is_empty());
         conn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')",

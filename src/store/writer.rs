@@ -8,6 +8,7 @@ use std::sync::Arc;
 use duckdb::{Appender, Connection};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
+use super::profiles;
 use super::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
 use super::StoreError;
 
@@ -41,6 +42,9 @@ fn run(
     max_commit_rows: usize,
     stats: &WriterStats,
 ) {
+    if let Err(e) = profiles::prepare(&conn) {
+        tracing::error!(error = %e, "cannot create the profile staging table; events with a user id will fail");
+    }
     let mut appenders = Appenders::new(&conn);
     // Whatever arrived while the previous commit was syncing goes into the next one:
     // that is the group commit, and it needs no timer.
@@ -71,6 +75,8 @@ fn run(
 struct Appenders<'c> {
     conn: &'c Connection,
     open: HashMap<&'static str, Appender<'c>>,
+    /// Into the profile staging table, opened on first use.
+    staging: Option<Appender<'c>>,
 }
 
 impl<'c> Appenders<'c> {
@@ -78,6 +84,7 @@ impl<'c> Appenders<'c> {
         Appenders {
             conn,
             open: HashMap::new(),
+            staging: None,
         }
     }
 
@@ -102,12 +109,35 @@ impl<'c> Appenders<'c> {
     }
 
     /// Each batch holds one table's rows, so every request stays all-or-nothing.
-    fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+    fn write_tables(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
         self.write::<PerformanceRow>(batches)?;
         self.write::<AiRow>(batches)?;
         self.write::<DatabaseRow>(batches)?;
         self.write::<EventRow>(batches)?;
         self.write::<ConversionRow>(batches)
+    }
+
+    /// Commits the batches. Events of identified users also change their profiles: then
+    /// the appends and the profile merge share one explicit transaction, so a profile
+    /// never counts an event that is not stored, nor misses one that is. Without such
+    /// events each `flush` is its own commit, the cheapest path.
+    fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+        let changes = profiles::changes(batches);
+        if changes.is_empty() {
+            return self.write_tables(batches);
+        }
+        self.conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = self
+            .write_tables(batches)
+            .and_then(|()| profiles::merge(self.conn, &mut self.staging, &changes))
+            .and_then(|()| self.conn.execute_batch("COMMIT"));
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            // Appenders that took part in the failed transaction are not trusted again.
+            self.open.clear();
+            self.staging = None;
+        }
+        result
     }
 }
 
