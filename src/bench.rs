@@ -34,16 +34,16 @@ pub enum BenchError {
     Failed(String),
 }
 
-type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
-fn http_client(connections: usize) -> HttpClient {
+pub(crate) fn http_client(connections: usize) -> HttpClient {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(connections)
         .build_http()
 }
 
 /// Sends one request and reads the whole answer.
-async fn send(
+pub(crate) async fn send(
     client: &HttpClient,
     method: &str,
     url: &str,
@@ -93,6 +93,9 @@ impl Phase {
 pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     if let Some(data_dir) = &args.startup {
         return startup(data_dir).await;
+    }
+    if let Some(data_dir) = &args.growth {
+        return crate::bench_growth::run(_config, data_dir, args.reps).await;
     }
     let dir = tempfile::tempdir()?;
     println!(
@@ -323,7 +326,7 @@ async fn load(
     })
 }
 
-fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
+pub(crate) fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
     if latencies.is_empty() {
         return (0.0, 0.0);
     }
@@ -336,14 +339,14 @@ fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
 }
 
 /// A server process from this binary, on a free loopback port with its own data dir.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     ready_ms: f64,
 }
 
 impl Server {
-    async fn start(data_dir: &Path) -> Result<Server, BenchError> {
+    pub(crate) async fn start(data_dir: &Path) -> Result<Server, BenchError> {
         let exe = std::env::current_exe()?;
         let spawned = Instant::now();
         let mut child = Command::new(exe)
@@ -423,7 +426,7 @@ impl Server {
             .ok_or_else(|| BenchError::Failed(format!("unexpected events answer: {v}")))
     }
 
-    async fn stop(mut self) -> Result<(), BenchError> {
+    pub(crate) async fn stop(mut self) -> Result<(), BenchError> {
         if let Some(pid) = self.child.id() {
             // SIGTERM: the server drains, checkpoints and exits 0.
             unsafe {

@@ -145,6 +145,12 @@ pub struct BenchArgs {
     /// Only time start-up to ready (and idle RSS) on this existing data dir, e.g. after `demo`
     #[arg(long, value_name = "DATA_DIR")]
     pub startup: Option<PathBuf>,
+    /// Only time growth queries (funnel, retention, overview) on this data dir, API vs raw SQL
+    #[arg(long, value_name = "DATA_DIR")]
+    pub growth: Option<PathBuf>,
+    /// Timed repetitions per query with --growth
+    #[arg(long, default_value_t = 15)]
+    pub reps: usize,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -4,6 +4,7 @@
 pub mod ai;
 pub mod app;
 pub mod bench;
+pub mod bench_growth;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
