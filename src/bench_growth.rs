@@ -73,8 +73,11 @@ fn raw(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<usize, BenchE
     Ok(n)
 }
 
+/// One statement's text and parameters.
+type Sql = (String, Vec<Value>);
+
 /// The raw SQL of each measured query, built for "now".
-fn raw_queries(now_us: i64) -> Vec<(&'static str, Vec<(String, Vec<Value>)>)> {
+fn raw_queries(now_us: i64) -> Vec<(&'static str, Vec<Sql>)> {
     let a = active_spec(now_us);
     let breakdown = vec![
         crate::store::ts_param(a.from_us),

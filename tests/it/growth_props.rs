@@ -2,6 +2,9 @@
 //! the same generated events (random order, duplicate timestamps, skipped steps, events
 //! outside the window and the range, day edges in several UTC offsets).
 
+// The references index cohorts and periods the way their definitions read.
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use growth_stack::growth::active::{self, ActiveSpec};
