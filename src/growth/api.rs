@@ -73,7 +73,7 @@ pub async fn user(
         .store
         .query(move |conn| profile::run_sync(conn, &key, limit))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("user {id:?}: no profile and no events")))?;
+        .ok_or_else(|| ApiError::Missing(format!("user {id:?}: no profile and no events")))?;
     Ok(Json(person).into_response())
 }
 
@@ -359,7 +359,7 @@ pub async fn funnel_named(
         }
     };
     if steps.is_empty() {
-        return Err(ApiError::NotFound(format!(
+        return Err(ApiError::Missing(format!(
             "funnel {funnel_name:?} has no conversions in this range"
         )));
     }
