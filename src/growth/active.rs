@@ -58,7 +58,7 @@ pub struct Active {
 pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
     let day = Interval::Day.sql("epoch_us(created_at::TIMESTAMP)", spec.offset_us);
     let s = format!(
-        "WITH d AS (SELECT DISTINCT visitor_id AS v, {day} AS day FROM user_events \
+        "WITH d AS (SELECT DISTINCT hash(visitor_id) AS v, {day} AS day FROM user_events \
          WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL), \
          p AS (SELECT day, lead(day) OVER (PARTITION BY v ORDER BY day) AS nxt FROM d) \
          SELECT x, sum(dau)::BIGINT, sum(wau)::BIGINT, sum(mau)::BIGINT FROM ( \

@@ -43,24 +43,42 @@ pub struct Overview {
     pub totals: Totals,
     pub active: Active,
     /// Page-view dimensions (routes, referrers, UTM) count `pageview` events; the rest
-    /// count every event. `users` are distinct people.
+    /// count every event. `users` are distinct people, estimated (HyperLogLog) per value.
     pub breakdowns: std::collections::BTreeMap<&'static str, Vec<Entry>>,
 }
 
+/// One aggregate per dimension plus the totals, as one statement. Distinct people per
+/// value are HyperLogLog estimates (about 2 % error, as Plausible's `uniq`): an exact
+/// distinct per value costs seconds on ten million events. Event counts are exact.
 pub fn breakdown_sql() -> String {
-    format!(
-        "SELECT grouping(event, r, rd, us, um, uc, br, os, dv) AS g, \
-           coalesce(event, r, rd, us, um, uc, br, os, dv) AS k, \
-           count(*) AS n, count(DISTINCT visitor_id) AS u, count(*) FILTER (WHERE pv) AS views \
-         FROM (SELECT visitor_id, event, pv, \
-             CASE WHEN pv THEN route END AS r, CASE WHEN pv THEN referrer_domain END AS rd, \
-             CASE WHEN pv THEN utm_source END AS us, CASE WHEN pv THEN utm_medium END AS um, \
-             CASE WHEN pv THEN utm_campaign END AS uc, browser AS br, os, device AS dv \
-           FROM (SELECT *, event IN {PAGEVIEW_EVENTS} AS pv FROM user_events \
-                 WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL)) \
-         GROUP BY GROUPING SETS ((event), (r), (rd), (us), (um), (uc), (br), (os), (dv), ())"
-    )
+    let range = "created_at >= $1 AND created_at < $2 AND visitor_id IS NOT NULL";
+    let pv = format!("AND event IN {PAGEVIEW_EVENTS}");
+    let mut parts = vec![format!(
+        "SELECT -1 AS d, NULL AS k, count(*) AS n, count(DISTINCT hash(visitor_id)) AS u, \
+         count(*) FILTER (WHERE event IN {PAGEVIEW_EVENTS}) AS views FROM user_events WHERE {range}"
+    )];
+    for (i, (column, pageviews)) in COLUMNS.iter().enumerate() {
+        let only = if *pageviews { pv.as_str() } else { "" };
+        parts.push(format!(
+            "SELECT {i}, {column}, count(*), approx_count_distinct(visitor_id), 0 FROM user_events \
+             WHERE {range} {only} AND {column} IS NOT NULL GROUP BY {column}"
+        ));
+    }
+    parts.join(" UNION ALL ")
 }
+
+/// The column behind each of `DIMENSIONS`, and whether it counts page views only.
+const COLUMNS: [(&str, bool); 9] = [
+    ("event", false),
+    ("route", true),
+    ("referrer_domain", true),
+    ("utm_source", true),
+    ("utm_medium", true),
+    ("utm_campaign", true),
+    ("browser", false),
+    ("os", false),
+    ("device", false),
+];
 
 pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Overview, StoreError> {
     let mut totals = Totals::default();
@@ -72,13 +90,12 @@ pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Overview, StoreE
             ts_param(spec.from_us),
             ts_param(spec.to_us)
         ])?;
-        let all = (1i64 << DIMENSIONS.len()) - 1;
         while let Some(r) = rows.next()? {
-            let g: i64 = r.get(0)?;
+            let d: i32 = r.get(0)?;
             let key: Option<String> = r.get(1)?;
             let events = r.get::<_, i64>(2)?.max(0) as u64;
             let users = r.get::<_, i64>(3)?.max(0) as u64;
-            if g == all {
+            if d < 0 {
                 totals = Totals {
                     events,
                     users,
@@ -86,14 +103,11 @@ pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Overview, StoreE
                 };
                 continue;
             }
-            // The one grouped column has its bit clear; the first argument is the top bit.
-            let Some(dim) = (0..DIMENSIONS.len())
-                .find(|i| g & (1 << (DIMENSIONS.len() - 1 - i)) == 0)
-                .map(|i| DIMENSIONS[i])
+            let (Some(dim), Some(key)) =
+                (usize::try_from(d).ok().and_then(|d| DIMENSIONS.get(d)), key)
             else {
                 continue;
             };
-            let Some(key) = key else { continue };
             if let Some(list) = breakdowns.get_mut(dim) {
                 list.push(Entry { key, events, users });
             }
