@@ -118,7 +118,11 @@ pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     );
     let client = http_client(args.concurrency);
 
-    let batched_bodies = bodies(args.events.div_ceil(args.batch as u64) as usize, args.batch);
+    let batched_bodies = bodies(
+        args.events.div_ceil(args.batch as u64) as usize,
+        args.batch,
+        args.anonymous,
+    );
     let batched = load(
         &client,
         &server.url,
@@ -130,7 +134,7 @@ pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     .await?;
     print_phase(&batched);
 
-    let beacon_bodies = bodies(args.beacons as usize, 1);
+    let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
     let beacons = load(
         &client,
         &server.url,
@@ -260,14 +264,19 @@ async fn appender_ceiling(path: &Path, events: u64) -> Result<Phase, BenchError>
     })
 }
 
-fn bodies(requests: usize, per_request: usize) -> Vec<String> {
+fn bodies(requests: usize, per_request: usize, anonymous: bool) -> Vec<String> {
     let mut i = 0u64;
     (0..requests)
         .map(|_| {
             let items: Vec<serde_json::Value> = (0..per_request)
                 .map(|_| {
                     i += 1;
-                    event_json(i)
+                    let mut e = event_json(i);
+                    if anonymous {
+                        // No user id: the server derives a visitor id and updates no profile.
+                        e.as_object_mut().map(|o| o.remove("user_id"));
+                    }
+                    e
                 })
                 .collect();
             if per_request == 1 {
@@ -339,14 +348,14 @@ pub(crate) fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
 }
 
 /// A server process from this binary, on a free loopback port with its own data dir.
-pub(crate) struct Server {
+struct Server {
     child: Child,
-    pub(crate) url: String,
+    url: String,
     ready_ms: f64,
 }
 
 impl Server {
-    pub(crate) async fn start(data_dir: &Path) -> Result<Server, BenchError> {
+    async fn start(data_dir: &Path) -> Result<Server, BenchError> {
         let exe = std::env::current_exe()?;
         let spawned = Instant::now();
         let mut child = Command::new(exe)
@@ -426,7 +435,7 @@ impl Server {
             .ok_or_else(|| BenchError::Failed(format!("unexpected events answer: {v}")))
     }
 
-    pub(crate) async fn stop(mut self) -> Result<(), BenchError> {
+    async fn stop(mut self) -> Result<(), BenchError> {
         if let Some(pid) = self.child.id() {
             // SIGTERM: the server drains, checkpoints and exits 0.
             unsafe {

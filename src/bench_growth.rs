@@ -3,13 +3,13 @@
 //! 8-week retention table and the growth overview.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use duckdb::types::Value;
 use duckdb::Connection;
 
 use crate::app::store_options;
-use crate::bench::{http_client, percentiles, send, BenchError, Server};
+use crate::bench::{http_client, percentiles, send, BenchError};
 use crate::config::Config;
 use crate::growth::active::{self, ActiveSpec};
 use crate::growth::funnel::{self, FunnelSpec, Source, Step};
@@ -114,56 +114,36 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
         data_dir.display(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    let opts = store_options(config);
+    let store = {
+        let p = db_path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&p, &opts))
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))??
+    };
+    let events: i64 = store
+        .query(|c| Ok(c.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))?))
+        .await?;
+    let users: i64 = store
+        .query(|c| Ok(c.query_row("SELECT count(*) FROM user_profiles", [], |r| r.get(0))?))
+        .await?;
+    println!("file: {events} events, {users} user profiles");
 
-    // (a) The SQL itself, on a connection of our store (same DuckDB settings as the server).
-    let mut raw_p50 = Vec::new();
-    {
-        let opts = store_options(config);
-        let store = {
-            let p = db_path.clone();
-            tokio::task::spawn_blocking(move || Store::open(&p, &opts))
-                .await
-                .map_err(|e| BenchError::Failed(e.to_string()))??
-        };
-        let events: i64 = store
-            .query(|c| Ok(c.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))?))
-            .await?;
-        let users: i64 = store
-            .query(|c| Ok(c.query_row("SELECT count(*) FROM user_profiles", [], |r| r.get(0))?))
-            .await?;
-        println!("file: {events} events, {users} user profiles");
-        let names: Vec<&str> = raw_queries(0).iter().map(|q| q.0).collect();
-        for i in 0..names.len() {
-            let mut times = Vec::new();
-            let mut rows = 0;
-            for rep in 0..=reps {
-                let t = Instant::now();
-                rows = store
-                    .query(move |c| {
-                        let now = chrono::Utc::now().timestamp_micros();
-                        let mut n = 0;
-                        for (sql, params) in raw_queries(now).swap_remove(i).1 {
-                            n += raw(c, &sql, params)
-                                .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
-                        }
-                        Ok(n)
-                    })
-                    .await?;
-                if rep > 0 {
-                    times.push(t.elapsed());
-                }
-            }
-            raw_p50.push(percentiles(&mut times));
-            println!(
-                "raw SQL  {:<38} p50 {:>8.1} ms  p99 {:>8.1} ms  ({rows} rows)",
-                names[i], raw_p50[i].0, raw_p50[i].1
-            );
-        }
-        store.close().await?;
-    }
-
-    // (b) The same questions through the API of a server process on the same file.
-    let server = Server::start(data_dir).await?;
+    // The real router over loopback HTTP, in this process on the same store, so each API
+    // call and its raw SQL alternate under the same load and the same DuckDB caches.
+    let mut server_config = config.clone();
+    server_config.server.no_auth = true;
+    let state = crate::state::AppState::new(server_config, store.clone(), None, [0; 32]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = crate::app::router(state);
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
     let client = http_client(1);
     let funnel_body =
         serde_json::json!({ "steps": FUNNEL_STEPS, "window": "7d", "range": "30d" }).to_string();
@@ -176,13 +156,31 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
         ),
         ("GET", "/api/analytics/growth?range=30d", String::new()),
     ];
-    let mut api_p50 = Vec::new();
-    for (method, path, body) in &calls {
-        let url = format!("{}{path}", server.url);
-        let mut times: Vec<Duration> = Vec::new();
+    let names: Vec<&str> = raw_queries(0).iter().map(|q| q.0).collect();
+    println!();
+    println!("| query | raw SQL p50 | API p50 | API / raw | raw p99 | API p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (i, (method, path, body)) in calls.iter().enumerate() {
+        let mut raw_times = Vec::new();
+        let mut api_times = Vec::new();
         for rep in 0..=reps {
             let t = Instant::now();
-            let (status, answer) = send(&client, method, &url, body.clone()).await?;
+            store
+                .query(move |c| {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    let mut n = 0;
+                    for (sql, params) in raw_queries(now).swap_remove(i).1 {
+                        n += raw(c, &sql, params)
+                            .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+                    }
+                    Ok(n)
+                })
+                .await?;
+            let raw_took = t.elapsed();
+            let t = Instant::now();
+            let (status, answer) =
+                send(&client, method, &format!("{url}{path}"), body.clone()).await?;
+            let api_took = t.elapsed();
             if status != 200 {
                 return Err(BenchError::Failed(format!(
                     "{method} {path} answered {status}: {}",
@@ -190,22 +188,19 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
                 )));
             }
             if rep > 0 {
-                times.push(t.elapsed());
+                raw_times.push(raw_took);
+                api_times.push(api_took);
             }
         }
-        api_p50.push(percentiles(&mut times));
-    }
-    server.stop().await?;
-    println!();
-    println!("| query | raw SQL p50 | API p50 | API / raw |");
-    println!("|---|---:|---:|---:|");
-    for (i, (name, _)) in raw_queries(0).iter().enumerate() {
+        let (raw50, raw99) = percentiles(&mut raw_times);
+        let (api50, api99) = percentiles(&mut api_times);
         println!(
-            "| {name} | {:.1} ms | {:.1} ms | {:.2} |",
-            raw_p50[i].0,
-            api_p50[i].0,
-            api_p50[i].0 / raw_p50[i].0
+            "| {} | {raw50:.1} ms | {api50:.1} ms | {:.2} | {raw99:.1} ms | {api99:.1} ms |",
+            names[i],
+            api50 / raw50
         );
     }
+    server.abort();
+    store.close().await?;
     Ok(())
 }

@@ -148,6 +148,9 @@ pub struct BenchArgs {
     /// Only time growth queries (funnel, retention, overview) on this data dir, API vs raw SQL
     #[arg(long, value_name = "DATA_DIR")]
     pub growth: Option<PathBuf>,
+    /// Send events without user_id (visitor ids, no profile upserts)
+    #[arg(long)]
+    pub anonymous: bool,
     /// Timed repetitions per query with --growth
     #[arg(long, default_value_t = 15)]
     pub reps: usize,
