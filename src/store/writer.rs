@@ -70,6 +70,9 @@ fn run(
     }
 }
 
+/// Users whose stored features the writer remembers (about 100 bytes each).
+const KNOWN_FEATURE_USERS: usize = 100_000;
+
 /// One long-lived appender per table. Each `flush` is one committed transaction, so a
 /// group commit costs no SQL parsing and no appender set-up, only the append and the sync.
 struct Appenders<'c> {
@@ -77,6 +80,7 @@ struct Appenders<'c> {
     open: HashMap<&'static str, Appender<'c>>,
     /// Into the profile staging table, opened on first use.
     staging: Option<Appender<'c>>,
+    known: profiles::KnownFeatures,
 }
 
 impl<'c> Appenders<'c> {
@@ -85,6 +89,7 @@ impl<'c> Appenders<'c> {
             conn,
             open: HashMap::new(),
             staging: None,
+            known: profiles::KnownFeatures::new(KNOWN_FEATURE_USERS),
         }
     }
 
@@ -126,12 +131,15 @@ impl<'c> Appenders<'c> {
         if changes.is_empty() {
             return self.write_tables(batches);
         }
+        let features = self.known.missing(&changes);
         self.conn.execute_batch("BEGIN TRANSACTION")?;
         let result = self
             .write_tables(batches)
-            .and_then(|()| profiles::merge(self.conn, &mut self.staging, &changes))
+            .and_then(|()| profiles::merge(self.conn, &mut self.staging, &changes, &features))
             .and_then(|()| self.conn.execute_batch("COMMIT"));
-        if result.is_err() {
+        if result.is_ok() {
+            self.known.committed(features);
+        } else {
             let _ = self.conn.execute_batch("ROLLBACK");
             // Appenders that took part in the failed transaction are not trusted again.
             self.open.clear();
