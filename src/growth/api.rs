@@ -129,8 +129,7 @@ fn conversion_window(s: &str) -> Option<i64> {
     (us > 0 && us <= MAX_CONVERSION_WINDOW_US).then_some(us)
 }
 
-fn window_error(field: &'static str, v: &str) -> String {
-    let _ = field;
+fn window_error(v: &str) -> String {
     format!("{v:?} is not a conversion window like 30m, 24h, 7d or seconds, up to 365d")
 }
 
@@ -312,11 +311,10 @@ pub async fn funnel_adhoc(
     })?;
     let window_us = match body.window {
         None => DEFAULT_CONVERSION_WINDOW_US,
-        Some(WindowIn::Seconds(s)) => conversion_window(&s.to_string()).ok_or_else(|| {
-            ApiError::invalid(None, "window", window_error("window", &s.to_string()))
-        })?,
+        Some(WindowIn::Seconds(s)) => conversion_window(&s.to_string())
+            .ok_or_else(|| ApiError::invalid(None, "window", window_error(&s.to_string())))?,
         Some(WindowIn::Text(t)) => conversion_window(&t)
-            .ok_or_else(|| ApiError::invalid(None, "window", window_error("window", &t)))?,
+            .ok_or_else(|| ApiError::invalid(None, "window", window_error(&t)))?,
     };
     let w = range_of(body.range, body.from, body.to, "30d")?;
     let breakdown = body.breakdown.map(|b| name(b, "breakdown")).transpose()?;
@@ -342,7 +340,7 @@ pub async fn funnel_named(
 ) -> Result<Response, ApiError> {
     let window_us = match get(&p, "window") {
         None => DEFAULT_CONVERSION_WINDOW_US,
-        Some(v) => conversion_window(v).ok_or_else(|| bad("window", window_error("window", v)))?,
+        Some(v) => conversion_window(v).ok_or_else(|| bad("window", window_error(v)))?,
     };
     let steps: Vec<String> = match get(&p, "steps") {
         Some(list) => list
