@@ -27,6 +27,12 @@ bench-startup N="10000000":
     cargo run --release -- demo --events {{N}} --data-dir target/bench-startup
     cargo run --release -- bench --startup target/bench-startup
 
+# Growth queries on a large file: fills DIR with N demo events for 200k users once, then
+# times a 4-step funnel, an 8-week retention table and the overview, API vs raw SQL
+bench-growth N="10000000" DIR="target/bench-growth":
+    test -f {{DIR}}/growth.duckdb || cargo run --release -- demo --events {{N}} --users 200000 --data-dir {{DIR}}
+    cargo run --release -- bench --growth {{DIR}}
+
 # Fill ./data with demo data
 demo N="100000":
     cargo run --release -- demo --events {{N}}

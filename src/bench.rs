@@ -112,6 +112,9 @@ pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     if args.vitals {
         return crate::bench_vitals::run(args).await;
     }
+    if let Some(data_dir) = &args.growth {
+        return crate::bench_growth::run(_config, data_dir, args.reps).await;
+    }
     let dir = tempfile::tempdir()?;
     println!(
         "growth-stack bench: {} events, batches of {}, {} beacons, {} connections, {} cores",
@@ -133,7 +136,11 @@ pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     );
     let client = http_client(args.concurrency);
 
-    let batched_bodies = bodies(args.events.div_ceil(args.batch as u64) as usize, args.batch);
+    let batched_bodies = bodies(
+        args.events.div_ceil(args.batch as u64) as usize,
+        args.batch,
+        args.anonymous,
+    );
     let batched = load(
         &client,
         &server.url,
@@ -145,7 +152,7 @@ pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     .await?;
     print_phase(&batched);
 
-    let beacon_bodies = bodies(args.beacons as usize, 1);
+    let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
     let beacons = load(
         &client,
         &server.url,
@@ -216,7 +223,8 @@ fn event(i: u64) -> EventRow {
     let now = chrono::Utc::now().timestamp_micros();
     EventRow {
         id: Uuid::new_v4(),
-        user_id: Some(Uuid::from_u128(u128::from(i % 5000) + 1)),
+        user_id: Some(format!("user-{}", i % 5000 + 1)),
+        visitor_id: Some(format!("user-{}", i % 5000 + 1)),
         session_id: Some(format!("s_{}", i / 8)),
         event: "recipe_viewed".into(),
         properties: Some(format!(
@@ -229,13 +237,14 @@ fn event(i: u64) -> EventRow {
         ip: Some("127.0.0.0".into()),
         timestamp: now / 1000,
         created_at: now,
+        ..Default::default()
     }
 }
 
 /// The same rows the HTTP phases send, as JSON.
 fn event_json(i: u64) -> serde_json::Value {
     serde_json::json!({
-        "user_id": Uuid::from_u128(u128::from(i % 5000) + 1),
+        "user_id": format!("user-{}", i % 5000 + 1),
         "session_id": format!("s_{}", i / 8),
         "event": "recipe_viewed",
         "properties": { "recipeId": format!("r_{}", i % 997), "category": "dinner" },
@@ -273,14 +282,19 @@ async fn appender_ceiling(path: &Path, events: u64) -> Result<Phase, BenchError>
     })
 }
 
-pub(crate) fn bodies(requests: usize, per_request: usize) -> Vec<String> {
+pub(crate) fn bodies(requests: usize, per_request: usize, anonymous: bool) -> Vec<String> {
     let mut i = 0u64;
     (0..requests)
         .map(|_| {
             let items: Vec<serde_json::Value> = (0..per_request)
                 .map(|_| {
                     i += 1;
-                    event_json(i)
+                    let mut e = event_json(i);
+                    if anonymous {
+                        // No user id: the server derives a visitor id and updates no profile.
+                        e.as_object_mut().map(|o| o.remove("user_id"));
+                    }
+                    e
                 })
                 .collect();
             if per_request == 1 {

@@ -78,7 +78,7 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
         &client,
         format!("{}/api/analytics/events", server.url),
         "event beacons",
-        event_bodies(args.beacons as usize, 1),
+        event_bodies(args.beacons as usize, 1, args.anonymous),
         1,
         args.concurrency,
         Some(BROWSER_UA),

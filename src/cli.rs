@@ -128,6 +128,9 @@ pub struct DemoArgs {
     /// Write only web vitals: this many page views (for `bench --vitals-query`)
     #[arg(long, value_name = "N")]
     pub page_views: Option<u64>,
+    /// Distinct signed-in users [default: events / 40, at most 200,000]
+    #[arg(long)]
+    pub users: Option<u64>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -153,6 +156,15 @@ pub struct BenchArgs {
     /// Data dir filled by `demo --page-views N` to time per-route × device reads on
     #[arg(long, value_name = "DATA_DIR", requires = "vitals")]
     pub vitals_data: Option<PathBuf>,
+    /// Only time growth queries (funnel, retention, overview) on this data dir, API vs raw SQL
+    #[arg(long, value_name = "DATA_DIR")]
+    pub growth: Option<PathBuf>,
+    /// Send events without user_id (visitor ids, no profile upserts)
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Timed repetitions per query with --growth
+    #[arg(long, default_value_t = 15)]
+    pub reps: usize,
 }
 
 #[derive(Debug, Args, Clone)]

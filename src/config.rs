@@ -19,6 +19,7 @@ pub struct Config {
     pub ai: AiConfig,
     pub database: DatabaseConfig,
     pub scalability: ScalabilityConfig,
+    pub analytics: AnalyticsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -316,6 +317,14 @@ impl Default for AutoScalingConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Events that stand for a feature, as `event=feature` (or just `event`, which names
+    /// the feature after the event). An event's own `feature` property wins.
+    pub features: Vec<String>,
+}
+
 /// What kind of value a key holds, so an environment string can be read as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -396,6 +405,7 @@ pub const KEYS: &[Key] = keys![
     "scalability.auto_scaling.target_cpu" Float "CPU percent to aim for",
     "scalability.auto_scaling.scale_up_threshold" Float "CPU percent that calls for more instances",
     "scalability.auto_scaling.scale_down_threshold" Float "CPU percent that allows fewer instances",
+    "analytics.features" List "events that count as feature use: event=feature, or event (feature named after it)",
 ];
 
 /// Environment names other tools already use, read when the `GROWTH_*` name is unset.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::app::store_options;
 use crate::cli::DemoArgs;
 use crate::config::Config;
+use crate::growth::{agent, enrich};
 use crate::store::{
     AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Store, StoreError,
 };
@@ -71,6 +72,14 @@ const USER_AGENTS: &[&str] = &[
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
 ];
+/// (utm_source, utm_medium, utm_campaign) of the campaigns some sessions arrive from.
+const CAMPAIGNS: &[(&str, &str, &str)] = &[
+    ("newsletter", "email", "weekly_menu"),
+    ("facebook", "social", "spring_recipes"),
+    ("google", "cpc", "meal_prep"),
+];
+/// Demo visitor ids are hashed like real ones, with a fixed secret.
+const DEMO_SECRET: [u8; 32] = [7; 32];
 const CONNECTIONS: &[&str] = &["4g", "4g", "wifi", "wifi", "wifi", "3g"];
 const REFERRERS: &[&str] = &[
     "https://www.google.com/",
@@ -201,7 +210,10 @@ struct Generator {
 impl Generator {
     fn new(args: &DemoArgs) -> Self {
         let mut rng = StdRng::seed_from_u64(args.seed);
-        let users = (0..(args.events / 40).clamp(10, 200_000))
+        let users = (0..args
+            .users
+            .unwrap_or((args.events / 40).clamp(10, 200_000))
+            .max(1))
             .map(|_| Uuid::from_u128(rng.gen()))
             .collect();
         Generator {
@@ -250,14 +262,22 @@ impl Generator {
     }
 
     fn session(&mut self, rows: &mut Rows, cap: u64, slice: (f64, f64)) {
-        let user = (self.rng.gen::<f64>() < 0.8)
-            .then(|| self.users[self.rng.gen_range(0..self.users.len())]);
+        let index = (self.rng.gen::<f64>() < 0.8).then(|| self.rng.gen_range(0..self.users.len()));
+        let user = index.map(|i| self.users[i]);
+        // Apps name their users their own way; the other streams keep the guide's UUIDs.
+        let user_name = index.map(|i| format!("user-{}", i + 1));
         let session = format!("s_{:016x}", self.rng.gen::<u64>());
         let ua = self.pick(USER_AGENTS).to_string();
-        let ip = format!("198.51.{}.0", self.rng.gen_range(0..=255));
+        let ip_addr = std::net::IpAddr::from([198, 51, self.rng.gen_range(0..=255), 0]);
+        let ip = ip_addr.to_string();
         let referrer = self.pick(REFERRERS).to_string();
         let connection = self.pick(CONNECTIONS).to_string();
+        let campaign = (self.rng.gen::<f64>() < 0.2).then(|| *self.pick(CAMPAIGNS));
         let mut t = self.session_start(slice);
+        let parsed = agent::parse(&ua);
+        let visitor = user_name.clone().unwrap_or_else(|| {
+            enrich::visitor_id(&DEMO_SECRET, t / 1000, "demo.example", ip_addr, &ua)
+        });
         let length = self.rng.gen_range(3..14);
         let mut discovery_step = 0;
         for i in 0..length {
@@ -267,21 +287,42 @@ impl Generator {
             t += self.rng.gen_range(2_000_000..90_000_000);
             t = t.min(self.now_us - 1);
             let (route, lcp_median) = *self.pick(ROUTES);
-            let (event, properties) = self.event_for(route, i == 0);
+            let (event, mut properties) = self.event_for(route, i == 0);
+            let entry_campaign = campaign.filter(|_| i == 0);
+            if let Some((source, medium, name)) = entry_campaign {
+                properties = Some(json!({
+                    "url": format!("https://demo.example{route}?utm_source={source}&utm_medium={medium}&utm_campaign={name}"),
+                    "utm_source": source, "utm_medium": medium, "utm_campaign": name,
+                }));
+            }
+            let referrer = (i == 0 && !referrer.is_empty()).then(|| referrer.clone());
             let ev = EventRow {
                 id: Uuid::from_u128(self.rng.gen()),
-                user_id: user,
+                user_id: user_name.clone(),
                 session_id: Some(session.clone()),
                 event: event.to_string(),
+                feature: enrich::feature(
+                    event,
+                    properties.as_ref().and_then(|p| p.as_object()),
+                    &[],
+                ),
                 properties: properties.map(|p| p.to_string()),
                 route: Some(route.to_string()),
-                referrer: (i == 0 && !referrer.is_empty()).then(|| referrer.clone()),
+                referrer_domain: referrer.as_deref().and_then(enrich::host),
+                referrer,
                 user_agent: Some(ua.clone()),
                 ip: Some(ip.clone()),
                 timestamp: t / 1000,
                 created_at: t,
+                visitor_id: Some(visitor.clone()),
+                browser: Some(parsed.browser.clone()),
+                os: Some(parsed.os.clone()),
+                device: Some(parsed.device.clone()),
+                utm_source: entry_campaign.map(|c| c.0.to_string()),
+                utm_medium: entry_campaign.map(|c| c.1.to_string()),
+                utm_campaign: entry_campaign.map(|c| c.2.to_string()),
             };
-            if event == "page_view" && self.rng.gen::<f64>() < 0.6 {
+            if event == "pageview" && self.rng.gen::<f64>() < 0.6 {
                 let mobile = ua.contains("Mobile");
                 let slow = if mobile { 1.35 } else { 1.0 };
                 rows.performance.push(PerformanceRow {
@@ -306,7 +347,7 @@ impl Generator {
                     ..Default::default()
                 });
             }
-            if event == "page_view" || event == "recipe_viewed" {
+            if event == "pageview" || event == "recipe_viewed" {
                 self.queries(rows, user, &ip, t);
             }
             if event == "ai_recipe_generated" {
@@ -321,7 +362,7 @@ impl Generator {
             if discovery.get(discovery_step) == Some(&event) {
                 discovery_step += 1;
                 rows.conversions.push(self.conversion(
-                    user,
+                    (&user_name, &visitor),
                     &session,
                     "Recipe Discovery",
                     event,
@@ -330,14 +371,14 @@ impl Generator {
             }
             if event == "signup_completed" {
                 rows.conversions.push(self.conversion(
-                    user,
+                    (&user_name, &visitor),
                     &session,
                     "Onboarding",
                     "signup_started",
                     t - 60_000_000,
                 ));
                 rows.conversions.push(self.conversion(
-                    user,
+                    (&user_name, &visitor),
                     &session,
                     "Onboarding",
                     "signup_completed",
@@ -350,7 +391,7 @@ impl Generator {
 
     fn event_for(&mut self, route: &str, first: bool) -> (&'static str, Option<serde_json::Value>) {
         if first {
-            return ("page_view", None);
+            return ("pageview", None);
         }
         let (name, category) = *self.pick(RECIPES);
         let recipe_id = format!("r_{}", self.rng.gen_range(100..999));
@@ -383,7 +424,7 @@ impl Generator {
                 "signup_completed",
                 Some(json!({ "plan": *self.pick(&["free", "pro", "family"]) })),
             ),
-            _ if roll < 0.85 => ("page_view", None),
+            _ if roll < 0.85 => ("pageview", None),
             _ => (
                 "feature_used",
                 Some(json!({ "feature": *self.pick(FEATURES) })),
@@ -393,7 +434,7 @@ impl Generator {
 
     fn conversion(
         &mut self,
-        user: Option<Uuid>,
+        (user, visitor): (&Option<String>, &str),
         session: &str,
         funnel: &str,
         step: &str,
@@ -401,7 +442,8 @@ impl Generator {
     ) -> ConversionRow {
         ConversionRow {
             id: Uuid::from_u128(self.rng.gen()),
-            user_id: user,
+            user_id: user.clone(),
+            visitor_id: Some(visitor.to_string()),
             session_id: Some(session.to_string()),
             funnel: funnel.to_string(),
             step: step.to_string(),
@@ -515,6 +557,7 @@ mod tests {
             days: 7,
             seed: 1,
             page_views: None,
+            users: None,
         };
         let mut g = Generator::new(&args);
         let rows = g.events(5_000, (0.0, 1.0));
@@ -536,6 +579,7 @@ mod tests {
             days: 30,
             seed: 2,
             page_views: None,
+            users: None,
         };
         let mut g = Generator::new(&args);
         let early = g.events(2_000, (0.0, 0.5));

@@ -27,6 +27,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("no route for {0}")]
     NotFound(String),
+    /// A route that exists, asked about something that does not (a user, a funnel).
+    #[error("{0}")]
+    Missing(String),
     #[error("request body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
     #[error("{}", invalid_message(.index, .field, .message))]
@@ -65,7 +68,7 @@ impl ApiError {
             }
             ApiError::Upstream { status, .. } => *status,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::Missing(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -82,7 +85,7 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::WrongToken | ApiError::GatewayKey => "unauthorized",
             ApiError::Upstream { .. } => "upstream_error",
             ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::Missing(_) => "not_found",
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::Invalid { .. } => "invalid_field",
             ApiError::RateLimited { .. } => "rate_limited",

@@ -5,6 +5,7 @@ pub mod ai;
 pub mod app;
 pub mod bench;
 pub mod bench_ai;
+pub mod bench_growth;
 pub mod bench_vitals;
 pub mod cli;
 pub mod config;

@@ -8,12 +8,12 @@ use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, St
 
 const EVENTS: &str = "user_events";
 const EVENT_COLUMNS: &str =
-    "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_id, event, properties, \
-    route, referrer, user_agent, ip, timestamp, created_at";
+    "id::VARCHAR AS id, user_id, session_id, event, properties, \
+    route, referrer, user_agent, ip, timestamp, created_at, visitor_id, feature, browser, os, device, \
+    referrer_domain, utm_source, utm_medium, utm_campaign";
 const CONVERSIONS: &str = "conversions";
-const CONVERSION_COLUMNS: &str =
-    "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_id, funnel, step, \
-    properties, timestamp, created_at";
+const CONVERSION_COLUMNS: &str = "id::VARCHAR AS id, user_id, session_id, funnel, step, \
+    properties, timestamp, created_at, visitor_id";
 const TOP_EVENTS: u32 = 20;
 const TOP_STEPS: u32 = 100;
 
@@ -29,7 +29,7 @@ pub struct EventStats {
 #[derive(Debug, Serialize)]
 pub struct EventTotals {
     pub events: u64,
-    /// Distinct `user_id`s (anonymous events have none).
+    /// Distinct people: user ids, and visitor ids of anonymous senders.
     pub users: u64,
     pub sessions: u64,
     pub event_types: u64,
@@ -66,7 +66,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
     let (from, to) = (ts_param(w.from_us()), ts_param(w.to_us()));
     let totals = conn.query_row(
         &format!(
-            "SELECT count(*), count(DISTINCT user_id), count(DISTINCT session_id), count(DISTINCT event), \
+            "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT session_id), count(DISTINCT event), \
              (SELECT count(*) FROM {CONVERSIONS} WHERE created_at >= $1 AND created_at < $2) \
              FROM {EVENTS} WHERE created_at >= $1 AND created_at < $2"
         ),
@@ -84,7 +84,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
     let top_events = query_json(
         conn,
         &format!(
-            "SELECT event, count(*) AS count, count(DISTINCT user_id) AS users FROM {EVENTS} \
+            "SELECT event, count(*) AS count, count(DISTINCT visitor_id) AS users FROM {EVENTS} \
              WHERE created_at >= ? AND created_at < ? GROUP BY event ORDER BY count DESC, event LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_EVENTS],
@@ -93,7 +93,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
     let series = series(
         conn,
         EVENTS,
-        "count(*) AS events, count(DISTINCT user_id) AS users",
+        "count(*) AS events, count(DISTINCT visitor_id) AS users",
         w.from_us(),
         w.to_us(),
         w.bucket_us(),
@@ -115,7 +115,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
 fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, StoreError> {
     let totals = conn.query_row(
         &format!(
-            "SELECT count(*), count(DISTINCT user_id), count(DISTINCT funnel) FROM {CONVERSIONS} \
+            "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT funnel) FROM {CONVERSIONS} \
              WHERE created_at >= ? AND created_at < ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us())],
@@ -130,7 +130,7 @@ fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, 
     let steps = query_json(
         conn,
         &format!(
-            "SELECT funnel, step, count(*) AS conversions, count(DISTINCT user_id) AS users, \
+            "SELECT funnel, step, count(*) AS conversions, count(DISTINCT visitor_id) AS users, \
              min(created_at) AS first_seen FROM {CONVERSIONS} WHERE created_at >= ? AND created_at < ? \
              GROUP BY funnel, step ORDER BY funnel, first_seen, step LIMIT ?"
         ),
@@ -157,4 +157,22 @@ fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, 
     )?;
     let total = totals.conversions;
     Ok(w.report(series, ConversionStats { totals, steps }, rows, total))
+}
+
+/// The steps of one funnel in `conversions` over `[from_us, to_us)`: most people first,
+/// then earliest first seen, which is the funnel's order when people drop off along it.
+pub fn funnel_steps(
+    conn: &Connection,
+    funnel: &str,
+    from_us: i64,
+    to_us: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT step FROM {CONVERSIONS} WHERE funnel = ? AND created_at >= ? AND created_at < ? \
+         GROUP BY step ORDER BY count(DISTINCT visitor_id) DESC, min(created_at), step LIMIT 10"
+    ))?;
+    let rows = stmt.query_map(params![funnel, ts_param(from_us), ts_param(to_us)], |r| {
+        r.get::<_, String>(0)
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }

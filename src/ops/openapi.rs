@@ -46,6 +46,7 @@ pub fn document() -> Value {
         );
     }
     vitals_reads(&mut paths);
+    growth_paths(&mut paths);
     paths.insert(
         "/api/overview".into(),
         json!({ "get": read_op("Dashboard", "Front-page numbers of every stream in one call: events, users, \
@@ -284,6 +285,8 @@ fn schemas() -> Value {
     let props = json!({ "type": ["object", "null"], "description": "at most 16 KiB of JSON" });
     let ip = json!({ "type": ["string", "null"], "description": "end-user IP; default the sender's; stored per privacy.ip" });
     let b = json!({ "type": ["boolean", "null"] });
+    let app_user = json!({ "type": ["string", "integer", "null"], "maxLength": 256,
+        "description": "the app's own user id; without it a cookieless visitor id is derived" });
     let count = json!({ "type": ["integer", "null"], "minimum": 0 });
     let object = |required: &[&str], props: Value| json!({ "type": "object", "additionalProperties": false, "required": required, "properties": props });
     json!({
@@ -330,14 +333,87 @@ fn schemas() -> Value {
             "cached": b, "user_id": uuid, "ip": ip, "timestamp": ts, "created_at": created,
         })),
         "Event": object(&["event"], json!({
-            "id": uuid, "user_id": uuid, "session_id": s(256), "event": { "type": "string", "maxLength": 256 },
+            "id": uuid, "user_id": app_user, "session_id": s(256), "event": { "type": "string", "maxLength": 256 },
             "properties": props, "route": s(2048), "referrer": s(2048), "user_agent": s(512),
             "ip": ip, "timestamp": ts, "created_at": created,
         })),
         "Conversion": object(&["funnel", "step"], json!({
-            "id": uuid, "user_id": uuid, "session_id": s(256),
+            "id": uuid, "user_id": app_user, "session_id": s(256),
             "funnel": { "type": "string", "maxLength": 256 }, "step": { "type": "string", "maxLength": 256 },
             "properties": props, "timestamp": ts, "created_at": created,
         })),
     })
+}
+
+/// Growth analytics reads beyond the ingest streams.
+fn growth_paths(paths: &mut serde_json::Map<String, Value>) {
+    let q = |name: &str, schema: Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
+    let p = |name: &str| json!({ "$ref": format!("#/components/parameters/{name}") });
+    let ok = |description: &str| {
+        json!({ "200": { "description": description,
+        "content": { "application/json": { "schema": { "type": "object" } } } },
+        "400": error_ref(), "401": error_ref() })
+    };
+    let offset = q(
+        "utc_offset",
+        json!({ "type": "string", "examples": ["+02:00", "-0530", "120"] }),
+        "Day, week and month edges in this UTC offset; default UTC",
+    );
+    let interval = |default: &str| {
+        q(
+            "interval",
+            json!({ "type": "string", "enum": ["day", "week", "month"], "default": default }),
+            "Bucket size",
+        )
+    };
+    let window = q(
+        "window",
+        json!({ "type": "string", "default": "7d", "examples": ["30m", "24h", "7d"] }),
+        "Conversion window from the first step (or seconds)",
+    );
+    let funnel_answer = "Per step: users, conversion_from_first, conversion_from_previous, drop_off, drop_off_rate, \
+        median_seconds_from_previous; with a breakdown, the same per value (top 20)";
+    paths.insert("/api/analytics/users/{id}".into(), json!({ "get": {
+        "tags": ["Growth"], "summary": "One user (or visitor id): profile (last activity, total events, features used) and newest events",
+        "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+            q("limit", json!({ "type": "integer", "default": 50, "maximum": 1000 }), "Newest events to return")],
+        "responses": { "200": { "description": "profile and events" }, "401": error_ref(), "404": error_ref() } } }));
+    paths.insert("/api/analytics/funnels".into(), json!({ "post": {
+        "tags": ["Growth"], "summary": "Ad-hoc funnel over events: 2-10 ordered steps within a conversion window",
+        "requestBody": { "required": true, "content": { "application/json": { "schema": {
+            "type": "object", "required": ["steps"], "additionalProperties": false, "properties": {
+                "steps": { "type": "array", "minItems": 2, "maxItems": 10, "items": { "oneOf": [
+                    { "type": "string", "description": "event name" },
+                    { "type": "object", "required": ["event"], "properties": {
+                        "event": { "type": "string" },
+                        "filters": { "type": "array", "maxItems": 10, "items": { "type": "object", "required": ["property", "value"],
+                            "properties": { "property": { "type": "string" }, "op": { "enum": ["eq", "neq"] },
+                                "value": { "type": ["string", "number", "boolean"] } } } } } } ] } },
+                "window": { "type": ["string", "integer"], "description": "30m, 24h, 7d or seconds; default 7d" },
+                "range": { "type": "string", "default": "30d" }, "from": { "type": "string" }, "to": { "type": "string" },
+                "breakdown": { "type": "string", "description": "property of the first step's event" } } } } } },
+        "responses": { "200": { "description": funnel_answer }, "400": error_ref(), "401": error_ref(), "422": error_ref() } } }));
+    paths.insert("/api/analytics/funnels/{name}".into(), json!({ "get": {
+        "tags": ["Growth"], "summary": "Funnel of the conversions table (analytics.conversion) by funnel name",
+        "parameters": [{ "name": "name", "in": "path", "required": true, "schema": { "type": "string" } },
+            p("range"), p("from"), p("to"), window,
+            q("steps", json!({ "type": "string" }), "Comma-separated step order; default every step, most users first"),
+            q("breakdown", json!({ "type": "string" }), "Property of the first step's conversion")],
+        "responses": { "200": { "description": funnel_answer }, "400": error_ref(), "401": error_ref(), "404": error_ref() } } }));
+    paths.insert("/api/analytics/retention".into(), json!({ "get": {
+        "tags": ["Growth"], "summary": "Cohort table: size and retained share per period, with retention and churn per period",
+        "parameters": [q("start_event", json!({ "type": "string" }), "Event that puts a user in a cohort; default any"),
+            q("return_event", json!({ "type": "string" }), "Event that counts as a return; default any"),
+            interval("week"), q("periods", json!({ "type": "integer", "default": 8, "minimum": 1, "maximum": 60 }), "Periods after the cohort's own"),
+            p("to"), offset.clone()],
+        "responses": ok("cohorts[] (start, size, retained[], rates[]), retention[], churn[]") } }));
+    paths.insert("/api/analytics/features".into(), json!({ "get": {
+        "tags": ["Growth"], "summary": "Feature adoption: users, share of active users, uses per user and trend per feature",
+        "parameters": [p("range"), p("from"), p("to"), interval("day"), offset.clone()],
+        "responses": ok("active_users, buckets[], features[]") } }));
+    paths.insert("/api/analytics/growth".into(), json!({ "get": {
+        "tags": ["Growth"], "summary": "Growth overview: DAU/WAU/MAU series and stickiness; top events, routes, referrer domains, \
+            UTM source/medium/campaign, browsers, OS and device classes (bots excluded at ingest)",
+        "parameters": [p("range"), p("from"), p("to"), offset],
+        "responses": ok("totals, active (current, stickiness, series), breakdowns") } }));
 }

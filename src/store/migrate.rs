@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_init"),
     migration!(2, "0002_conversion_properties"),
     migration!(3, "0003_performance_inp"),
+    migration!(4, "0004_growth_analytics"),
     migration!(5, "0005_web_vitals"),
     migration!(6, "0006_ai_gateway"),
 ];
@@ -107,8 +108,7 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_newer() {
         let conn = Connection::open_in_memory().unwrap();
-        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
-        assert_eq!(migrate(&conn).unwrap(), all);
+        assert_eq!(migrate(&conn).unwrap(), (1..=latest()).collect::<Vec<_>>());
         assert!(migrate(&conn).unwrap().is_empty());
         conn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')",
@@ -117,5 +117,52 @@ mod tests {
         .unwrap();
         let err = migrate(&conn).unwrap_err();
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn growth_migration_keeps_existing_rows() {
+        // A file written before 0004: UUID user ids, a profile keyed by UUID.
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
+        )
+        .unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.version < 4) {
+            conn.execute_batch(m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                params![m.version, m.name],
+            )
+            .unwrap();
+        }
+        let user = "0b6c3c1e-2f4a-4c55-8a77-3d1f9e2b4c60";
+        conn.execute_batch(&format!(
+            "INSERT INTO user_events (user_id, session_id, event) VALUES ('{user}', 's1', 'a'), (NULL, 's2', 'b');
+             INSERT INTO conversions (user_id, session_id, funnel, step) VALUES ('{user}', 's1', 'f', 'x');
+             INSERT INTO user_profiles (user_id, total_events, last_activity) VALUES ('{user}', 3, '2026-01-01 00:00:00+00')"
+        ))
+        .unwrap();
+        assert!(migrate(&conn).unwrap().contains(&4));
+        let visitors: Vec<String> = conn
+            .prepare("SELECT visitor_id FROM user_events ORDER BY event")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(visitors, [user.to_string(), "session:s2".to_string()]);
+        let (id, total): (String, i32) = conn
+            .query_row("SELECT user_id, total_events FROM user_profiles", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((id.as_str(), total), (user, 3));
+        // App ids fit now, and the profile key is still unique.
+        conn.execute("INSERT INTO user_profiles (user_id) VALUES ('user-42')", [])
+            .unwrap();
+        assert!(conn
+            .execute("INSERT INTO user_profiles (user_id) VALUES ('user-42')", [])
+            .is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 mod json;
 mod migrate;
+mod profiles;
 mod rows;
 mod writer;
 
@@ -277,8 +278,8 @@ mod tests {
         let path = dir.path().join("g.duckdb");
         let store = Store::open(&path, &opts()).unwrap();
         assert_eq!(
-            store.applied_migrations().last().copied(),
-            Some(migrate::latest())
+            store.applied_migrations(),
+            (1..=latest_schema()).collect::<Vec<_>>()
         );
         store
             .append(Batch::Events(vec![event("a"), event("b")]))

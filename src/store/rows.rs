@@ -228,7 +228,8 @@ impl Row for DatabaseRow {
 #[derive(Debug, Clone, Default)]
 pub struct EventRow {
     pub id: Uuid,
-    pub user_id: Option<Uuid>,
+    /// The app's own user id, as sent.
+    pub user_id: Option<String>,
     pub session_id: Option<String>,
     pub event: String,
     /// A JSON object, already serialised.
@@ -239,6 +240,17 @@ pub struct EventRow {
     pub ip: Option<String>,
     pub timestamp: i64,
     pub created_at: i64,
+    /// Who counts as one person: the user id, or the cookieless visitor id.
+    pub visitor_id: Option<String>,
+    pub feature: Option<String>,
+    pub browser: Option<String>,
+    pub os: Option<String>,
+    /// pc, smartphone, mobilephone, appliance, crawler or unknown (woothee's categories).
+    pub device: Option<String>,
+    pub referrer_domain: Option<String>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
 }
 
 impl Row for EventRow {
@@ -252,7 +264,7 @@ impl Row for EventRow {
     fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
         app.append_row(params![
             self.id.hyphenated().to_string(),
-            uuid(&self.user_id),
+            self.user_id,
             self.session_id,
             self.event,
             self.properties,
@@ -262,6 +274,15 @@ impl Row for EventRow {
             self.ip,
             self.timestamp,
             ts(self.created_at),
+            self.visitor_id,
+            self.feature,
+            self.browser,
+            self.os,
+            self.device,
+            self.referrer_domain,
+            self.utm_source,
+            self.utm_medium,
+            self.utm_campaign,
         ])
     }
 }
@@ -269,13 +290,14 @@ impl Row for EventRow {
 #[derive(Debug, Clone, Default)]
 pub struct ConversionRow {
     pub id: Uuid,
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<String>,
     pub session_id: Option<String>,
     pub funnel: String,
     pub step: String,
     pub timestamp: i64,
     pub created_at: i64,
     pub properties: Option<String>,
+    pub visitor_id: Option<String>,
 }
 
 impl Row for ConversionRow {
@@ -289,13 +311,14 @@ impl Row for ConversionRow {
     fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
         app.append_row(params![
             self.id.hyphenated().to_string(),
-            uuid(&self.user_id),
+            self.user_id,
             self.session_id,
             self.funnel,
             self.step,
             self.timestamp,
             ts(self.created_at),
             self.properties,
+            self.visitor_id,
         ])
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use duckdb::{Appender, Connection};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
+use super::profiles;
 use super::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
 use super::StoreError;
 
@@ -41,6 +42,9 @@ fn run(
     max_commit_rows: usize,
     stats: &WriterStats,
 ) {
+    if let Err(e) = profiles::prepare(&conn) {
+        tracing::error!(error = %e, "cannot create the profile staging table; events with a user id will fail");
+    }
     let mut appenders = Appenders::new(&conn);
     // Whatever arrived while the previous commit was syncing goes into the next one:
     // that is the group commit, and it needs no timer.
@@ -66,11 +70,17 @@ fn run(
     }
 }
 
+/// Users whose stored features the writer remembers (about 100 bytes each).
+const KNOWN_FEATURE_USERS: usize = 100_000;
+
 /// One long-lived appender per table. Each `flush` is one committed transaction, so a
 /// group commit costs no SQL parsing and no appender set-up, only the append and the sync.
 struct Appenders<'c> {
     conn: &'c Connection,
     open: HashMap<&'static str, Appender<'c>>,
+    /// Into the profile staging table, opened on first use.
+    staging: Option<Appender<'c>>,
+    known: profiles::KnownFeatures,
 }
 
 impl<'c> Appenders<'c> {
@@ -78,6 +88,8 @@ impl<'c> Appenders<'c> {
         Appenders {
             conn,
             open: HashMap::new(),
+            staging: None,
+            known: profiles::KnownFeatures::new(KNOWN_FEATURE_USERS),
         }
     }
 
@@ -102,12 +114,38 @@ impl<'c> Appenders<'c> {
     }
 
     /// Each batch holds one table's rows, so every request stays all-or-nothing.
-    fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+    fn write_tables(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
         self.write::<PerformanceRow>(batches)?;
         self.write::<AiRow>(batches)?;
         self.write::<DatabaseRow>(batches)?;
         self.write::<EventRow>(batches)?;
         self.write::<ConversionRow>(batches)
+    }
+
+    /// Commits the batches. Events of identified users also change their profiles: then
+    /// the appends and the profile merge share one explicit transaction, so a profile
+    /// never counts an event that is not stored, nor misses one that is. Without such
+    /// events each `flush` is its own commit, the cheapest path.
+    fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
+        let changes = profiles::changes(batches);
+        if changes.is_empty() {
+            return self.write_tables(batches);
+        }
+        let features = self.known.missing(&changes);
+        self.conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = self
+            .write_tables(batches)
+            .and_then(|()| profiles::merge(self.conn, &mut self.staging, &changes, &features))
+            .and_then(|()| self.conn.execute_batch("COMMIT"));
+        if result.is_ok() {
+            self.known.committed(features);
+        } else {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            // Appenders that took part in the failed transaction are not trusted again.
+            self.open.clear();
+            self.staging = None;
+        }
+        result
     }
 }
 

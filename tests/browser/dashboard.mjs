@@ -205,6 +205,49 @@ if (!signedIn && (await page.$("form.login"))) stopped = true;
 
 for (const name of Object.keys(PAGES)) await step(`page ${name}`, () => visit(name));
 
+await step("growth analytics", async () => {
+  await page.click('.nav a[data-page="growth"]');
+  await until("the Growth page", mainState, "Growth");
+  const parts = () => {
+    const q = (sel) => document.querySelectorAll(sel).length;
+    const s = {
+      funnelSteps: q("#funnel-builder ol.funnel .funnel-step"),
+      cohorts: q("#retention table.heatmap tbody tr"),
+      adoption: q("#features .bars .bar-row"),
+      breakdowns: q("#breakdowns .breakdown table"),
+      dau: q("#main svg.chart"),
+      errors: [...document.querySelectorAll("#main .state.error")].map((e) => e.textContent.trim()),
+    };
+    s.ok = s.errors.length > 0 || (s.funnelSteps >= 2 && s.cohorts > 0 && s.adoption > 0 && s.breakdowns >= 6);
+    return s;
+  };
+  const s = await until("funnel, cohorts, adoption and breakdowns", parts);
+  if (s.errors.length) throw new Error(`the Growth page shows errors: ${listed(s.errors)}`);
+  // Build a two-step funnel by hand and run it.
+  const first = await page.$eval("#funnel-builder ol.funnel .funnel-value", (e) => e.textContent);
+  await page.$$eval("#funnel-builder .funnel-step-in input", (ins) => {
+    ins[0].value = "pageview";
+    ins[1].value = "recipe_viewed";
+  });
+  await page.select('#funnel-builder select[name="window"]', "1h");
+  await page.click('#funnel-builder button[type="submit"]');
+  const ran = await until("the new funnel", () => {
+    const names = [...document.querySelectorAll("#funnel-builder .step-name")].map((e) => e.textContent);
+    return { names, hash: location.hash, ok: names[0] === "pageview" && names[1] === "recipe_viewed" };
+  });
+  if (!ran.hash.includes("funnel=pageview%2Crecipe_viewed") && !ran.hash.includes("funnel=pageview,recipe_viewed")) {
+    throw new Error(`the funnel is not kept in the URL: ${ran.hash}`);
+  }
+  await page.click('#retention .seg button:first-child');
+  await until("daily cohorts", () => {
+    const cols = document.querySelectorAll("#retention table.heatmap thead th").length;
+    return { cols, ok: cols === 16 };
+  });
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: join(shots, "growth-analytics.png"), fullPage: true });
+  return `${s.funnelSteps} funnel steps (first ${first.trim()}), ${s.cohorts} cohorts, ${s.adoption} features, ${s.breakdowns} breakdown tables`;
+});
+
 await step("range switch", async () => {
   await page.click('.nav a[data-page="overview"]');
   await until("the overview", mainState, "Overview");

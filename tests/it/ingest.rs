@@ -117,12 +117,13 @@ fn events_and_conversions_round_trip() {
     ));
     let r = s.get_json("/api/analytics/events?range=7d");
     assert_eq!(r["totals"]["events"], 3);
-    assert_eq!(r["totals"]["users"], 1);
+    // The event without a user id counts as one anonymous visitor.
+    assert_eq!(r["totals"]["users"], 2);
     assert_eq!(r["totals"]["sessions"], 2);
     assert_eq!(r["totals"]["conversions"], 1);
     assert_eq!(
         r["top_events"][0],
-        json!({ "event": "recipe_clicked", "count": 2, "users": 1 })
+        json!({ "event": "recipe_clicked", "count": 2, "users": 2 })
     );
     let with_props = r["rows"]
         .as_array()

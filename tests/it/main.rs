@@ -8,6 +8,8 @@ mod cli;
 mod dashboard;
 mod durability;
 mod errors;
+mod growth;
+mod growth_props;
 mod helpers;
 mod ingest;
 mod ops;

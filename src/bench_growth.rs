@@ -1,0 +1,208 @@
+//! `growth-stack bench --growth DIR`: the growth queries timed through the API and as the
+//! same SQL run directly on the same file, in one run: a 4-step funnel over 30 days, an
+//! 8-week retention table and the growth overview.
+
+use std::path::Path;
+use std::time::Instant;
+
+use duckdb::types::Value;
+use duckdb::Connection;
+
+use crate::app::store_options;
+use crate::bench::{http_client, percentiles, send, BenchError};
+use crate::config::Config;
+use crate::growth::active::{self, ActiveSpec};
+use crate::growth::funnel::{self, FunnelSpec, Source, Step};
+use crate::growth::overview;
+use crate::growth::retention::{self, RetentionSpec};
+use crate::growth::time::{Interval, DAY_US};
+use crate::store::Store;
+
+const FUNNEL_STEPS: [&str; 4] = [
+    "recipe_searched",
+    "recipe_viewed",
+    "recipe_saved",
+    "meal_added_to_plan",
+];
+
+fn funnel_spec(now_us: i64) -> FunnelSpec {
+    FunnelSpec {
+        source: Source::Events,
+        steps: FUNNEL_STEPS
+            .iter()
+            .map(|e| Step {
+                event: e.to_string(),
+                filters: Vec::new(),
+            })
+            .collect(),
+        window_us: 7 * DAY_US,
+        from_us: now_us - 30 * DAY_US,
+        to_us: now_us,
+        breakdown: None,
+    }
+}
+
+fn retention_spec(now_us: i64) -> RetentionSpec {
+    RetentionSpec {
+        start_event: None,
+        return_event: None,
+        interval: Interval::Week,
+        periods: 8,
+        to_us: now_us,
+        offset_us: 0,
+    }
+}
+
+fn active_spec(now_us: i64) -> ActiveSpec {
+    ActiveSpec {
+        from_us: now_us - 30 * DAY_US,
+        to_us: now_us,
+        offset_us: 0,
+    }
+}
+
+/// Runs `sql` and reads every row, as any client of DuckDB would.
+fn raw(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<usize, BenchError> {
+    let db = |e: duckdb::Error| BenchError::Failed(e.to_string());
+    let mut stmt = conn.prepare(sql).map_err(db)?;
+    let mut rows = stmt.query(duckdb::params_from_iter(params)).map_err(db)?;
+    let mut n = 0;
+    while rows.next().map_err(db)?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// One statement's text and parameters.
+type Sql = (String, Vec<Value>);
+
+/// The raw SQL of each measured query, built for "now".
+fn raw_queries(now_us: i64) -> Vec<(&'static str, Vec<Sql>)> {
+    let a = active_spec(now_us);
+    let breakdown = vec![
+        crate::store::ts_param(a.from_us),
+        crate::store::ts_param(a.to_us),
+    ];
+    vec![
+        (
+            "4-step funnel, 30 days",
+            vec![funnel::sql(&funnel_spec(now_us))],
+        ),
+        (
+            "8-week retention",
+            vec![retention::sql(&retention_spec(now_us))],
+        ),
+        (
+            "overview (breakdowns + DAU/WAU/MAU)",
+            vec![(overview::breakdown_sql(), breakdown), active::sql(&a)],
+        ),
+    ]
+}
+
+pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), BenchError> {
+    let reps = reps.max(1);
+    let db_path = data_dir.join("growth.duckdb");
+    if !db_path.exists() {
+        return Err(BenchError::Failed(format!(
+            "{} does not exist; fill it first: growth-stack demo --events 10000000 --data-dir {}",
+            db_path.display(),
+            data_dir.display()
+        )));
+    }
+    println!(
+        "growth-stack bench --growth {}: {reps} timed runs per query after one warm-up, {} cores",
+        data_dir.display(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let opts = store_options(config);
+    let store = {
+        let p = db_path.clone();
+        tokio::task::spawn_blocking(move || Store::open(&p, &opts))
+            .await
+            .map_err(|e| BenchError::Failed(e.to_string()))??
+    };
+    let events: i64 = store
+        .query(|c| Ok(c.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))?))
+        .await?;
+    let users: i64 = store
+        .query(|c| Ok(c.query_row("SELECT count(*) FROM user_profiles", [], |r| r.get(0))?))
+        .await?;
+    println!("file: {events} events, {users} user profiles");
+
+    // The real router over loopback HTTP, in this process on the same store, so each API
+    // call and its raw SQL alternate under the same load and the same DuckDB caches.
+    let mut server_config = config.clone();
+    server_config.server.no_auth = true;
+    let state = crate::state::AppState::new(server_config, store.clone(), None, [0; 32]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let gateway = crate::ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let app = crate::app::router(state, gateway);
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let client = http_client(1);
+    let funnel_body =
+        serde_json::json!({ "steps": FUNNEL_STEPS, "window": "7d", "range": "30d" }).to_string();
+    let calls: [(&str, &str, String); 3] = [
+        ("POST", "/api/analytics/funnels", funnel_body),
+        (
+            "GET",
+            "/api/analytics/retention?interval=week&periods=8",
+            String::new(),
+        ),
+        ("GET", "/api/analytics/growth?range=30d", String::new()),
+    ];
+    let names: Vec<&str> = raw_queries(0).iter().map(|q| q.0).collect();
+    println!();
+    println!("| query | raw SQL p50 | API p50 | API / raw | raw p99 | API p99 |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (i, (method, path, body)) in calls.iter().enumerate() {
+        let mut raw_times = Vec::new();
+        let mut api_times = Vec::new();
+        for rep in 0..=reps {
+            let t = Instant::now();
+            store
+                .query(move |c| {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    let mut n = 0;
+                    for (sql, params) in raw_queries(now).swap_remove(i).1 {
+                        n += raw(c, &sql, params)
+                            .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+                    }
+                    Ok(n)
+                })
+                .await?;
+            let raw_took = t.elapsed();
+            let t = Instant::now();
+            let (status, answer) =
+                send(&client, method, &format!("{url}{path}"), body.clone()).await?;
+            let api_took = t.elapsed();
+            if status != 200 {
+                return Err(BenchError::Failed(format!(
+                    "{method} {path} answered {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                )));
+            }
+            if rep > 0 {
+                raw_times.push(raw_took);
+                api_times.push(api_took);
+            }
+        }
+        let (raw50, raw99) = percentiles(&mut raw_times);
+        let (api50, api99) = percentiles(&mut api_times);
+        println!(
+            "| {} | {raw50:.1} ms | {api50:.1} ms | {:.2} | {raw99:.1} ms | {api99:.1} ms |",
+            names[i],
+            api50 / raw50
+        );
+    }
+    server.abort();
+    store.close().await?;
+    Ok(())
+}

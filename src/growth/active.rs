@@ -1,0 +1,136 @@
+//! Active people per day: DAU, WAU (7 days ending that day), MAU (30 days) and
+//! stickiness (DAU / MAU), from one pass over distinct (person, day) pairs.
+
+use duckdb::types::Value;
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::time::{Interval, DAY_US};
+use crate::store::{ts_param, StoreError};
+
+pub const WEEK_DAYS: i64 = 7;
+pub const MONTH_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveSpec {
+    pub from_us: i64,
+    pub to_us: i64,
+    pub offset_us: i64,
+}
+
+impl ActiveSpec {
+    pub fn first_day(&self) -> i64 {
+        Interval::Day.bucket(self.from_us, self.offset_us)
+    }
+    pub fn last_day(&self) -> i64 {
+        Interval::Day.bucket(self.to_us - 1, self.offset_us)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DayActive {
+    #[serde(skip)]
+    pub day: i64,
+    pub dau: u64,
+    pub wau: u64,
+    pub mau: u64,
+    pub stickiness: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayRow {
+    pub t: String,
+    #[serde(flatten)]
+    pub active: DayActive,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Active {
+    pub current: Option<DayActive>,
+    /// Mean DAU over mean MAU across the days of the range.
+    pub stickiness: f64,
+    pub series: Vec<DayRow>,
+}
+
+/// Each active day `a` of a person covers days `[a, min(a + w, next active day))` of a
+/// w-day window: summing +1/-1 at those edges and a running total gives the distinct
+/// people of every window without comparing every day with every other.
+pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
+    let day = Interval::Day.sql("epoch_us(created_at::TIMESTAMP)", spec.offset_us);
+    let s = format!(
+        "WITH d AS (SELECT DISTINCT hash(visitor_id) AS v, {day} AS day FROM user_events \
+         WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL), \
+         p AS (SELECT day, lead(day) OVER (PARTITION BY v ORDER BY day) AS nxt FROM d) \
+         SELECT x, sum(dau)::BIGINT, sum(wau)::BIGINT, sum(mau)::BIGINT FROM ( \
+           SELECT day AS x, 1 AS dau, 1 AS wau, 1 AS mau FROM p \
+           UNION ALL SELECT day + 1, -1, 0, 0 FROM p \
+           UNION ALL SELECT least(day + {WEEK_DAYS}, coalesce(nxt, day + {WEEK_DAYS})), 0, -1, 0 FROM p \
+           UNION ALL SELECT least(day + {MONTH_DAYS}, coalesce(nxt, day + {MONTH_DAYS})), 0, 0, -1 FROM p \
+         ) GROUP BY x ORDER BY x"
+    );
+    let from = Interval::Day.start(spec.first_day() - (MONTH_DAYS - 1), spec.offset_us);
+    (s, vec![ts_param(from), ts_param(spec.to_us)])
+}
+
+pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Active, StoreError> {
+    let (text, params) = sql(spec);
+    let mut stmt = conn.prepare(&text)?;
+    let mut rows = stmt.query(duckdb::params_from_iter(params))?;
+    let mut deltas = Vec::new();
+    while let Some(r) = rows.next()? {
+        deltas.push((
+            r.get::<_, i64>(0)?,
+            [r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?],
+        ));
+    }
+    Ok(summarise(spec, &deltas))
+}
+
+/// Running totals of the edges, one row per day of the range.
+pub fn summarise(spec: &ActiveSpec, deltas: &[(i64, [i64; 3])]) -> Active {
+    let (first, last) = (spec.first_day(), spec.last_day());
+    let mut running = [0i64; 3];
+    let mut it = deltas.iter().peekable();
+    let mut series = Vec::new();
+    for day in first..=last {
+        while let Some((x, d)) = it.peek() {
+            if *x > day {
+                break;
+            }
+            for i in 0..3 {
+                running[i] += d[i];
+            }
+            it.next();
+        }
+        let [dau, wau, mau] = running.map(|n| n.max(0) as u64);
+        let active = DayActive {
+            day,
+            dau,
+            wau,
+            mau,
+            stickiness: if mau == 0 {
+                0.0
+            } else {
+                dau as f64 / mau as f64
+            },
+        };
+        series.push(DayRow {
+            t: chrono::DateTime::from_timestamp_micros(day * DAY_US - spec.offset_us)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            active,
+        });
+    }
+    let (sum_dau, sum_mau) = series.iter().fold((0u64, 0u64), |(a, b), r| {
+        (a + r.active.dau, b + r.active.mau)
+    });
+    Active {
+        current: series.last().map(|r| r.active),
+        stickiness: if sum_mau == 0 {
+            0.0
+        } else {
+            sum_dau as f64 / sum_mau as f64
+        },
+        series,
+    }
+}

@@ -1,0 +1,147 @@
+//! Feature adoption: which features what share of active people use, how often, and the
+//! trend per interval. A feature is the event's `feature` (property or analytics.features).
+
+use duckdb::Connection;
+use serde::Serialize;
+
+use super::time::Interval;
+use crate::store::{ts_param, StoreError};
+
+pub const MAX_FEATURES: usize = 50;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AdoptionSpec {
+    pub from_us: i64,
+    pub to_us: i64,
+    pub interval: Interval,
+    pub offset_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureUse {
+    pub feature: String,
+    pub users: u64,
+    pub events: u64,
+    /// users / active people of the range.
+    pub adoption: f64,
+    pub uses_per_user: f64,
+    /// Share of each interval's active people who used it, oldest first.
+    pub trend: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Adoption {
+    pub active_users: u64,
+    pub interval: Interval,
+    /// Start of each trend interval.
+    pub buckets: Vec<String>,
+    /// Active people per trend interval.
+    pub active_per_bucket: Vec<u64>,
+    pub features: Vec<FeatureUse>,
+}
+
+pub const SQL: &str = "SELECT feature, b, count(*) AS events, count(DISTINCT visitor_id) AS users,
+           grouping(feature) AS any_feature, grouping(b) AS any_bucket
+    FROM (SELECT feature, visitor_id, {bucket} AS b FROM user_events
+          WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL)
+    GROUP BY GROUPING SETS ((feature), (feature, b), (b), ())";
+
+pub fn sql(spec: &AdoptionSpec) -> String {
+    SQL.replace(
+        "{bucket}",
+        &spec
+            .interval
+            .sql("epoch_us(created_at::TIMESTAMP)", spec.offset_us),
+    )
+}
+
+pub fn run_sync(conn: &Connection, spec: &AdoptionSpec) -> Result<Adoption, StoreError> {
+    let first = spec.interval.bucket(spec.from_us, spec.offset_us);
+    let last = spec.interval.bucket(spec.to_us - 1, spec.offset_us);
+    let width = (last - first + 1).max(0) as usize;
+    let mut stmt = conn.prepare(&sql(spec))?;
+    let mut rows = stmt.query(duckdb::params![
+        ts_param(spec.from_us),
+        ts_param(spec.to_us)
+    ])?;
+    let mut active_users = 0u64;
+    let mut active_per_bucket = vec![0u64; width];
+    // feature -> (events, users, users per bucket)
+    let mut per: std::collections::BTreeMap<String, (u64, u64, Vec<u64>)> = Default::default();
+    while let Some(r) = rows.next()? {
+        let feature: Option<String> = r.get(0)?;
+        let b: Option<i64> = r.get(1)?;
+        let events = r.get::<_, i64>(2)?.max(0) as u64;
+        let users = r.get::<_, i64>(3)?.max(0) as u64;
+        let (any_feature, any_bucket): (i64, i64) = (r.get(4)?, r.get(5)?);
+        let slot = b
+            .and_then(|b| usize::try_from(b - first).ok())
+            .filter(|i| *i < width);
+        if any_feature != 0 {
+            // Every active person, over the range or per bucket.
+            match (any_bucket != 0, slot) {
+                (true, _) => active_users = users,
+                (false, Some(i)) => active_per_bucket[i] = users,
+                (false, None) => {}
+            }
+            continue;
+        }
+        // Events without a feature group under NULL: not a feature.
+        let Some(f) = feature else { continue };
+        let e = per.entry(f).or_insert_with(|| (0, 0, vec![0; width]));
+        match (any_bucket != 0, slot) {
+            (true, _) => {
+                e.0 = events;
+                e.1 = users;
+            }
+            (false, Some(i)) => e.2[i] = users,
+            (false, None) => {}
+        }
+    }
+    Ok(assemble(spec, first, active_users, active_per_bucket, per))
+}
+
+fn assemble(
+    spec: &AdoptionSpec,
+    first: i64,
+    active_users: u64,
+    active_per_bucket: Vec<u64>,
+    per: std::collections::BTreeMap<String, (u64, u64, Vec<u64>)>,
+) -> Adoption {
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let mut features: Vec<FeatureUse> = per
+        .into_iter()
+        .map(|(feature, (events, users, buckets))| FeatureUse {
+            adoption: ratio(users, active_users),
+            uses_per_user: ratio(events, users),
+            trend: buckets
+                .iter()
+                .zip(&active_per_bucket)
+                .map(|(u, a)| ratio(*u, *a))
+                .collect(),
+            feature,
+            users,
+            events,
+        })
+        .collect();
+    features.sort_by(|a, b| {
+        b.users
+            .cmp(&a.users)
+            .then_with(|| a.feature.cmp(&b.feature))
+    });
+    features.truncate(MAX_FEATURES);
+    let buckets = (0..active_per_bucket.len() as i64)
+        .map(|i| {
+            chrono::DateTime::from_timestamp_micros(spec.interval.start(first + i, spec.offset_us))
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
+        .collect();
+    Adoption {
+        active_users,
+        interval: spec.interval,
+        buckets,
+        active_per_bucket,
+        features,
+    }
+}
