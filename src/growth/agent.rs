@@ -12,7 +12,7 @@ const CACHE_ENTRIES: usize = 4096;
 pub struct Agent {
     pub browser: String,
     pub os: String,
-    /// woothee's category: pc, smartphone, mobilephone, appliance, misc, crawler, UNKNOWN.
+    /// desktop, mobile, tablet or unknown: the same classes as the web-vitals pages use.
     pub device: String,
     pub bot: bool,
 }
@@ -46,7 +46,9 @@ fn parse_uncached(ua: &str) -> Agent {
     Agent {
         browser: browser.to_string(),
         os: os.to_string(),
-        device: category.to_string(),
+        device: crate::vitals::Device::from_category(category, ua)
+            .as_str()
+            .to_string(),
         bot: category == "crawler" || looks_like_bot(ua),
     }
 }
@@ -80,13 +82,13 @@ mod tests {
                 iphone.os.as_str(),
                 iphone.device.as_str()
             ),
-            ("Safari", "iPhone", "smartphone")
+            ("Safari", "iPhone", "mobile")
         );
         assert!(!iphone.bot);
         let desktop = parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36");
         assert_eq!(
             (desktop.browser.as_str(), desktop.device.as_str()),
-            ("Chrome", "pc")
+            ("Chrome", "desktop")
         );
         for bot in [
             "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",

@@ -58,10 +58,15 @@ impl Device {
     /// woothee knows phones from computers; tablets it files under "smartphone", so an
     /// iPad, or an Android browser that does not say "Mobile", is told apart here.
     fn parse_user_agent(ua: &str) -> Device {
-        let Some(r) = woothee::parser::Parser::new().parse(ua) else {
-            return Device::Unknown;
-        };
-        match r.category {
+        match woothee::parser::Parser::new().parse(ua) {
+            Some(r) => Device::from_category(r.category, ua),
+            None => Device::Unknown,
+        }
+    }
+
+    /// The class for woothee's `category` of `ua`, for callers that parsed it already.
+    pub fn from_category(category: &str, ua: &str) -> Device {
+        match category {
             "pc" => Device::Desktop,
             "smartphone" | "mobilephone" => {
                 let android_tablet = ua.contains("Android") && !ua.contains("Mobile");

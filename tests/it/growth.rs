@@ -81,7 +81,7 @@ fn tracker_beacons_get_visitor_ids_and_bots_are_dropped() {
     );
     assert_eq!(
         (first["browser"].clone(), first["device"].clone()),
-        (json!("Chrome"), json!("pc"))
+        (json!("Chrome"), json!("desktop"))
     );
     let inner = rows.iter().find(|r| r["route"] == "/meal-plan").unwrap();
     assert_eq!(
@@ -92,7 +92,7 @@ fn tracker_beacons_get_visitor_ids_and_bots_are_dropped() {
     let saved = rows.iter().find(|r| r["event"] == "recipe_saved").unwrap();
     assert_eq!(
         (saved["feature"].clone(), saved["device"].clone()),
-        (json!("favourites"), json!("smartphone"))
+        (json!("favourites"), json!("mobile"))
     );
     assert_ne!(saved["visitor_id"], visitor);
 
