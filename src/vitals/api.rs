@@ -14,7 +14,7 @@ use super::query::{self, Filter, Stat};
 use super::{Device, Metric};
 use crate::error::ApiError;
 use crate::http::body;
-use crate::http::ingest::{Accepted, Ctx};
+use crate::http::ingest::Ctx;
 use crate::http::{Admin, Sender, Window};
 use crate::state::AppState;
 use crate::store::Batch;
@@ -25,7 +25,7 @@ pub async fn post(
     sender: Sender,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<Accepted>, ApiError> {
+) -> Result<Json<VitalsAccepted>, ApiError> {
     let cfg = &state.config.ingest;
     let bytes = body::read(&headers, body, cfg.body_limit).await?;
     let (items, is_batch) = body::parse_items::<serde_json::Value>(&bytes, cfg.max_batch)?;
@@ -34,10 +34,19 @@ pub async fn post(
         referer: same_origin_referer(&headers),
         recent: &state.recent_metrics,
     };
-    let rows = rows(items, is_batch, &ctx, &origin)?;
+    let (rows, ignored) = rows(items, is_batch, &ctx, &origin)?;
     let accepted = rows.len();
-    state.store.append(Batch::Performance(rows)).await?;
-    Ok(Json(Accepted { accepted }))
+    if accepted > 0 {
+        state.store.append(Batch::Performance(rows)).await?;
+    }
+    Ok(Json(VitalsAccepted { accepted, ignored }))
+}
+
+/// The ingest answer, plus the Next.js custom timings that were skipped.
+#[derive(serde::Serialize)]
+pub struct VitalsAccepted {
+    pub accepted: usize,
+    pub ignored: usize,
 }
 
 /// The `Referer` when the report comes from a page on this server's host: browsers send

@@ -95,15 +95,21 @@ pub struct Origin<'a> {
 }
 
 /// Validates every item (either shape) into rows; the first bad item fails them all.
+/// Next.js hands its own timings (`Next.js-hydration`, ...) to the same callback with
+/// `label: "custom"`: they are not web vitals, so they are counted as ignored, not refused,
+/// and an app can forward everything `useReportWebVitals` gives it. Returns the rows and
+/// how many items were ignored.
 pub fn rows(
     items: Vec<Value>,
     is_batch: bool,
     ctx: &Ctx<'_>,
     origin: &Origin<'_>,
-) -> Result<Vec<PerformanceRow>, ApiError> {
-    items
+) -> Result<(Vec<PerformanceRow>, usize), ApiError> {
+    let total = items.len();
+    let rows = items
         .into_iter()
         .enumerate()
+        .filter(|(_, item)| item.get("label").and_then(Value::as_str) != Some("custom"))
         .map(|(i, item)| {
             let index = is_batch.then_some(i);
             let is_metric_object = item.get("name").is_some();
@@ -114,7 +120,9 @@ pub fn rows(
             };
             row.map_err(|e| ApiError::invalid(index, e.field, e.message))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let ignored = total - rows.len();
+    Ok((rows, ignored))
 }
 
 impl PerformanceIn {
@@ -170,8 +178,7 @@ impl WebVitalIn {
             field_error(
                 "name",
                 format!(
-                    "{:?} is not a web vital we store; send LCP, INP, CLS, FCP, TTFB or FID \
-                     (Next.js custom metrics such as Next.js-hydration have label \"custom\": filter them out)",
+                    "{:?} is not a web vital we store; send LCP, INP, CLS, FCP, TTFB or FID",
                     self.name
                 ),
             )
