@@ -36,10 +36,32 @@ pub enum BenchError {
 
 pub(crate) type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
+/// A pooled keep-alive client; no Nagle delay, so small requests are timed as sent.
 pub(crate) fn http_client(connections: usize) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(connections)
-        .build_http()
+        .build(http)
+}
+
+/// Reads a child server's stdout up to its "listening on" banner, returns the URL, and
+/// keeps draining the rest so the child never blocks on a full pipe.
+pub(crate) async fn listen_url(child: &mut tokio::process::Child) -> Result<String, String> {
+    let stdout = child.stdout.take().ok_or("no stdout from server")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next_line().await.map_err(|e| e.to_string())? {
+            Some(line) => {
+                if let Some(url) = line.strip_prefix("growth-stack listening on ") {
+                    break url.trim().to_string();
+                }
+            }
+            None => return Err("server exited before listening".into()),
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(url)
 }
 
 /// Sends one request and reads the whole answer.
@@ -415,22 +437,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| BenchError::Failed("no stdout from server".into()))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next_line().await? {
-                Some(line) => {
-                    if let Some(url) = line.strip_prefix("growth-stack listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                None => return Err(BenchError::Failed("server exited before listening".into())),
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let url = listen_url(&mut child).await.map_err(BenchError::Failed)?;
         let client = http_client(1);
         loop {
             if let Ok((200, _)) =

@@ -14,9 +14,6 @@ use axum::body::Bytes;
 use axum::routing::post;
 use axum::Router;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::cli::BenchAiArgs;
@@ -36,15 +33,7 @@ pub enum BenchAiError {
     Failed(String),
 }
 
-type HttpClient = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
-
-fn http_client(connections: usize) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(connections)
-        .build(http)
-}
+use crate::bench::{http_client, HttpClient};
 
 fn body(prompt: &str) -> String {
     serde_json::json!({
@@ -173,26 +162,9 @@ async fn start_gateway(
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| BenchAiError::Failed("no stdout".into()))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        match lines.next_line().await? {
-            Some(line) => {
-                if let Some(url) = line.strip_prefix("growth-stack listening on ") {
-                    break url.trim().to_string();
-                }
-            }
-            None => {
-                return Err(BenchAiError::Failed(
-                    "gateway exited before listening".into(),
-                ))
-            }
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let url = crate::bench::listen_url(&mut child)
+        .await
+        .map_err(BenchAiError::Failed)?;
     Ok((child, url))
 }
 
