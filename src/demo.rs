@@ -263,8 +263,7 @@ impl Generator {
 
     fn session(&mut self, rows: &mut Rows, cap: u64, slice: (f64, f64)) {
         let index = (self.rng.gen::<f64>() < 0.8).then(|| self.rng.gen_range(0..self.users.len()));
-        let user = index.map(|i| self.users[i]);
-        // Apps name their users their own way; the other streams keep the guide's UUIDs.
+        // Apps name their users their own way, the same name in every stream.
         let user_name = index.map(|i| format!("user-{}", i + 1));
         let session = format!("s_{:016x}", self.rng.gen::<u64>());
         let ua = self.pick(USER_AGENTS).to_string();
@@ -327,7 +326,7 @@ impl Generator {
                 let slow = if mobile { 1.35 } else { 1.0 };
                 rows.performance.push(PerformanceRow {
                     id: Uuid::from_u128(self.rng.gen()),
-                    user_id: user,
+                    user_id: user_name.clone(),
                     session_id: Some(session.clone()),
                     route: Some(route.to_string()),
                     lcp: Some(self.lognormal(lcp_median * slow, 0.45)),
@@ -348,10 +347,10 @@ impl Generator {
                 });
             }
             if event == "pageview" || event == "recipe_viewed" {
-                self.queries(rows, user, &ip, t);
+                self.queries(rows, user_name.clone(), &ip, t);
             }
             if event == "ai_recipe_generated" {
-                self.ai_call(rows, user, &ip, t);
+                self.ai_call(rows, user_name.clone(), &ip, t);
             }
             let discovery = [
                 "recipe_searched",
@@ -453,7 +452,7 @@ impl Generator {
         }
     }
 
-    fn queries(&mut self, rows: &mut Rows, user: Option<Uuid>, ip: &str, t: i64) {
+    fn queries(&mut self, rows: &mut Rows, user: Option<String>, ip: &str, t: i64) {
         // A recipe page loads its ingredients one query at a time: the classic N+1.
         let repeats = if self.rng.gen::<f64>() < 0.3 {
             self.rng.gen_range(5..12)
@@ -480,7 +479,7 @@ impl Generator {
                     duration: duration.min(30_000.0),
                     rows: Some(self.rng.gen_range(0..50)),
                     cached,
-                    user_id: user,
+                    user_id: user.clone(),
                     ip: Some(ip.to_string()),
                     timestamp: t / 1000,
                     created_at: t,
@@ -489,7 +488,7 @@ impl Generator {
         }
     }
 
-    fn ai_call(&mut self, rows: &mut Rows, user: Option<Uuid>, ip: &str, t: i64) {
+    fn ai_call(&mut self, rows: &mut Rows, user: Option<String>, ip: &str, t: i64) {
         let (model, endpoint, median) = *self.pick(MODELS);
         let cache_hit = self.rng.gen::<f64>() < 0.32;
         let failed = !cache_hit && self.rng.gen::<f64>() < 0.03;

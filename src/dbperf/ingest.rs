@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::http::ingest::{count, duration, required, Ctx, FieldError, IngestItem, MAX_QUERY};
+use crate::http::ingest::{
+    count, duration, required, user_id, Ctx, FieldError, IngestItem, UserId, MAX_QUERY,
+};
 use crate::store::{Batch, DatabaseRow};
 
 #[derive(Debug, Deserialize)]
@@ -16,7 +18,7 @@ pub struct QueryTimingIn {
     rows: Option<i64>,
     cached: Option<bool>,
     #[serde(alias = "userId")]
-    user_id: Option<Uuid>,
+    user_id: Option<UserId>,
     ip: Option<String>,
     timestamp: Option<i64>,
     #[serde(alias = "createdAt")]
@@ -33,7 +35,7 @@ impl IngestItem for QueryTimingIn {
             duration: duration(self.duration, "duration")?,
             rows: count(self.rows, "rows")?,
             cached: self.cached.unwrap_or(false),
-            user_id: self.user_id,
+            user_id: user_id(self.user_id)?,
             ip: ctx.ip(self.ip)?,
             timestamp: ctx.timestamp(self.timestamp)?,
             created_at: ctx.created_at(self.created_at)?,

@@ -16,33 +16,11 @@ use super::{agent, enrich};
 use crate::error::ApiError;
 use crate::http::body;
 use crate::http::ingest::{
-    field_error, properties, required, text, Ctx, FieldError, MAX_SHORT, MAX_URL,
+    field_error, properties, required, text, user_id, Ctx, FieldError, UserId, MAX_SHORT, MAX_URL,
 };
 use crate::http::Sender;
 use crate::state::AppState;
 use crate::store::{Batch, ConversionRow, EventRow};
-
-/// A user id as apps send it: a string ("user-42", a UUID) or an integer.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum UserId {
-    Text(String),
-    Number(i64),
-}
-
-fn user_id(v: Option<UserId>) -> Result<Option<String>, FieldError> {
-    match v {
-        None => Ok(None),
-        Some(UserId::Number(n)) => Ok(Some(n.to_string())),
-        Some(UserId::Text(s)) => {
-            let s = s.trim().to_string();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            text(Some(s), "user_id", MAX_SHORT)
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

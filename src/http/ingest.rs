@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -130,6 +131,28 @@ impl<'a> Ctx<'a> {
             return Err(field_error("created_at", "is before the year 2000"));
         }
         Ok(us)
+    }
+}
+
+/// A user id as apps send it: a string ("user-42", a UUID) or an integer.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum UserId {
+    Text(String),
+    Number(i64),
+}
+
+pub fn user_id(v: Option<UserId>) -> Result<Option<String>, FieldError> {
+    match v {
+        None => Ok(None),
+        Some(UserId::Number(n)) => Ok(Some(n.to_string())),
+        Some(UserId::Text(s)) => {
+            let s = s.trim().to_string();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            text(Some(s), "user_id", MAX_SHORT)
+        }
     }
 }
 

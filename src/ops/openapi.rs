@@ -300,7 +300,7 @@ fn schemas() -> Value {
             { "$ref": "#/components/schemas/WebVital" },
         ], "description": "An object with `name` is a WebVital; any other is a PerformanceSample" },
         "PerformanceSample": object(&[], json!({
-            "id": uuid, "user_id": uuid, "session_id": s(256),
+            "id": uuid, "user_id": app_user, "session_id": s(256),
             "route": { "type": ["string", "null"], "maxLength": 2048, "description": "kept as sent; when absent, the templated path" },
             "path": s(2048), "url": { "type": ["string", "null"], "maxLength": 2048, "description": "its path is used as `path`" },
             "lcp": ms, "inp": ms, "cls": { "type": ["number", "null"], "minimum": 0, "maximum": 100 },
@@ -319,7 +319,7 @@ fn schemas() -> Value {
                 "value": { "type": "number", "minimum": 0 }, "id": s(256), "delta": { "type": ["number", "null"] },
                 "rating": { "type": ["string", "null"], "enum": ["good", "needs-improvement", "poor", null] },
                 "navigationType": s(32), "attribution": { "type": ["object", "null"], "description": "stored as JSON, at most 16 KiB" },
-                "route": s(2048), "path": s(2048), "url": s(2048), "sessionId": s(256), "userId": uuid,
+                "route": s(2048), "path": s(2048), "url": s(2048), "sessionId": s(256), "userId": app_user,
                 "device": { "type": ["string", "null"], "enum": ["mobile", "tablet", "desktop", "unknown", null] },
                 "connection": s(256), "userAgent": s(512), "timestamp": ts,
             } },
@@ -330,7 +330,7 @@ fn schemas() -> Value {
         })),
         "QueryTiming": object(&["query", "duration"], json!({
             "id": uuid, "query": { "type": "string", "maxLength": 16384 }, "duration": ms, "rows": count,
-            "cached": b, "user_id": uuid, "ip": ip, "timestamp": ts, "created_at": created,
+            "cached": b, "user_id": app_user, "ip": ip, "timestamp": ts, "created_at": created,
         })),
         "Event": object(&["event"], json!({
             "id": uuid, "user_id": app_user, "session_id": s(256), "event": { "type": "string", "maxLength": 256 },

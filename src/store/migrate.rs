@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_growth_analytics"),
     migration!(5, "0005_web_vitals"),
     migration!(6, "0006_ai_gateway"),
+    migration!(7, "0007_text_user_ids"),
 ];
 
 pub fn latest() -> i64 {

@@ -54,14 +54,10 @@ fn ts(micros: i64) -> Value {
     Value::Timestamp(TimeUnit::Microsecond, micros)
 }
 
-fn uuid(id: &Option<Uuid>) -> Option<String> {
-    id.map(|u| u.hyphenated().to_string())
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct PerformanceRow {
     pub id: Uuid,
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<String>,
     pub session_id: Option<String>,
     pub route: Option<String>,
     pub lcp: Option<f64>,
@@ -101,7 +97,7 @@ impl Row for PerformanceRow {
     fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
         app.append_row(params![
             self.id.hyphenated().to_string(),
-            uuid(&self.user_id),
+            self.user_id.as_deref(),
             self.session_id,
             self.route,
             self.lcp,
@@ -196,7 +192,7 @@ pub struct DatabaseRow {
     pub duration: f64,
     pub rows: Option<i32>,
     pub cached: bool,
-    pub user_id: Option<Uuid>,
+    pub user_id: Option<String>,
     pub ip: Option<String>,
     pub timestamp: i64,
     pub created_at: i64,
@@ -217,7 +213,7 @@ impl Row for DatabaseRow {
             self.duration,
             self.rows,
             self.cached,
-            uuid(&self.user_id),
+            self.user_id.as_deref(),
             self.ip,
             self.timestamp,
             ts(self.created_at),

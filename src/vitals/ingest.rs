@@ -14,7 +14,8 @@ use super::{Device, Metric};
 use crate::error::ApiError;
 use crate::http::body::parse_value;
 use crate::http::ingest::{
-    duration, field_error, opt_duration, properties, text, Ctx, FieldError, MAX_SHORT, MAX_URL,
+    duration, field_error, opt_duration, properties, text, user_id, Ctx, FieldError, UserId,
+    MAX_SHORT, MAX_URL,
 };
 use crate::state::RecentKeys;
 use crate::store::PerformanceRow;
@@ -29,7 +30,7 @@ const MAX_NAV_TYPE: usize = 32;
 pub struct PerformanceIn {
     id: Option<Uuid>,
     #[serde(alias = "userId")]
-    user_id: Option<Uuid>,
+    user_id: Option<UserId>,
     #[serde(alias = "sessionId")]
     session_id: Option<String>,
     route: Option<String>,
@@ -78,7 +79,7 @@ pub struct WebVitalIn {
     #[serde(alias = "sessionId")]
     session_id: Option<String>,
     #[serde(alias = "userId")]
-    user_id: Option<Uuid>,
+    user_id: Option<UserId>,
     device: Option<String>,
     connection: Option<String>,
     #[serde(alias = "userAgent")]
@@ -138,7 +139,7 @@ impl PerformanceIn {
             || self.report.is_some_and(|n| n > 1);
         Ok(PerformanceRow {
             id: ctx.id(self.id),
-            user_id: self.user_id,
+            user_id: user_id(self.user_id)?,
             session_id: text(self.session_id, "session_id", MAX_SHORT)?,
             route,
             lcp: opt_duration(self.lcp, Metric::Lcp.column())?,
@@ -214,7 +215,7 @@ impl WebVitalIn {
         let rereport = repeated(origin.recent, metric_id.as_deref(), Some(metric)) || changed;
         let mut row = PerformanceRow {
             id: ctx.id(None),
-            user_id: self.user_id,
+            user_id: user_id(self.user_id)?,
             session_id: text(self.session_id, "sessionId", MAX_SHORT)?,
             route,
             device: Some(device(self.device, user_agent.as_deref())?.as_str().into()),

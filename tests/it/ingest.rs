@@ -215,3 +215,32 @@ fn windows_and_pages() {
     assert_eq!(p3["page"], json!({ "limit": 3, "offset": 6, "total": 8 }));
     assert_eq!(p3["rows"][1]["event"], "old", "oldest last");
 }
+
+/// Apps name people their own way; every stream keeps the same id as text, so one person
+/// can be followed from a slow page to their slow queries.
+#[test]
+fn every_stream_takes_the_apps_own_user_ids() {
+    let s = Server::start();
+    ok(s.post_json(
+        "/api/analytics/performance",
+        &json!({ "route": "/", "lcp": 1200, "user_id": "user-42" }),
+    ));
+    ok(s.post_json(
+        "/api/analytics/performance",
+        &json!({ "route": "/", "lcp": 1300, "userId": 7 }),
+    ));
+    ok(s.post_json(
+        "/api/analytics/database-performance",
+        &json!({ "query": "SELECT 1", "duration": 2.0, "userId": "user-42" }),
+    ));
+    let perf = s.get_json("/api/analytics/performance");
+    let users: Vec<&str> = perf["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["user_id"].as_str())
+        .collect();
+    assert!(users.contains(&"user-42") && users.contains(&"7"), "{perf}");
+    let db = s.get_json("/api/analytics/database-performance");
+    assert_eq!(db["rows"][0]["user_id"], "user-42", "{db}");
+}
