@@ -1,4 +1,6 @@
-//! One person: their `user_profiles` row and their newest events.
+//! One person: their profile and their newest events.
+
+use std::time::Duration;
 
 use duckdb::{params, Connection};
 use serde::Serialize;
@@ -19,9 +21,8 @@ pub struct Person {
 pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person>, StoreError> {
     let profile = query_json(
         conn,
-        "SELECT user_id, first_seen, last_activity, total_events, to_json(coalesce(features_used, []::VARCHAR[]))::VARCHAR AS features_used, updated_at \
-         FROM user_profiles WHERE user_id = ?",
-        params![id],
+        crate::store::profiles::CURRENT_PROFILE,
+        params![id, id],
         &["features_used"],
     )?
     .into_iter()
@@ -41,4 +42,29 @@ pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person
         profile,
         events,
     }))
+}
+
+/// Folds new events into `user_profiles` every few seconds, so a profile read has few
+/// events to add (a profile is current without it, see `store::profiles`).
+pub fn spawn_fold(store: crate::store::Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FOLD_EVERY);
+        loop {
+            tick.tick().await;
+            match fold(&store).await {
+                Ok(_) => {}
+                Err(StoreError::Closed) => break,
+                Err(e) => tracing::warn!(error = %e, "profile fold failed; retrying later"),
+            }
+        }
+    });
+}
+
+const FOLD_EVERY: Duration = Duration::from_secs(5);
+
+/// Folds every event above the watermark now; returns how many.
+pub async fn fold(store: &crate::store::Store) -> Result<u64, StoreError> {
+    store
+        .maintain(|conn| Ok(crate::store::profiles::fold(conn)?))
+        .await
 }
