@@ -141,7 +141,11 @@ mod tests {
         assert_eq!(profile(&conn, "u1"), want);
         assert_eq!(fold(&conn).unwrap(), 2);
         assert_eq!(profile(&conn, "u1"), want);
-        assert_eq!(profile(&conn, "anon"), None, "anonymous visitors have no profile");
+        assert_eq!(
+            profile(&conn, "anon"),
+            None,
+            "anonymous visitors have no profile"
+        );
         assert_eq!(next_seq(&conn).unwrap(), 5);
     }
 }
