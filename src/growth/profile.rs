@@ -19,14 +19,16 @@ pub struct Person {
 
 /// `None` when nothing is known about `id`.
 pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person>, StoreError> {
-    let profile = query_json(
-        conn,
-        crate::store::profiles::CURRENT_PROFILE,
-        params![id, id],
-        &["features_used"],
-    )?
-    .into_iter()
-    .next();
+    // Watermark and profile from one snapshot: a fold committing in between would
+    // otherwise count its events twice.
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let profile = current_profile(conn, id);
+    let _ = conn.execute_batch(if profile.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    });
+    let profile = profile?;
     let events = query_json(
         conn,
         "SELECT id::VARCHAR AS id, event, properties, route, referrer, session_id, feature, browser, os, device, created_at \
@@ -42,6 +44,17 @@ pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person
         profile,
         events,
     }))
+}
+
+fn current_profile(conn: &Connection, id: &str) -> Result<Option<JsonRow>, StoreError> {
+    Ok(query_json(
+        conn,
+        crate::store::profiles::CURRENT_PROFILE,
+        params![crate::store::profiles::watermark(conn)?, id, id],
+        &["features_used"],
+    )?
+    .into_iter()
+    .next())
 }
 
 /// Folds new events into `user_profiles` every few seconds, so a profile read has few

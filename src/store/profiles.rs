@@ -21,12 +21,13 @@ pub fn next_seq(conn: &Connection) -> duckdb::Result<i64> {
     )
 }
 
-/// One user's profile, folded part and newer events merged; `?` is the user id (twice).
+/// One user's profile, folded part and newer events merged. Parameters: the watermark
+/// (`watermark`, passed as a value so the scan skips older row groups by their `seq`
+/// zone maps), then the user id twice.
 /// Columns: user_id, first_seen, last_activity, total_events, features_used (JSON), updated_at.
-pub const CURRENT_PROFILE: &str = "WITH w AS (SELECT max(seq) AS seq FROM user_profile_watermark), \
-     recent AS (SELECT user_id, min(created_at) AS first_seen, max(created_at) AS last_activity, \
+pub const CURRENT_PROFILE: &str = "WITH recent AS (SELECT user_id, min(created_at) AS first_seen, max(created_at) AS last_activity, \
         count(*)::INTEGER AS n, list(DISTINCT feature) FILTER (WHERE feature IS NOT NULL) AS features \
-        FROM user_events WHERE seq > (SELECT seq FROM w) AND user_id = ? GROUP BY user_id), \
+        FROM user_events WHERE seq > ? AND user_id = ? GROUP BY user_id), \
      folded AS (SELECT * FROM user_profiles WHERE user_id = ?) \
      SELECT coalesce(f.user_id, r.user_id) AS user_id, \
         CASE WHEN f.first_seen IS NULL THEN r.first_seen WHEN r.first_seen IS NULL THEN f.first_seen \
@@ -38,6 +39,15 @@ pub const CURRENT_PROFILE: &str = "WITH w AS (SELECT max(seq) AS seq FROM user_p
             coalesce(r.features, []::VARCHAR[])))))::VARCHAR AS features_used, \
         CASE WHEN r.user_id IS NULL THEN f.updated_at ELSE r.last_activity END AS updated_at \
      FROM folded f FULL JOIN recent r ON f.user_id = r.user_id";
+
+/// Events up to this number are folded into `user_profiles`.
+pub fn watermark(conn: &Connection) -> duckdb::Result<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(seq), 0) FROM user_profile_watermark",
+        [],
+        |r| r.get(0),
+    )
+}
 
 /// Folds the events above the watermark into `user_profiles` and moves the watermark, in
 /// one transaction (the caller's connection must not be in one). Returns the events folded.
@@ -54,11 +64,12 @@ pub fn fold(conn: &Connection) -> duckdb::Result<u64> {
 }
 
 fn fold_in_transaction(conn: &Connection) -> duckdb::Result<u64> {
-    let (from, to, n): (i64, Option<i64>, i64) = conn.query_row(
-        "SELECT w.seq, max(e.seq), count(*) FROM user_profile_watermark w \
-         LEFT JOIN user_events e ON e.seq > w.seq GROUP BY w.seq",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    let from = watermark(conn)?;
+    // A value, not a join: the filter then skips older row groups by zone map.
+    let (to, n): (Option<i64>, i64) = conn.query_row(
+        "SELECT max(seq), count(*) FROM user_events WHERE seq > ?",
+        params![from],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let Some(to) = to else { return Ok(0) };
     conn.execute(
@@ -90,7 +101,7 @@ mod tests {
         };
         conn.query_row(
             &format!("SELECT user_id, first_seen, last_activity, total_events, features_used FROM ({CURRENT_PROFILE})"),
-            params![id, id],
+            params![watermark(conn).unwrap(), id, id],
             |r| {
                 let span = format!("{}-{}", hour(r.get(1)?), hour(r.get(2)?));
                 Ok((r.get(0)?, span, r.get(3)?, r.get(4)?))
