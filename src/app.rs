@@ -244,6 +244,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     }
     tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
     vitals::rollup::spawn(&state);
+    crate::growth::profile::spawn_fold(state.store.clone());
 
     let shutdown_state = state.clone();
     axum::serve(

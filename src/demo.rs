@@ -128,6 +128,8 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
     let started = Instant::now();
     let counts = generate(&store, args, |n| bar.inc(n)).await?;
     bar.finish();
+    // Profiles are current without it; folding leaves profile reads nothing to add.
+    crate::growth::profile::fold(&store).await?;
     store.close().await?;
     println!(
         "wrote {} events, {} performance samples, {} AI calls, {} query timings and {} conversions \

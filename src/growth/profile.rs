@@ -1,4 +1,6 @@
-//! One person: their `user_profiles` row and their newest events.
+//! One person: their profile and their newest events.
+
+use std::time::Duration;
 
 use duckdb::{params, Connection};
 use serde::Serialize;
@@ -17,15 +19,16 @@ pub struct Person {
 
 /// `None` when nothing is known about `id`.
 pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person>, StoreError> {
-    let profile = query_json(
-        conn,
-        "SELECT user_id, first_seen, last_activity, total_events, to_json(coalesce(features_used, []::VARCHAR[]))::VARCHAR AS features_used, updated_at \
-         FROM user_profiles WHERE user_id = ?",
-        params![id],
-        &["features_used"],
-    )?
-    .into_iter()
-    .next();
+    // Watermark and profile from one snapshot: a fold committing in between would
+    // otherwise count its events twice.
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    let profile = current_profile(conn, id);
+    let _ = conn.execute_batch(if profile.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    });
+    let profile = profile?;
     let events = query_json(
         conn,
         "SELECT id::VARCHAR AS id, event, properties, route, referrer, session_id, feature, browser, os, device, created_at \
@@ -41,4 +44,40 @@ pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person
         profile,
         events,
     }))
+}
+
+fn current_profile(conn: &Connection, id: &str) -> Result<Option<JsonRow>, StoreError> {
+    Ok(query_json(
+        conn,
+        crate::store::profiles::CURRENT_PROFILE,
+        params![crate::store::profiles::watermark(conn)?, id, id],
+        &["features_used"],
+    )?
+    .into_iter()
+    .next())
+}
+
+/// Folds new events into `user_profiles` every few seconds, so a profile read has few
+/// events to add (a profile is current without it, see `store::profiles`).
+pub fn spawn_fold(store: crate::store::Store) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FOLD_EVERY);
+        loop {
+            tick.tick().await;
+            match fold(&store).await {
+                Ok(_) => {}
+                Err(StoreError::Closed) => break,
+                Err(e) => tracing::warn!(error = %e, "profile fold failed; retrying later"),
+            }
+        }
+    });
+}
+
+const FOLD_EVERY: Duration = Duration::from_secs(5);
+
+/// Folds every event above the watermark now; returns how many.
+pub async fn fold(store: &crate::store::Store) -> Result<u64, StoreError> {
+    store
+        .maintain(|conn| Ok(crate::store::profiles::fold(conn)?))
+        .await
 }

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_web_vitals"),
     migration!(6, "0006_ai_gateway"),
     migration!(7, "0007_text_user_ids"),
+    migration!(8, "0008_profile_watermark"),
 ];
 
 pub fn latest() -> i64 {

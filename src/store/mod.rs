@@ -3,7 +3,7 @@
 
 mod json;
 mod migrate;
-mod profiles;
+pub mod profiles;
 mod rows;
 mod writer;
 

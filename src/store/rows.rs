@@ -48,6 +48,10 @@ pub trait Row: Send + 'static {
     where
         Self: Sized;
     fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()>;
+    /// Appends with the writer's running number `seq`; only tables that keep it use it.
+    fn append_numbered(&self, app: &mut Appender<'_>, _seq: i64) -> duckdb::Result<()> {
+        self.append(app)
+    }
 }
 
 fn ts(micros: i64) -> Value {
@@ -258,6 +262,16 @@ impl Row for EventRow {
         }
     }
     fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        self.append_with(app, None)
+    }
+    fn append_numbered(&self, app: &mut Appender<'_>, seq: i64) -> duckdb::Result<()> {
+        self.append_with(app, Some(seq))
+    }
+}
+
+impl EventRow {
+    /// `seq` numbers events in commit order; profiles fold in events above a watermark.
+    fn append_with(&self, app: &mut Appender<'_>, seq: Option<i64>) -> duckdb::Result<()> {
         app.append_row(params![
             self.id.hyphenated().to_string(),
             self.user_id,
@@ -279,6 +293,7 @@ impl Row for EventRow {
             self.utm_source,
             self.utm_medium,
             self.utm_campaign,
+            seq,
         ])
     }
 }

@@ -42,9 +42,6 @@ fn run(
     max_commit_rows: usize,
     stats: &WriterStats,
 ) {
-    if let Err(e) = profiles::prepare(&conn) {
-        tracing::error!(error = %e, "cannot create the profile staging table; events with a user id will fail");
-    }
     let mut appenders = Appenders::new(&conn);
     // Whatever arrived while the previous commit was syncing goes into the next one:
     // that is the group commit, and it needs no timer.
@@ -70,26 +67,27 @@ fn run(
     }
 }
 
-/// Users whose stored features the writer remembers (about 100 bytes each).
-const KNOWN_FEATURE_USERS: usize = 100_000;
-
 /// One long-lived appender per table. Each `flush` is one committed transaction, so a
 /// group commit costs no SQL parsing and no appender set-up, only the append and the sync.
 struct Appenders<'c> {
     conn: &'c Connection,
     open: HashMap<&'static str, Appender<'c>>,
-    /// Into the profile staging table, opened on first use.
-    staging: Option<Appender<'c>>,
-    known: profiles::KnownFeatures,
+    /// The next event's number: events are numbered in commit order, so profiles can
+    /// fold in "every event above a watermark" (see `profiles`).
+    seq: i64,
 }
 
 impl<'c> Appenders<'c> {
     fn new(conn: &'c Connection) -> Self {
+        let seq = profiles::next_seq(conn).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the last event number; numbering from the clock");
+            // Still above every stored number unless events were written in the future.
+            chrono::Utc::now().timestamp_micros()
+        });
         Appenders {
             conn,
             open: HashMap::new(),
-            staging: None,
-            known: profiles::KnownFeatures::new(KNOWN_FEATURE_USERS),
+            seq,
         }
     }
 
@@ -105,7 +103,12 @@ impl<'c> Appenders<'c> {
             Entry::Vacant(e) => e.insert(self.conn.appender(R::TABLE)?),
         };
         let result = slices
-            .try_for_each(|rows| rows.iter().try_for_each(|row| row.append(app)))
+            .try_for_each(|rows| {
+                rows.iter().try_for_each(|row| {
+                    self.seq += 1;
+                    row.append_numbered(app, self.seq)
+                })
+            })
             .and_then(|()| app.flush());
         if result.is_err() {
             self.open.remove(R::TABLE);
@@ -122,30 +125,10 @@ impl<'c> Appenders<'c> {
         self.write::<ConversionRow>(batches)
     }
 
-    /// Commits the batches. Events of identified users also change their profiles: then
-    /// the appends and the profile merge share one explicit transaction, so a profile
-    /// never counts an event that is not stored, nor misses one that is. Without such
-    /// events each `flush` is its own commit, the cheapest path.
+    /// Commits the batches. A user's profile needs no work here: it is derived from the
+    /// numbered events themselves (see `profiles`), so it is current in this very commit.
     fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
-        let changes = profiles::changes(batches);
-        if changes.is_empty() {
-            return self.write_tables(batches);
-        }
-        let features = self.known.missing(&changes);
-        self.conn.execute_batch("BEGIN TRANSACTION")?;
-        let result = self
-            .write_tables(batches)
-            .and_then(|()| profiles::merge(self.conn, &mut self.staging, &changes, &features))
-            .and_then(|()| self.conn.execute_batch("COMMIT"));
-        if result.is_ok() {
-            self.known.committed(features);
-        } else {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            // Appenders that took part in the failed transaction are not trusted again.
-            self.open.clear();
-            self.staging = None;
-        }
-        result
+        self.write_tables(batches)
     }
 }
 

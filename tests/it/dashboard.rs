@@ -152,7 +152,9 @@ fn overview_sums_up_every_stream() {
     );
     let o = s.get_json("/api/overview?range=1h");
     assert_eq!(o["events"]["total"], 2);
-    assert_eq!(o["events"]["users"], 1);
+    // People are counted by visitor id, as on the growth pages: the signed-in user and the
+    // anonymous visitor who sent "b" are two people (user_id alone counted one).
+    assert_eq!(o["events"]["users"], 2);
     assert_eq!(o["events"]["conversions"], 1);
     assert_eq!(o["vitals"]["lcp"]["rating"], "poor");
     assert_eq!(o["vitals"]["cls"]["rating"], "good");
