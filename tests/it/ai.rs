@@ -90,7 +90,7 @@ fn wait_for_calls(s: &Server, want: u64) -> Value {
 fn demo_provider_answers_without_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start_in(dir.path(), &[], &[]);
-    let out = s.stdout.lock().unwrap().join("\n");
+    let out = s.stdout_once("demo provider answers");
     let key = out
         .lines()
         .find_map(|l| l.strip_prefix("AI gateway key (shown once; also saved in "))

@@ -73,7 +73,7 @@ fn first_start_generates_a_private_token_and_prints_it_once() {
         std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let printed = s.stdout.lock().unwrap().join("\n");
+    let printed = s.stdout_once("AI gateway key");
     assert!(printed.contains(token.trim()), "{printed}");
     assert!(
         printed.contains(&temp.path().join("data").display().to_string()),
@@ -91,7 +91,7 @@ fn first_start_generates_a_private_token_and_prints_it_once() {
     assert!(s.terminate().success());
 
     let s = Server::start_in(temp.path(), &[], &[("GROWTH_ADMIN_TOKEN", "")]);
-    let printed = s.stdout.lock().unwrap().join("\n");
+    let printed = s.stdout_once("AI gateway key");
     assert!(
         !printed.contains(token.trim()),
         "printed only on first start"

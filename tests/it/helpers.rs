@@ -96,6 +96,19 @@ impl Server {
         panic!("server never became ready");
     }
 
+    /// What the server printed so far, once a line containing `needle` is there: stdout is
+    /// read by a thread, so lines after the banner may arrive after `start` returns.
+    pub fn stdout_once(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let printed = self.stdout.lock().unwrap().join("\n");
+            if printed.contains(needle) || std::time::Instant::now() > deadline {
+                return printed;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     pub fn post(&self, path: &str, body: &str) -> Response {
         client()
             .post(format!("{}{path}", self.url))
