@@ -40,6 +40,19 @@ function curlSnippet(origin, keyed) {
 # {"accepted":1}`;
 }
 
+function gatewaySnippet(origin) {
+  return `# Provider keys stay on this server (OPENAI_API_KEY, ANTHROPIC_API_KEY); apps use the
+# gateway key it printed at first start (also in data/gateway_key).
+from openai import OpenAI
+client = OpenAI(base_url="${origin}/v1", api_key="gsk_...")
+client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Plan my week"}])
+
+import anthropic
+claude = anthropic.Anthropic(base_url="${origin}", api_key="gsk_...")
+claude.messages.create(model="claude-3-5-haiku-latest", max_tokens=500,
+                       messages=[{"role": "user", "content": "Plan my week"}])`;
+}
+
 function nodeSnippet(origin, keyed) {
   const q = keyed ? "?key=${process.env.GROWTH_INGEST_KEY}" : "";
   const url = keyed ? `\`${origin}/api/analytics/ai-performance${q}\`` : `"${origin}/api/analytics/ai-performance"`;
@@ -92,8 +105,11 @@ export default function start(root, ctx) {
     step(3, "Send events from anywhere",
       h("p", {}, "Every ingest endpoint takes one JSON object or an array of up to 1000. A ", h("code", {}, "200"), " means the rows are on disk."),
       codeBlock(curlSnippet(origin, keyed), "curl example")),
-    step(4, "Report AI calls from your server",
-      h("p", {}, "Latency, tokens and cache hits show on the ", h("a", { href: ctx.link("ai") }, "AI"), " page. Query timings go to ",
+    step(4, "Send AI calls through the gateway",
+      h("p", {}, "Point the official OpenAI or Anthropic SDK at this server: answers are cached, rate limited and every call shows on the ",
+        h("a", { href: ctx.link("ai") }, "AI"), " page with its latency, tokens and cost."),
+      codeBlock(gatewaySnippet(origin), "Python SDK example"),
+      h("p", {}, "Calling providers yourself? Report each call instead. Query timings go to ",
         h("code", {}, "/api/analytics/database-performance"), " the same way (", h("code", {}, "query"), ", ", h("code", {}, "duration"), ")."),
       codeBlock(nodeSnippet(origin, keyed), "Node example")),
   );
