@@ -499,8 +499,7 @@ impl Gateway {
         drop(guard);
         self.limits
             .correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
-        let ttft = meta.started.elapsed().as_secs_f64() * 1000.0;
-        self.record_full(
+        self.record(
             meta,
             Some(&answer.provider),
             Some(&answer.model),
@@ -508,7 +507,6 @@ impl Gateway {
             false,
             None,
             false,
-            Some(ttft),
         );
         Ok(Outcome::Answer {
             answer,

@@ -288,6 +288,29 @@ pub enum Grain {
     Days,
 }
 
+/// Adds rows of (route, device, t, metric, bucket, rating, n), the shape both the roll-up
+/// and the raw tail are read in, to `out`.
+fn add_rows(
+    conn: &Connection,
+    sql: &str,
+    params: &[DbValue],
+    out: &mut Hists,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query(params_from_iter(params.iter()))?;
+    while let Some(r) = rows.next()? {
+        let metric: String = r.get(3)?;
+        if let Some(i) = Metric::ALL.iter().position(|m| m.column() == metric) {
+            out.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default()[i].add(
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Histograms over `w`: the roll-up for whole days from the day `w.from` falls in up to
 /// where the roll-up ends, then raw rows (newest report each) up to `w.to`.
 pub fn histograms(
@@ -298,12 +321,6 @@ pub fn histograms(
     grain: Grain,
 ) -> Result<Hists, StoreError> {
     let mut out: Hists = HashMap::new();
-    let mut add =
-        |route: Option<String>, device: String, t: i64, metric: String, b: i16, r: u8, n: i64| {
-            if let Some(i) = Metric::ALL.iter().position(|m| m.column() == metric) {
-                out.entry((route, device, t)).or_default()[i].add(b, r, n);
-            }
-        };
     let mut filters = String::new();
     let mut extra: Vec<DbValue> = Vec::new();
     if let Some(r) = &f.route {
@@ -324,19 +341,7 @@ pub fn histograms(
     );
     let mut p = vec![ts_param(floor_day(w.from_us())), ts_param(done)];
     p.extend(extra);
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(p.iter()))?;
-    while let Some(r) = rows.next()? {
-        add(
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        );
-    }
+    add_rows(conn, &sql, &p, &mut out)?;
     let tail_from = w
         .from
         .max(chrono::DateTime::from_timestamp_micros(done).unwrap_or(w.from));
@@ -359,19 +364,7 @@ pub fn histograms(
             bucket_sql("value"),
             rating_sql("metric", "value"),
         );
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(params.iter()))?;
-        while let Some(r) = rows.next()? {
-            add(
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            );
-        }
+        add_rows(conn, &sql, &params, &mut out)?;
     }
     Ok(out)
 }

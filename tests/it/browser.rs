@@ -5,26 +5,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::{bin, Server, TOKEN};
+use crate::helpers::{bin, chromium_for, Server, TOKEN};
 
 #[test]
 fn dashboard_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let script = root.join("tests/browser/dashboard.mjs");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = Path::new(&chromium).exists()
-        && root
-            .join("tests/browser/node_modules/puppeteer-core")
-            .exists();
-    if !ready {
-        // CI installs both (see .ci/run); a developer machine may not have them.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "browser test needs {chromium} and `npm ci` in tests/browser"
-        );
-        eprintln!("SKIPPED dashboard_in_a_real_browser: run `bash .ci/run` or install chromium and `npm ci --prefix tests/browser`");
+    let Some(chromium) = chromium_for("dashboard_in_a_real_browser") else {
         return;
-    }
+    };
     let temp = tempfile::tempdir().unwrap();
     let demo = bin()
         .args(["demo", "--events", "20000", "--days", "30", "--data-dir"])

@@ -311,3 +311,24 @@ pub fn error_of(resp: Response, status: u16) -> Value {
     assert!(body["error"]["message"].is_string(), "{body}");
     body["error"].clone()
 }
+
+/// The Chromium binary for a browser test, or `None` (after saying so) when Chromium or
+/// puppeteer-core is missing on a developer machine; under CI (which installs both, see
+/// `.ci/run`) a missing one fails the test instead of skipping it.
+pub fn chromium_for(test: &str) -> Option<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = std::path::Path::new(&chromium).exists()
+        && root
+            .join("tests/browser/node_modules/puppeteer-core")
+            .exists();
+    if ready {
+        return Some(chromium);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "browser test needs {chromium} and `npm ci` in tests/browser"
+    );
+    eprintln!("SKIPPED {test}: run `bash .ci/run` or install chromium and `npm ci --prefix tests/browser`");
+    None
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_of, Server};
+use crate::helpers::{chromium_for, client, error_of, Server};
 
 const DESKTOP_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
@@ -434,19 +434,9 @@ fn tracker_is_served_small_and_cacheable() {
 #[test]
 fn tracker_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let ready = Path::new(&chromium).exists()
-        && root
-            .join("tests/browser/node_modules/puppeteer-core")
-            .exists();
-    if !ready {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "browser test needs {chromium} and `npm ci` in tests/browser"
-        );
-        eprintln!("SKIPPED tracker_in_a_real_browser: install chromium and `npm ci --prefix tests/browser`");
+    let Some(chromium) = chromium_for("tracker_in_a_real_browser") else {
         return;
-    }
+    };
     let key = "browser-ingest-key-0123456789";
     let s = Server::start_with(&["--ingest-key", key]);
     let out = Command::new("node")
