@@ -60,16 +60,8 @@ fn current_profile(conn: &Connection, id: &str) -> Result<Option<JsonRow>, Store
 /// Folds new events into `user_profiles` every few seconds, so a profile read has few
 /// events to add (a profile is current without it, see `store::profiles`).
 pub fn spawn_fold(store: crate::store::Store) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(FOLD_EVERY);
-        loop {
-            tick.tick().await;
-            match fold(&store).await {
-                Ok(_) => {}
-                Err(StoreError::Closed) => break,
-                Err(e) => tracing::warn!(error = %e, "profile fold failed; retrying later"),
-            }
-        }
+    store.every(FOLD_EVERY, "profile fold", |store| async move {
+        fold(&store).await.map(drop)
     });
 }
 

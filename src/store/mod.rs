@@ -195,6 +195,27 @@ impl Store {
         .map_err(|e| StoreError::Internal(format!("query task failed: {e}")))?
     }
 
+    /// Runs `job` every `every` until the store closes: the background upkeep of derived
+    /// tables (roll-ups, profile folds). A failed run is logged and tried again next tick.
+    pub fn every<F, Fut>(&self, every: std::time::Duration, what: &'static str, job: F)
+    where
+        F: Fn(Store) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), StoreError>> + Send,
+    {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match job(store.clone()).await {
+                    Ok(()) => {}
+                    Err(StoreError::Closed) => break,
+                    Err(e) => tracing::warn!(error = %e, "{what} failed; retrying later"),
+                }
+            }
+        });
+    }
+
     /// Runs derived-data maintenance (roll-ups) on a pooled connection off the async
     /// runtime. Only for tables ingest never appends to, so it cannot conflict with the
     /// writer; the caller manages its own transaction.

@@ -203,20 +203,16 @@ pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
 
 /// Keeps the roll-up current in the background, every `performance.rollup_interval` s.
 pub fn spawn(state: &AppState) {
-    let store = state.store.clone();
     let every = Duration::from_secs(state.config.performance.rollup_interval.max(1));
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match catch_up(&store).await {
-                Ok(0) => {}
-                Ok(hours) => tracing::info!(hours, "rolled up web vitals"),
-                Err(StoreError::Closed) => break,
-                Err(e) => tracing::warn!(error = %e, "web vitals roll-up failed; retrying later"),
+    state
+        .store
+        .every(every, "web vitals roll-up", |store| async move {
+            let hours = catch_up(&store).await?;
+            if hours > 0 {
+                tracing::info!(hours, "rolled up web vitals");
             }
-        }
-    });
+            Ok(())
+        });
 }
 
 /// A metric's distribution: counts per bucket and per rating.
