@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::app::store_options;
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::growth::{agent, enrich};
+use crate::growth::enrich;
+use crate::http::agent;
 use crate::store::{
     AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Store, StoreError,
 };
@@ -343,7 +344,7 @@ impl Generator {
                     timestamp: t / 1000,
                     created_at: t,
                     metric_id: Some(format!("pv-{:016x}", self.rng.gen::<u64>())),
-                    device: Some(crate::vitals::Device::from_user_agent(&ua).as_str().into()),
+                    device: Some(parsed.device.clone()),
                     path: Some(route.replace("[id]", &self.rng.gen_range(1..999).to_string())),
                     ..Default::default()
                 });

@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{agent, enrich};
+use super::enrich;
 use crate::error::ApiError;
+use crate::http::agent;
 use crate::http::body;
 use crate::http::ingest::{
     field_error, properties, required, text, user_id, Ctx, FieldError, UserId, MAX_SHORT, MAX_URL,

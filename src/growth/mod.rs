@@ -3,7 +3,6 @@
 
 pub mod active;
 pub mod adoption;
-pub mod agent;
 mod api;
 pub mod enrich;
 pub mod funnel;

@@ -1,6 +1,7 @@
 //! Web plumbing the capabilities share: auth extractors, ingest bodies, the read window.
 //! No routes live here.
 
+pub mod agent;
 pub mod auth;
 pub mod body;
 pub mod cache;

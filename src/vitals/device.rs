@@ -1,7 +1,5 @@
 //! Device class of a sample: what the client says, else what its user agent says.
 
-use std::sync::{Mutex, OnceLock};
-
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -36,32 +34,9 @@ impl Device {
             .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
     }
 
-    /// The class of a user agent. Parsing one costs microseconds and a site's visitors
-    /// share few agents, so answers are remembered.
+    /// The class of a user agent, from the one shared (cached) user-agent parse.
     pub fn from_user_agent(ua: &str) -> Device {
-        static SEEN: OnceLock<Mutex<lru::LruCache<String, Device>>> = OnceLock::new();
-        let seen = SEEN.get_or_init(|| {
-            Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(4096).unwrap_or(std::num::NonZeroUsize::MIN),
-            ))
-        });
-        if let Some(d) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(ua) {
-            return *d;
-        }
-        let d = Self::parse_user_agent(ua);
-        seen.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .put(ua.to_string(), d);
-        d
-    }
-
-    /// woothee knows phones from computers; tablets it files under "smartphone", so an
-    /// iPad, or an Android browser that does not say "Mobile", is told apart here.
-    fn parse_user_agent(ua: &str) -> Device {
-        match woothee::parser::Parser::new().parse(ua) {
-            Some(r) => Device::from_category(r.category, ua),
-            None => Device::Unknown,
-        }
+        Device::parse(&crate::http::agent::parse(ua).device).unwrap_or(Device::Unknown)
     }
 
     /// The class for woothee's `category` of `ua`, for callers that parsed it already.
