@@ -205,23 +205,21 @@ pub async fn generate(
 
 struct Generator {
     rng: StdRng,
-    users: Vec<Uuid>,
+    /// Signed-in users are `user-1` ..= `user-N`.
+    users: usize,
     now_us: i64,
     days: i64,
 }
 
 impl Generator {
     fn new(args: &DemoArgs) -> Self {
-        let mut rng = StdRng::seed_from_u64(args.seed);
-        let users = (0..args
+        let users = args
             .users
             .unwrap_or((args.events / 40).clamp(10, 200_000))
-            .max(1))
-            .map(|_| Uuid::from_u128(rng.gen()))
-            .collect();
+            .max(1);
         Generator {
-            rng,
-            users,
+            rng: StdRng::seed_from_u64(args.seed),
+            users: usize::try_from(users).unwrap_or(usize::MAX),
             now_us: chrono::Utc::now().timestamp_micros(),
             days: i64::from(args.days.max(1)),
         }
@@ -265,7 +263,7 @@ impl Generator {
     }
 
     fn session(&mut self, rows: &mut Rows, cap: u64, slice: (f64, f64)) {
-        let index = (self.rng.gen::<f64>() < 0.8).then(|| self.rng.gen_range(0..self.users.len()));
+        let index = (self.rng.gen::<f64>() < 0.8).then(|| self.rng.gen_range(0..self.users));
         // Apps name their users their own way, the same name in every stream.
         let user_name = index.map(|i| format!("user-{}", i + 1));
         let session = format!("s_{:016x}", self.rng.gen::<u64>());
