@@ -16,7 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::{ai, dashboard, dbperf, growth, ops, vitals, web};
+use crate::{ai, alerts, dashboard, dbperf, growth, ops, vitals, web};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -24,6 +24,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ai(#[from] ai::StartError),
+    #[error(transparent)]
+    Alerts(#[from] alerts::StartError),
     #[error("cannot {what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -50,9 +52,14 @@ pub fn store_options(config: &Config) -> StoreOptions {
 }
 
 /// Every route of every capability, with the shared middleware.
-pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
+pub fn router(
+    state: AppState,
+    gateway: std::sync::Arc<ai::Gateway>,
+    alerts: std::sync::Arc<alerts::Engine>,
+) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
     Router::new()
+        .merge(alerts::routes(alerts))
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
         .merge(dbperf::routes())
@@ -60,6 +67,10 @@ pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
         .merge(ops::routes())
         .merge(dashboard::routes())
         .fallback(web::fallback)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            alerts::record_server_errors,
+        ))
         .layer(cors)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
@@ -211,7 +222,8 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     );
     spawn_limiter_cleanup(&state);
     let gateway = ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())?;
-    let app = router(state.clone(), gateway.clone());
+    let alerts = alerts::start(&state).await?;
+    let app = router(state.clone(), gateway.clone(), alerts);
 
     // Plain stdout, not the log: this is what a person starting it reads first.
     println!("growth-stack listening on http://{addr}");

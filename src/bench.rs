@@ -134,6 +134,9 @@ pub async fn run(_config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     if args.vitals {
         return crate::bench_vitals::run(args).await;
     }
+    if let Some(data_dir) = &args.alerts {
+        return crate::bench_alerts::run(_config, data_dir, args.user_rules, 10).await;
+    }
     if let Some(data_dir) = &args.growth {
         return crate::bench_growth::run(_config, data_dir, args.reps).await;
     }

@@ -138,7 +138,10 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
     let url = format!("http://{}", listener.local_addr()?);
     let gateway = crate::ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())
         .map_err(|e| BenchError::Failed(e.to_string()))?;
-    let app = crate::app::router(state, gateway);
+    let alerts = crate::alerts::Engine::open(&state.config, store.clone())
+        .await
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let app = crate::app::router(state, gateway, alerts);
     let server = tokio::spawn(async move {
         axum::serve(
             listener,

@@ -165,6 +165,12 @@ pub struct BenchArgs {
     /// Timed repetitions per query with --growth
     #[arg(long, default_value_t = 15)]
     pub reps: usize,
+    /// Only time alert evaluation rounds (default rules + --user-rules) on this data dir
+    #[arg(long, value_name = "DATA_DIR")]
+    pub alerts: Option<PathBuf>,
+    /// User rules added for --alerts
+    #[arg(long, default_value_t = 100)]
+    pub user_rules: usize,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -20,6 +20,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub scalability: ScalabilityConfig,
     pub analytics: AnalyticsConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -325,6 +326,147 @@ pub struct AnalyticsConfig {
     pub features: Vec<String>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub enabled: bool,
+    /// Time between evaluation rounds.
+    pub interval: Secs,
+    /// How long a rule's condition must hold before it fires, unless the rule says.
+    pub default_for: Secs,
+    /// Fewest samples a window needs before a rule judges it (fewer is "no data").
+    pub min_samples: u64,
+    /// Alertmanager's timers: wait before a new group's first notification, between
+    /// notifications of a changed group, and before repeating an unchanged one.
+    pub group_wait: Secs,
+    pub group_interval: Secs,
+    pub repeat_interval: Secs,
+    /// How long a notification is retried before it is given up.
+    pub retry_for: Secs,
+    /// A generic webhook receiving Alertmanager's v4 payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slack_webhook_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discord_webhook_url: Option<String>,
+    /// The dashboard's public address, for links in notifications.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_url: Option<String>,
+    /// More receivers, one `[[alerts.channels]]` each.
+    pub channels: Vec<AlertChannelConfig>,
+    /// Rules, one `[[alerts.rules]]` each; one named like a default rule replaces it.
+    /// Checked by the alerts capability at start-up (it owns the rule schema).
+    pub rules: Vec<toml::Table>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Secs(30),
+            default_for: Secs(300),
+            min_samples: 20,
+            group_wait: Secs(30),
+            group_interval: Secs(300),
+            repeat_interval: Secs(4 * 3600),
+            retry_for: Secs(24 * 3600),
+            webhook_url: None,
+            slack_webhook_url: None,
+            discord_webhook_url: None,
+            external_url: None,
+            channels: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One notification receiver.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChannelConfig {
+    pub name: String,
+    /// `webhook` (Alertmanager v4 payload), `slack` or `discord`.
+    #[serde(default)]
+    pub kind: AlertChannelKind,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertChannelKind {
+    #[default]
+    Webhook,
+    Slack,
+    Discord,
+}
+
+/// A duration in whole seconds, written `30`, `"30s"`, `"5m"`, `"4h"`, `"1d"` or `"1h30m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Secs(pub u64);
+
+impl Secs {
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.0)
+    }
+}
+
+impl Serialize for Secs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Secs(n)),
+            Raw::S(s) => parse_duration(&s).map(Secs).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a duration such as 30, 30s, 5m, 4h or 1d"
+                ))
+            }),
+        }
+    }
+}
+
+/// "30" or "30s" -> 30, "5m" -> 300, "1h30m" -> 5400; `None` for anything else.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(n);
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return None,
+        };
+        let n: u64 = num.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        num.clear();
+    }
+    num.is_empty().then_some(total)
+}
+
 /// What kind of value a key holds, so an environment string can be read as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -333,6 +475,8 @@ pub enum Kind {
     Float,
     Bool,
     List,
+    /// Seconds, or a string such as `30s`, `5m`, `4h`.
+    Duration,
 }
 
 /// One setting: its dotted path in the TOML file, its kind and what it does.
@@ -406,6 +550,18 @@ pub const KEYS: &[Key] = keys![
     "scalability.auto_scaling.scale_up_threshold" Float "CPU percent that calls for more instances",
     "scalability.auto_scaling.scale_down_threshold" Float "CPU percent that allows fewer instances",
     "analytics.features" List "events that count as feature use: event=feature, or event (feature named after it)",
+    "alerts.enabled" Bool "evaluate alert rules and send notifications",
+    "alerts.interval" Duration "time between evaluation rounds (30, 30s, 5m)",
+    "alerts.default_for" Duration "how long a condition must hold before a rule fires, unless the rule says",
+    "alerts.min_samples" Int "fewest samples in a window before a rule judges it",
+    "alerts.group_wait" Duration "wait before a new alert group's first notification",
+    "alerts.group_interval" Duration "wait between notifications of a group that changed",
+    "alerts.repeat_interval" Duration "wait before repeating an unchanged firing group",
+    "alerts.retry_for" Duration "how long a failing notification is retried",
+    "alerts.webhook_url" Str "webhook receiving Alertmanager's v4 payload",
+    "alerts.slack_webhook_url" Str "Slack incoming webhook URL",
+    "alerts.discord_webhook_url" Str "Discord webhook URL",
+    "alerts.external_url" Str "the dashboard's public address, for links in notifications",
 ];
 
 /// Environment names other tools already use, read when the `GROWTH_*` name is unset.
@@ -593,6 +749,37 @@ impl Config {
                 "must be below scale_up_threshold",
             ));
         }
+        let al = &self.alerts;
+        if al.interval.0 == 0 {
+            return Err(invalid("alerts.interval", "must be at least 1 second"));
+        }
+        let alert_urls = [
+            ("alerts.webhook_url", al.webhook_url.as_ref()),
+            ("alerts.slack_webhook_url", al.slack_webhook_url.as_ref()),
+            (
+                "alerts.discord_webhook_url",
+                al.discord_webhook_url.as_ref(),
+            ),
+            ("alerts.external_url", al.external_url.as_ref()),
+        ]
+        .into_iter()
+        .chain(
+            al.channels
+                .iter()
+                .map(|c| ("alerts.channels.url", Some(&c.url))),
+        );
+        for (key, url) in alert_urls {
+            if let Some(u) = url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(invalid(key, format!("{u:?} is not an http(s) URL")));
+                }
+            }
+        }
+        for c in &al.channels {
+            if c.name.trim().is_empty() {
+                return Err(invalid("alerts.channels.name", "must not be empty"));
+            }
+        }
         if self.server.no_auth && !self.server.listen.ip().is_loopback() {
             return Err(invalid(
                 "server.no_auth",
@@ -618,6 +805,10 @@ impl Config {
             &mut c.ingest.key,
             &mut c.ai.openai_api_key,
             &mut c.ai.anthropic_api_key,
+            // Slack and Discord webhook URLs carry their secret in the path.
+            &mut c.alerts.webhook_url,
+            &mut c.alerts.slack_webhook_url,
+            &mut c.alerts.discord_webhook_url,
         ]
         .into_iter()
         .chain(provider_keys)
@@ -628,6 +819,9 @@ impl Config {
         }
         for k in &mut c.ai.gateway_keys {
             *k = "********".into();
+        }
+        for ch in &mut c.alerts.channels {
+            ch.url = "********".into();
         }
         toml::to_string_pretty(&c).unwrap_or_default()
     }
@@ -697,6 +891,15 @@ fn parse_env(key: &Key, raw: &str) -> Result<toml::Value, String> {
             "0" | "false" | "no" | "off" => false,
             _ => return Err(format!("{raw:?} is not true or false")),
         }),
+        Kind::Duration => match raw.parse::<i64>() {
+            Ok(n) if n >= 0 => toml::Value::Integer(n),
+            _ if parse_duration(raw).is_some() => toml::Value::String(raw.to_string()),
+            _ => {
+                return Err(format!(
+                    "{raw:?} is not a duration such as 30, 30s, 5m or 4h"
+                ))
+            }
+        },
         Kind::List => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
@@ -863,12 +1066,14 @@ mod tests {
                     "privacy.ip" => "hash",
                     "ai.cache_max_bytes" => "64MB",
                     "ai.openai_base_url" | "ai.anthropic_base_url" => "http://127.0.0.1:1",
+                    p if p.starts_with("alerts.") => "http://127.0.0.1:2",
                     _ => "abcdefghijklmnopqrstuvwxyz",
                 },
                 Kind::Int => "7",
                 Kind::Float => "5",
                 Kind::Bool => "false",
                 Kind::List => "https://x.example",
+                Kind::Duration => "7",
             };
             let name = key.env_name();
             let table = merge(Sources {
@@ -912,6 +1117,36 @@ mod tests {
             !shown.contains("sk-from-openai-env") && !shown.contains("gw-key-"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn durations_parse_in_file_and_env() {
+        assert_eq!(parse_duration("30"), Some(30));
+        assert_eq!(parse_duration("30s"), Some(30));
+        assert_eq!(parse_duration("5m"), Some(300));
+        assert_eq!(parse_duration("4h"), Some(14_400));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5m3"), None);
+        let f = file("[alerts]\ngroup_wait = \"1m\"\nrepeat_interval = 60\n");
+        let c = load(
+            Some(f.path()),
+            &[
+                ("GROWTH_ALERTS_INTERVAL", "5s"),
+                ("GROWTH_ALERTS_DEFAULT_FOR", "0"),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(c.alerts.group_wait, Secs(60));
+        assert_eq!(c.alerts.repeat_interval, Secs(60));
+        assert_eq!(c.alerts.interval, Secs(5));
+        assert_eq!(c.alerts.default_for, Secs(0));
+        let e = load(None, &[("GROWTH_ALERTS_INTERVAL", "soon")], vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("alerts.interval"), "{e}");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! binary, stored in one embedded DuckDB file.
 
 pub mod ai;
+pub mod alerts;
 pub mod app;
 pub mod bench;
 pub mod bench_ai;
+pub mod bench_alerts;
 pub mod bench_growth;
 pub mod bench_vitals;
 pub mod cli;

@@ -12,6 +12,7 @@ const PAGES = {
   growth: "Growth",
   ai: "AI",
   database: "Database",
+  alerts: "Alerts",
   start: "Get started",
 };
 const DEFAULT_RANGE = "24h";
@@ -162,7 +163,24 @@ function syncChrome() {
   r.title = state.refresh ? "Auto-refresh every 30 s is on: click to pause" : "Auto-refresh is paused: click to resume";
 }
 
+// The navigation's firing count, refreshed with the page (and every 30 s when paused).
+let alertsAt = 0;
+async function alertCount() {
+  if (!signedIn || Date.now() - alertsAt < REFRESH_MS - 1000) return;
+  alertsAt = Date.now();
+  try {
+    const s = await api.get("/api/alerts/summary");
+    const badge = $("alert-count");
+    badge.hidden = !s.firing;
+    badge.textContent = s.firing || "";
+    badge.title = `${s.firing} firing, ${s.pending} pending`;
+  } catch {
+    /* the count is a hint; the Alerts page says what went wrong */
+  }
+}
+
 function tick() {
+  alertCount();
   if (!state.refresh || !signedIn || document.visibilityState !== "visible") return;
   if (Date.now() - lastLoad >= REFRESH_MS - 1000) refresh(true);
 }
@@ -268,7 +286,11 @@ async function loadSession() {
 async function signIn() {
   signedIn = true;
   document.body.classList.remove("signed-out");
-  if (await loadSession()) mount();
+  if (await loadSession()) {
+    alertsAt = 0;
+    alertCount();
+    mount();
+  }
 }
 
 api.onUnauthorized(() => {

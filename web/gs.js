@@ -1,4 +1,4 @@
-/* growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals.
+/* growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals, JS errors.
    <script defer src="https://HOST/gs.js" data-key="KEY" data-sample="1"></script>
    No cookies. Never throws into the page. Algorithms follow web-vitals (see README). */
 (function (w, d) {
@@ -14,7 +14,7 @@
   }
   function post(path, items) {
     var url = api + path + key, body = JSON.stringify(items.length > 1 ? items : items[0]);
-    // A string beacon is text/plain: no CORS preflight, and it survives the page closing.
+    // A text/plain beacon: no CORS preflight, survives page close.
     try { if (N.sendBeacon(url, body)) return; } catch (e) {}
     try { fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit" }).catch(function () {}); } catch (e) {}
   }
@@ -24,6 +24,7 @@
     for (var p in queues) while (queues[p].length) post(p, queues[p].splice(0, 40));
   }
   function queue(path, item) {
+    item.sessionId = sid;
     (queues[path] = queues[path] || []).push(item);
     if (queues[path].length >= 40) flush();
     else if (!timer) timer = setTimeout(safe(flush), 5000);
@@ -40,7 +41,7 @@
       var v = q.get("utm_" + k);
       if (v) props["utm_" + k] = v;
     });
-    queue("events", { event: "pageview", route: path, referrer: ref, sessionId: sid, properties: props });
+    queue("events", { event: "pageview", route: path, referrer: ref, properties: props });
   }
 
   function vitals() {
@@ -64,7 +65,7 @@
     observe("paint", function (e) {
       if (e.name == "first-contentful-paint" && e.startTime < hiddenAt) m.fcp = Math.max(e.startTime - act, 0);
     });
-    // LCP: the latest candidate before the first input or hide is final.
+    // LCP: the last candidate before the first input or hide.
     function lcp(e) {
       if (!lcpDone && e.startTime < hiddenAt) m.lcp = Math.max(e.startTime - act, 0);
     }
@@ -76,7 +77,7 @@
     ["keydown", "click"].forEach(function (t) {
       w.addEventListener(t, function (e) { if (e.isTrusted) setTimeout(safe(endLcp)); }, true);
     });
-    // CLS: session windows (gaps under 1 s, at most 5 s long); the largest one counts.
+    // CLS: the largest session window (gaps < 1 s, at most 5 s).
     observe("layout-shift", function (e) {
       if (e.hadRecentInput) return;
       if (win && e.startTime - prev < 1000 && e.startTime - first < 5000) win += e.value;
@@ -84,8 +85,8 @@
       prev = e.startTime;
       cls = Math.max(cls, win);
     });
-    // INP: the longest duration per interaction; the p98 estimate is the
-    // (interactions / 50)-th longest, counting only the 10 longest.
+    // INP: longest duration per interaction; p98 = the (interactions / 50)-th
+    // longest of the 10 longest.
     function interaction(e) {
       var k = e.interactionId;
       if (!k) return;
@@ -112,7 +113,6 @@
       v.report = ++n;
       v.path = page;
       v.navigationType = navType;
-      v.sessionId = sid;
       if (N.connection) v.connection = N.connection.effectiveType;
       queue("performance", v);
     }
@@ -120,7 +120,7 @@
       hiddenAt = Math.min(hiddenAt, P.now());
       report();
     });
-    // Back/forward cache: a new page view for the metrics, timed from the restore.
+    // Back/forward cache: a new page view, timed from the restore.
     w.addEventListener("pageshow", safe(function (e) {
       if (!e.persisted) return;
       reset("back-forward-cache");
@@ -142,12 +142,19 @@
     try { sid = sessionStorage.gs_sid || (sessionStorage.gs_sid = uid()); } catch (e) { sid = uid(); }
     w.growth = {
       track: safe(function (name, props) {
-        if (name) queue("events", { event: String(name), route: L.pathname, sessionId: sid, properties: obj(props) });
+        if (name) queue("events", { event: String(name), route: L.pathname, properties: obj(props) });
       }),
       conversion: safe(function (funnel, step, props) {
-        if (funnel && step) queue("conversions", { funnel: String(funnel), step: String(step), sessionId: sid, properties: obj(props) });
+        if (funnel && step) queue("conversions", { funnel: String(funnel), step: String(step), properties: obj(props) });
       }),
     };
+    var seen = {};
+    ["error", "unhandledrejection"].forEach(function (t) {
+      w.addEventListener(t, safe(function (e, m) {
+        m = String((e = e.reason || e).message || e);
+        if (!seen[m] && (seen[m] = seen.n = -~seen.n) < 11) queue("errors", { message: m, source: e.filename, line: e.lineno, route: L.pathname });
+      }));
+    });
     pageview();
     ["pushState", "replaceState"].forEach(function (k) {
       var orig = history[k];

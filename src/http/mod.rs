@@ -5,6 +5,7 @@ pub mod agent;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod client;
 pub mod ingest;
 pub mod session;
 pub mod window;

@@ -12,6 +12,7 @@ pub enum Batch {
     Database(Vec<DatabaseRow>),
     Events(Vec<EventRow>),
     Conversions(Vec<ConversionRow>),
+    Errors(Vec<ErrorRow>),
 }
 
 impl Batch {
@@ -22,6 +23,7 @@ impl Batch {
             Batch::Database(r) => r.len(),
             Batch::Events(r) => r.len(),
             Batch::Conversions(r) => r.len(),
+            Batch::Errors(r) => r.len(),
         }
     }
 
@@ -32,6 +34,7 @@ impl Batch {
             Batch::Database(_) => DatabaseRow::TABLE,
             Batch::Events(_) => EventRow::TABLE,
             Batch::Conversions(_) => ConversionRow::TABLE,
+            Batch::Errors(_) => ErrorRow::TABLE,
         }
     }
 
@@ -330,6 +333,55 @@ impl Row for ConversionRow {
             ts(self.created_at),
             self.properties,
             self.visitor_id,
+        ])
+    }
+}
+
+/// A JavaScript error from gs.js (`kind = "js"`) or a 5xx this server answered (`"server"`).
+#[derive(Debug, Clone, Default)]
+pub struct ErrorRow {
+    pub id: Uuid,
+    pub kind: &'static str,
+    pub message: String,
+    pub source: Option<String>,
+    pub line: Option<i32>,
+    pub col: Option<i32>,
+    pub stack: Option<String>,
+    pub route: Option<String>,
+    pub session_id: Option<String>,
+    pub user_agent: Option<String>,
+    /// Groups one error's occurrences: a hash of kind, message, source and line.
+    pub fingerprint: String,
+    /// The HTTP status of a server error.
+    pub status: Option<i16>,
+    pub timestamp: i64,
+    pub created_at: i64,
+}
+
+impl Row for ErrorRow {
+    const TABLE: &'static str = "app_errors";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Errors(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            self.kind,
+            self.message,
+            self.source,
+            self.line,
+            self.col,
+            self.stack,
+            self.route,
+            self.session_id,
+            self.user_agent,
+            self.fingerprint,
+            self.status,
+            self.timestamp,
+            ts(self.created_at),
         ])
     }
 }

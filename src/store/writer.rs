@@ -9,7 +9,9 @@ use duckdb::{Appender, Connection};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use super::profiles;
-use super::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
+use super::rows::{
+    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow, Row,
+};
 use super::StoreError;
 
 pub(super) struct Job {
@@ -122,7 +124,8 @@ impl<'c> Appenders<'c> {
         self.write::<AiRow>(batches)?;
         self.write::<DatabaseRow>(batches)?;
         self.write::<EventRow>(batches)?;
-        self.write::<ConversionRow>(batches)
+        self.write::<ConversionRow>(batches)?;
+        self.write::<ErrorRow>(batches)
     }
 
     /// Commits the batches. A user's profile needs no work here: it is derived from the

@@ -44,3 +44,37 @@ fn dashboard_in_a_real_browser() {
         "browser test failed:\n{stdout}\n{stderr}"
     );
 }
+
+/// A JavaScript error thrown on a page with gs.js reaches the Performance page (and the
+/// Alerts page renders). Driven by `tests/browser/errors.mjs`.
+#[test]
+fn js_error_reaches_the_performance_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some(chromium) = chromium_for("js_error_reaches_the_performance_page") else {
+        return;
+    };
+    let s = Server::start();
+    let shots = root.join("target/screenshots");
+    let out = Command::new("node")
+        .arg(root.join("tests/browser/errors.mjs"))
+        .arg(&s.url)
+        .arg(TOKEN)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser part failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).unwrap())
+        .expect("a RESULT line");
+    // Thrown twice, reported once; the rejection once.
+    assert_eq!(result["js_errors"], 2, "{result}");
+}

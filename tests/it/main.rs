@@ -3,6 +3,7 @@
 mod ai;
 mod ai_mock;
 mod ai_sdk;
+mod alerts;
 mod browser;
 mod cli;
 mod dashboard;

@@ -1,4 +1,5 @@
-// Overview: the headline numbers of every part, each linking to the page that explains it.
+// Overview: the headline numbers of every part, each linking to the page that explains it,
+// and the state of each part's alert rules.
 
 import { h, clear, panel, pageHead, card, cardGrid, loading, error, emptyState } from "/ui.js";
 import { timeSeries } from "/charts.js";
@@ -12,20 +13,39 @@ export default function overview(root, ctx) {
   const ai = cardGrid(["AI calls", "Cache hit rate", "AI p75 latency"], "cards-3");
   const db = cardGrid(["Slow queries", "Query p95", "Queries"], "cards-3");
 
-  const group = (title, href, grid) =>
+  // One alert badge per card group, filled from /api/alerts/summary.
+  const badges = { vitals: h("a", { class: "alert-badge" }), ai: h("a", { class: "alert-badge" }), database: h("a", { class: "alert-badge" }), growth: h("a", { class: "alert-badge" }) };
+  const group = (title, href, grid, area) =>
     h("section", { class: "group" },
-      h("header", { class: "group-head" }, h("h2", {}, title), h("a", { href, class: "more" }, "Details →")),
+      h("header", { class: "group-head" }, h("h2", {}, title), badges[area], h("a", { href, class: "more" }, "Details →")),
       grid.el);
+
+  function renderBadges(s) {
+    for (const [area, el] of Object.entries(badges)) {
+      const c = (s.cards || {})[area];
+      el.href = ctx.link("alerts");
+      if (!c) {
+        el.hidden = true;
+        continue;
+      }
+      el.hidden = false;
+      const kind = c.firing ? "poor" : c.pending ? "needs-improvement" : c.state === "nodata" ? "none" : "good";
+      el.className = `alert-badge chip chip-${kind}`;
+      el.textContent = c.firing ? `${c.firing} firing` : c.pending ? `${c.pending} pending` : c.state === "nodata" ? "alerts: no data" : "alerts OK";
+      el.title = `${c.rules} alert rules: ${c.firing} firing, ${c.pending} pending`;
+    }
+  }
 
   root.append(
     pageHead("Overview", `Everything at a glance, ${ctx.rangeLabel}.`),
     banner,
+    h("header", { class: "group-head" }, h("h2", {}, "Growth"), badges.growth),
     traffic.el,
     chart.el,
     h("div", { class: "groups" },
-      group("Web vitals · p75", ctx.link("performance"), vitals),
-      group("AI", ctx.link("ai"), ai),
-      group("Database", ctx.link("database"), db)),
+      group("Web vitals · p75", ctx.link("performance"), vitals, "vitals"),
+      group("AI", ctx.link("ai"), ai, "ai"),
+      group("Database", ctx.link("database"), db, "database")),
   );
 
   const grids = [traffic, vitals, ai, db];
@@ -109,6 +129,7 @@ export default function overview(root, ctx) {
         loading(chart.body);
         clear(banner);
       }
+      ctx.get("/api/alerts/summary").then(renderBadges, () => renderBadges({}));
       try {
         render(await ctx.get("/api/overview"));
       } catch (e) {

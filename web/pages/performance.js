@@ -1,5 +1,6 @@
 // Performance: real-user Core Web Vitals at a chosen percentile (p75 first), per device,
-// with the 0-100 score, ratings, trend, distribution, routes ranked by opportunity, samples.
+// with the 0-100 score, ratings, trend, distribution, routes ranked by opportunity, samples,
+// and the top JavaScript and server errors.
 
 import { h, panel, pageHead, card, cardGrid, loading, error, show, empty, table, pagedTable, segmented } from "/ui.js";
 import { timeSeries, histogram } from "/charts.js";
@@ -76,7 +77,30 @@ export default function performance(root, ctx) {
   const newest = panel("Newest samples", { wide: true, note: "newest report of each page view or metric" });
   newest.body.append(samples.el);
 
-  root.append(head, controls, totals.el, vitals.el, chart.el, dist.el, routes.el, newest.el);
+  const errors = panel("Top errors", { wide: true, note: "JavaScript errors gs.js reports, and 5xx answers of this server and its AI gateway" });
+
+  root.append(head, controls, totals.el, vitals.el, chart.el, dist.el, routes.el, errors.el, newest.el);
+
+  async function loadErrors() {
+    try {
+      const d = await ctx.get("/api/analytics/errors", { limit: 10 });
+      const rate = d.error_rate === null || d.error_rate === undefined ? f.DASH : `${d.error_rate.toFixed(2)}%`;
+      const summary = h("p", { class: "muted small" },
+        `${f.count(d.js_errors)} JavaScript errors over ${f.count(d.page_views)} page views (${rate} per view) · ${f.count(d.server_errors)} server errors`);
+      if (!(d.top || []).length) return show(errors.body, summary, h("p", { class: "muted" }, "No errors in this range."));
+      show(errors.body, summary, table([
+        { label: "Error", value: (e) => h("span", { class: "clamp-2", title: e.stack || e.message }, e.message), cls: "err-msg" },
+        { label: "Kind", value: (e) => (e.kind === "js" ? "JavaScript" : `server ${e.status || ""}`) },
+        { label: "Where", value: (e) => (e.source ? `${e.source.replace(/^https?:\/\/[^/]+/, "")}${e.line ? `:${e.line}` : ""}` : null), mono: true },
+        { label: "Routes", value: (e) => e.routes, mono: true },
+        { label: "Count", num: true, value: (e) => f.count(e.count) },
+        { label: "Sessions", num: true, value: (e) => f.count(e.sessions) },
+        { label: "Last seen", value: (e) => h("time", { datetime: e.last_seen, title: e.last_seen }, f.when(e.last_seen)) },
+      ], d.top, { caption: "Top errors" }));
+    } catch (e) {
+      error(errors.body, e);
+    }
+  }
 
   function drawChart() {
     if (!last) return;
@@ -165,7 +189,9 @@ export default function performance(root, ctx) {
       loading(routes.body, "table");
       samples.loading();
     }
+    if (!quiet) loading(errors.body, "table");
     const hist = loadHistogram();
+    const errs = loadErrors();
     try {
       const [d, g] = await Promise.all([
         ctx.get("/api/analytics/performance", query({ limit: PAGE, offset: 0 })),
@@ -180,7 +206,7 @@ export default function performance(root, ctx) {
       error(routes.body, e);
       samples.error(e);
     }
-    await hist;
+    await Promise.all([hist, errs]);
   }
   reload = () => load();
 

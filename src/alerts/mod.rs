@@ -1,0 +1,287 @@
+//! Alerts: the guide's thresholds as live rules over a fixed catalogue of measures,
+//! evaluated every `alerts.interval`, with Prometheus' states, week-over-week declines and
+//! seasonal anomaly bands, and notifications through a persisted outbox to Alertmanager
+//! webhooks, Slack and Discord, grouped and silenced as Alertmanager does. Also the
+//! errors stream (gs.js JavaScript errors and our own 5xx) the error-rate rules read.
+//!
+//! The face: `routes()`, `start()` (the evaluator and the delivery task), `Engine::cards()`
+//! for the overview, and `record_server_errors` for the composition root's middleware.
+
+mod anomaly;
+mod api;
+mod errors;
+mod eval;
+mod history;
+mod measures;
+mod notify;
+mod outbox;
+mod rules;
+mod silences;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicUsize};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+pub use errors::{record_server_errors, ErrorIn};
+pub use eval::{RoundInfo, State};
+
+use crate::config::{AlertsConfig, Config};
+use crate::http::client::HttpClient;
+use crate::http::ingest::handler;
+use crate::state::AppState;
+use crate::store::{Store, StoreError};
+use anomaly::Band;
+use eval::Series;
+use notify::{Channel, Group};
+use rules::{Rule, RuleSpec};
+use silences::Silence;
+
+pub fn routes(engine: Arc<Engine>) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/analytics/errors",
+            post(handler::<ErrorIn>).get(api::errors),
+        )
+        .route("/api/alerts", get(api::list))
+        .route("/api/alerts/summary", get(api::summary))
+        .route("/api/alerts/history", get(api::history))
+        .route("/api/alerts/measures", get(api::measures))
+        .route("/api/alerts/rules", get(api::rules).post(api::create_rule))
+        .route(
+            "/api/alerts/rules/{id}",
+            get(api::rule)
+                .put(api::update_rule)
+                .delete(api::delete_rule),
+        )
+        .route("/api/alerts/rules/{id}/preview", get(api::rule_preview))
+        .route("/api/alerts/preview", post(api::preview))
+        .route(
+            "/api/alerts/silences",
+            get(api::silences).post(api::create_silence),
+        )
+        .route(
+            "/api/alerts/silences/{id}",
+            axum::routing::delete(api::expire_silence),
+        )
+        .route("/api/alerts/test", post(api::send_test))
+        .route("/api/alerts/notifications", get(api::notifications))
+        .layer(Extension(engine))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid alert rule in the config: {0}")]
+    Rule(String),
+}
+
+/// A poisoned lock only means a panic elsewhere while it was held; the data is still whole.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Alertmanager's fingerprint idea: a stable hash of the sorted label set (FNV-1a 64,
+/// names and values separated by 0xff), as 16 hex digits.
+pub(crate) fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for x in b {
+            h ^= u64::from(*x);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (k, v) in labels {
+        eat(k.as_bytes());
+        eat(&[0xff]);
+        eat(v.as_bytes());
+        eat(&[0xff]);
+    }
+    format!("{h:016x}")
+}
+
+/// The live alerting state shared by the evaluator, the delivery task and the API.
+pub struct Engine {
+    store: Store,
+    cfg: AlertsConfig,
+    slow_ms: f64,
+    config_rules: Vec<RuleSpec>,
+    api_rules: Mutex<Vec<RuleSpec>>,
+    rules: RwLock<Vec<Rule>>,
+    series: Mutex<BTreeMap<(String, String), Series>>,
+    silences: Mutex<Vec<Silence>>,
+    groups: Mutex<HashMap<(String, String), Group>>,
+    channels: Vec<Channel>,
+    /// One writer at a time for the alert tables (rounds, deliveries, API edits).
+    writes: tokio::sync::Mutex<()>,
+    wake_outbox: Notify,
+    next_outbox_id: AtomicI64,
+    outbox_pending: AtomicUsize,
+    #[allow(clippy::type_complexity)]
+    baselines: Mutex<HashMap<(String, i64), HashMap<Option<String>, Band>>>,
+    last_round: Mutex<RoundInfo>,
+    client: HttpClient,
+}
+
+impl Engine {
+    /// Loads rules, states, silences, the group log and the outbox; nothing runs yet.
+    pub async fn open(config: &Config, store: Store) -> Result<Arc<Engine>, StartError> {
+        let cfg = config.alerts.clone();
+        let config_rules = rules::from_config(&cfg.rules).map_err(StartError::Rule)?;
+        let api_rules = api::load_rules(&store).await?;
+        let merged = rules::merge(config_rules.clone(), api_rules.clone());
+        let series = history::load(&store).await?;
+        let silences = silences::load(&store).await?;
+        let groups = outbox::load_groups(&store)
+            .await?
+            .into_iter()
+            .map(|(c, k, g)| ((c, k), g))
+            .collect();
+        let (next_id, pending) = outbox::load_counters(&store).await?;
+        Ok(Arc::new(Engine {
+            store,
+            channels: notify::channels(&cfg),
+            cfg,
+            slow_ms: config.database.slow_query_threshold,
+            config_rules,
+            api_rules: Mutex::new(api_rules),
+            rules: RwLock::new(merged),
+            series: Mutex::new(series),
+            silences: Mutex::new(silences),
+            groups: Mutex::new(groups),
+            writes: tokio::sync::Mutex::new(()),
+            wake_outbox: Notify::new(),
+            next_outbox_id: AtomicI64::new(next_id),
+            outbox_pending: AtomicUsize::new(pending),
+            baselines: Mutex::new(HashMap::new()),
+            last_round: Mutex::new(RoundInfo::default()),
+            client: crate::http::client::build(Duration::from_secs(5), 4),
+        }))
+    }
+
+    fn rules(&self) -> Vec<Rule> {
+        self.rules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_api_rules(&self, api: Vec<RuleSpec>) {
+        let merged = rules::merge(self.config_rules.clone(), api.clone());
+        *lock(&self.api_rules) = api;
+        *self
+            .rules
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = merged;
+    }
+
+    /// Adds rules for this process only (the benchmark), parsed and checked as the API does.
+    pub fn add_rules_in_memory(&self, specs: &[serde_json::Value]) -> Result<(), String> {
+        let mut api = lock(&self.api_rules).clone();
+        for v in specs {
+            let s: RuleSpec = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+            s.validate().map_err(|e| e.to_string())?;
+            api.push(s);
+        }
+        self.set_api_rules(api);
+        Ok(())
+    }
+
+    /// Counts of firing and pending series, and the worst state per overview card.
+    pub fn cards(&self) -> Summary {
+        let rules = self.rules();
+        let series = lock(&self.series);
+        let mut s = Summary::default();
+        for r in rules.iter().filter(|r| r.spec.enabled) {
+            let area = r.spec.measure.info().area;
+            let card = s.cards.entry(area).or_default();
+            card.rules += 1;
+            for x in series
+                .range((r.id.clone(), String::new())..)
+                .take_while(|((id, _), _)| id == &r.id)
+                .map(|(_, x)| x)
+            {
+                match x.state {
+                    State::Firing => {
+                        s.firing += 1;
+                        card.firing += 1;
+                    }
+                    State::Pending => {
+                        s.pending += 1;
+                        card.pending += 1;
+                    }
+                    _ => {}
+                }
+                if x.state.rank() > card.state.rank() {
+                    card.state = x.state;
+                }
+            }
+        }
+        s
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct CardState {
+    pub state: State,
+    pub firing: usize,
+    pub pending: usize,
+    pub rules: usize,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub firing: usize,
+    pub pending: usize,
+    /// By overview card: vitals, ai, database, growth.
+    pub cards: BTreeMap<&'static str, CardState>,
+}
+
+/// Opens the engine and starts its two tasks: the evaluation loop every `alerts.interval`
+/// (when `alerts.enabled`) and the outbox delivery.
+pub async fn start(state: &AppState) -> Result<Arc<Engine>, StartError> {
+    let engine = Engine::open(&state.config, state.store.clone()).await?;
+    tokio::spawn(outbox::run(engine.clone()));
+    if engine.cfg.enabled {
+        let e = engine.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(e.cfg.interval.duration());
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match e.round(Utc::now()).await {
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "alert evaluation failed; retrying next round");
+                        lock(&e.last_round).error = Some(err.to_string());
+                    }
+                }
+            }
+        });
+    }
+    Ok(engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_stable_and_label_sensitive() {
+        let mut a = BTreeMap::new();
+        a.insert("alertname".to_string(), "SlowLCP".to_string());
+        let f = fingerprint(&a);
+        assert_eq!(f, fingerprint(&a.clone()));
+        assert_eq!(f.len(), 16);
+        a.insert("route".to_string(), "/".to_string());
+        assert_ne!(f, fingerprint(&a));
+    }
+}
