@@ -325,7 +325,7 @@ pub async fn delete_rule(
 }
 
 #[derive(Serialize)]
-struct Preview {
+pub struct Preview {
     rule: Rule,
     description: String,
     unit: &'static str,

@@ -410,7 +410,10 @@ impl Measure {
     pub fn default_agg(self) -> Agg {
         match self.info().shape {
             Shape::Values { x, .. } if x.starts_with("CASE") => Agg::Rate,
-            Shape::Values { table, .. } if matches!(table, Table::Performance) => Agg::P75,
+            Shape::Values {
+                table: Table::Performance,
+                ..
+            } => Agg::P75,
             Shape::Values { .. } => Agg::Avg,
             Shape::Count(_) => Agg::Count,
             Shape::Ratio { .. } => Agg::Rate,
@@ -446,6 +449,7 @@ impl Measure {
         !matches!(self.info().shape, Shape::Count(_))
     }
 
+    #[cfg(test)]
     pub fn from_id(id: &str) -> Option<Measure> {
         Measure::ALL.into_iter().find(|m| m.info().id == id)
     }

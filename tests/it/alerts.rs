@@ -367,13 +367,10 @@ fn a_silence_holds_notifications_back_until_it_ends() {
         "/api/alerts/silences",
         &json!({"matchers": {}, "duration": "1h"}),
     );
-    assert_eq!(
-        error_of(bad, 422)["message"]
-            .as_str()
-            .unwrap()
-            .contains("matchers"),
-        true
-    );
+    assert!(error_of(bad, 422)["message"]
+        .as_str()
+        .unwrap()
+        .contains("matchers"));
 
     // Ending it lets the firing alert through.
     let r = client()
