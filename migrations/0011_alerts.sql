@@ -45,7 +45,7 @@ CREATE TABLE alert_states (
 
 -- Every state change, newest last.
 CREATE TABLE alert_history (
-  at TIMESTAMPTZ NOT NULL,
+  changed_at TIMESTAMPTZ NOT NULL,
   rule_id VARCHAR NOT NULL,
   series VARCHAR NOT NULL,
   fingerprint VARCHAR NOT NULL,

@@ -193,6 +193,8 @@ impl Engine {
     /// One round: measure, judge, step, persist, and queue the notifications due.
     pub async fn round(self: &Arc<Self>, now: DateTime<Utc>) -> Result<RoundInfo, StoreError> {
         let started = Instant::now();
+        // Microseconds, as DuckDB stores them, so a restored state reads the same.
+        let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
         let rules: Vec<Rule> = self
             .rules()
             .into_iter()

@@ -51,7 +51,7 @@ pub async fn save(
                     ])?;
                 }
                 let mut hist = c.prepare(
-                    "INSERT INTO alert_history (at, rule_id, series, fingerprint, labels, \
+                    "INSERT INTO alert_history (changed_at, rule_id, series, fingerprint, labels, \
                      from_state, to_state, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 )?;
                 for (s, from, to) in &transitions {
@@ -151,9 +151,9 @@ pub async fn read(store: &Store, q: HistoryQuery) -> Result<History, StoreError>
         .query(move |c| {
             query_json(
                 c,
-                "SELECT at, rule_id, series, fingerprint, labels::VARCHAR AS labels, from_state, \
-                 to_state, value FROM alert_history WHERE at >= ? AND (?::VARCHAR IS NULL OR rule_id = ?::VARCHAR) \
-                 ORDER BY at DESC LIMIT ?",
+                "SELECT changed_at AS at, rule_id, series, fingerprint, labels::VARCHAR AS labels, from_state, \
+                 to_state, value FROM alert_history WHERE changed_at >= ? AND (?::VARCHAR IS NULL OR rule_id = ?::VARCHAR) \
+                 ORDER BY changed_at DESC LIMIT ?",
                 params![ts_param(from_us), q.rule, q.rule, limit],
                 &["labels"],
             )

@@ -111,7 +111,9 @@ mod tests {
     #[test]
     fn applies_once_and_refuses_newer() {
         let conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&conn).unwrap(), (1..=latest()).collect::<Vec<_>>());
+        // Numbers are handed out per branch: every listed one, gaps allowed.
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(migrate(&conn).unwrap(), all);
         assert!(migrate(&conn).unwrap().is_empty());
         conn.execute(
             "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')",
