@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::cache::{Answer, Cache, Directives, Events, Flight, FlightGuard};
 use super::canned;
-use super::keys::Keys;
+use super::keys::{Keys, Origin as KeyOrigin};
 use super::limits::{Limits, Remaining};
 use super::price::Prices;
 use super::providers::{Providers, Route};
@@ -46,8 +46,8 @@ pub enum StartError {
 }
 
 pub struct Gateway {
-    pub keys: Keys,
-    pub providers: Providers,
+    pub(super) keys: Keys,
+    pub(super) providers: Providers,
     upstream: Upstream,
     cache: Arc<Cache>,
     cache_enabled: bool,
@@ -170,6 +170,23 @@ impl Gateway {
     /// Writes every metric row still queued; call before closing the store.
     pub async fn shutdown(&self) {
         self.recorder.close().await;
+    }
+
+    /// What start-up prints about the gateway: where its key is, and which providers answer.
+    pub fn banner(&self) -> Vec<String> {
+        let mut lines = vec![match &self.keys.origin {
+            KeyOrigin::Generated(path) => format!(
+                "AI gateway key (shown once; also saved in {}): {}",
+                path.display(),
+                self.keys.first()
+            ),
+            KeyOrigin::File(path) => format!("AI gateway key: in {}", path.display()),
+            KeyOrigin::Configured => "AI gateway keys: the ones you configured".to_string(),
+        }];
+        if self.providers.demo_only() {
+            lines.push("AI providers: none configured, the demo provider answers (set OPENAI_API_KEY, ANTHROPIC_API_KEY or [[ai.providers]])".to_string());
+        }
+        lines
     }
 
     pub fn cache_stats(&self) -> (usize, usize) {

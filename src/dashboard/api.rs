@@ -60,11 +60,10 @@ pub async fn overview(
     window: Window,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
-    let slow = state.config.database.slow_query_threshold;
     state
         .read_cache
         .json(admin.cache_key(&uri), async {
-            Ok(query::overview(&state.store, window, slow).await?)
+            Ok(query::overview(&state, window).await?)
         })
         .await
 }

@@ -1,50 +1,19 @@
-//! A few seconds of memory for read responses, so many open dashboards asking the same
-//! question cost DuckDB one query. Ingestion never touches it.
+//! Read answers served from the `ReadCache` (a few seconds of memory, so many open
+//! dashboards asking the same question cost DuckDB one query). Ingestion never touches it.
 
 use std::future::Future;
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use lru::LruCache;
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::state::ReadCache;
 
-pub struct ReadCache {
-    ttl: Duration,
-    entries: Mutex<LruCache<String, (Instant, Bytes)>>,
-}
-
+// `ReadCache` is held by `AppState`, below this layer; answering from it is web plumbing,
+// so that half of its methods lives here.
 impl ReadCache {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        let cap = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        ReadCache {
-            ttl,
-            entries: Mutex::new(LruCache::new(cap)),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<Bytes> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(key) {
-            Some((at, body)) if at.elapsed() < self.ttl => Some(body.clone()),
-            Some(_) => {
-                entries.pop(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, key: String, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.put(key, (Instant::now(), body));
-    }
-
     /// The JSON answer for `key`, computed by `f` only when not cached within the TTL;
     /// without a key it is always computed.
     pub async fn json<T, F>(&self, key: Option<String>, f: F) -> Result<Response, ApiError>
@@ -79,6 +48,7 @@ impl ReadCache {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn computes_once_within_ttl() {

@@ -88,6 +88,61 @@ pub fn latest(w: &Window, f: &Filter) -> (String, Vec<DbValue>) {
     (sql, params)
 }
 
+/// What the dashboard's overview shows of one metric: p75 over every newest report.
+#[derive(Debug, Serialize)]
+pub struct Vital {
+    pub p75: Option<f64>,
+    pub rating: Option<Rating>,
+    pub count: u64,
+    pub thresholds: [f64; 2],
+}
+
+/// The overview's metrics, keyed by name (`lcp`, `inp`, ...).
+pub type Headline = BTreeMap<&'static str, Vital>;
+
+/// The metrics the overview shows: the Core Web Vitals and their two helpers.
+const HEADLINE: [Metric; 5] = [
+    Metric::Lcp,
+    Metric::Inp,
+    Metric::Cls,
+    Metric::Fcp,
+    Metric::Ttfb,
+];
+
+pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
+    store
+        .query(move |conn| {
+            let cols: Vec<String> = HEADLINE
+                .iter()
+                .map(|m| format!("quantile_cont({0}, 0.75), count({0})", m.column()))
+                .collect();
+            // Re-reported metrics count once: the newest report of each, as the reads.
+            let (with, params) = latest(&window, &Filter::default());
+            Ok(conn.query_row(
+                &format!("{with} SELECT {} FROM v", cols.join(", ")),
+                params_from_iter(params.iter()),
+                |r| {
+                    let mut out = BTreeMap::new();
+                    for (i, m) in HEADLINE.iter().enumerate() {
+                        let p75: Option<f64> = r.get(i * 2)?;
+                        let (good, poor) = m.thresholds();
+                        out.insert(
+                            m.column(),
+                            Vital {
+                                p75,
+                                rating: p75.map(|v| m.rate(v)),
+                                count: r.get(i * 2 + 1)?,
+                                thresholds: [good, poor],
+                            },
+                        );
+                    }
+                    Ok(out)
+                },
+            )?)
+        })
+        .await
+}
+
 /// `quantile, count, good count, poor count` of every metric, in `Metric::ALL` order.
 fn metric_aggregates(q: f64) -> String {
     Metric::ALL

@@ -1,4 +1,8 @@
-//! `AppState`: what every handler may reach: config, store, auth secrets, limiters.
+//! `AppState`: what every handler may reach: config, store, auth secrets, limiters, and
+//! the shared in-memory state (sessions, the read cache, recently seen metrics).
+
+mod read_cache;
+mod sessions;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Config, IpMode};
-use crate::http::cache::ReadCache;
-use crate::http::session::Sessions;
 use crate::store::Store;
+
+pub use read_cache::ReadCache;
+pub use sessions::{Sessions, SESSION_TTL};
 
 pub type IpLimiter = DefaultKeyedRateLimiter<IpAddr>;
 
