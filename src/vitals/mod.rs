@@ -2,19 +2,23 @@
 //! percentiles, ratings and a 0-100 score, fed by `gs.js` or by web-vitals objects.
 
 mod api;
+mod exact;
+mod filter;
 mod ingest;
 mod query;
+mod rolled;
 mod rollup;
 mod route;
 mod score;
+mod stats;
 
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
 pub use crate::http::agent::Device;
+pub use exact::{Headline, Vital};
 pub use ingest::{PerformanceIn, WebVitalIn};
-pub use query::{Headline, Vital};
 
 use crate::http::Window;
 use crate::state::AppState;
