@@ -2,7 +2,9 @@
 //! ETags and no-cache revalidation. Debug builds read them from disk for quick editing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -112,7 +114,7 @@ fn accepts_brotli(headers: &axum::http::HeaderMap) -> bool {
 fn brotli_copy(etag: &str, data: &[u8]) -> Option<Arc<[u8]>> {
     static COPIES: OnceLock<Mutex<HashMap<String, Arc<[u8]>>>> = OnceLock::new();
     let copies = COPIES.get_or_init(Default::default);
-    if let Some(c) = copies.lock().unwrap_or_else(|e| e.into_inner()).get(etag) {
+    if let Some(c) = copies.lock().get(etag) {
         return Some(c.clone());
     }
     let mut out = Vec::with_capacity(data.len() / 3);
@@ -123,10 +125,7 @@ fn brotli_copy(etag: &str, data: &[u8]) -> Option<Arc<[u8]>> {
     // Writing to memory cannot fail; if it ever did, the plain file is still a right answer.
     brotli::BrotliCompress(&mut &data[..], &mut out, &params).ok()?;
     let compressed: Arc<[u8]> = out.into();
-    copies
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(etag.to_string(), compressed.clone());
+    copies.lock().insert(etag.to_string(), compressed.clone());
     Some(compressed)
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -187,7 +189,7 @@ pub struct FlightGuard {
 impl Drop for FlightGuard {
     fn drop(&mut self) {
         // Leave the map before the sender drops, so no waiter can join a finished flight.
-        lock(&self.cache.flights).remove(&self.key);
+        self.cache.flights.lock().remove(&self.key);
     }
 }
 
@@ -206,7 +208,7 @@ impl Cache {
 
     /// A fresh entry, if any; `max_age` (from the request) can make an entry too old.
     pub fn get(&self, key: u128, max_age: Option<Duration>) -> Option<Arc<Answer>> {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         let now = Instant::now();
         let entry = inner.lru.get(&key)?;
         let fresh = entry.expires > now
@@ -235,7 +237,7 @@ impl Cache {
             expires: now + ttl,
             size,
         };
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         inner.bytes += size;
         if let Some((_, old)) = inner.lru.push(key, entry) {
             inner.bytes -= old.size;
@@ -249,7 +251,7 @@ impl Cache {
     }
 
     pub fn flight(self: &Arc<Self>, key: u128) -> Flight {
-        let mut flights = lock(&self.flights);
+        let mut flights = self.flights.lock();
         if let Some(rx) = flights.get(&key) {
             return Flight::Wait(rx.clone());
         }
@@ -264,13 +266,9 @@ impl Cache {
 
     /// (entries, bytes)
     pub fn stats(&self) -> (usize, usize) {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         (inner.lru.len(), inner.bytes)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! home of the device class that events and web vitals both store.
 
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 use lru::LruCache;
 use serde::Serialize;
@@ -27,14 +29,11 @@ pub fn parse(ua: &str) -> Agent {
             NonZeroUsize::new(CACHE_ENTRIES).unwrap_or(NonZeroUsize::MIN),
         ))
     });
-    if let Some(a) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(ua) {
+    if let Some(a) = cache.lock().get(ua) {
         return a.clone();
     }
     let agent = parse_uncached(ua);
-    cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .put(ua.to_string(), agent.clone());
+    cache.lock().put(ua.to_string(), agent.clone());
     agent
 }
 

@@ -6,7 +6,9 @@ mod sessions;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -36,7 +38,7 @@ impl RecentKeys {
 
     /// Records `key`; true when it was already there.
     pub fn seen(&self, key: u64) -> bool {
-        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.0.lock();
         cache.put(key, ()).is_some()
     }
 }

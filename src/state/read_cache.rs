@@ -1,8 +1,8 @@
 //! A few seconds of memory for read answers, so many open dashboards asking the same
 //! question cost DuckDB one query. How an answer is served from it: `http::cache`.
 
+use parking_lot::Mutex;
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,7 +24,7 @@ impl ReadCache {
 
     /// The answer stored under `key`, if it is younger than the TTL.
     pub fn get(&self, key: &str) -> Option<Bytes> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         match entries.get(key) {
             Some((at, body)) if at.elapsed() < self.ttl => Some(body.clone()),
             Some(_) => {
@@ -36,7 +36,7 @@ impl ReadCache {
     }
 
     pub fn put(&self, key: String, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         entries.put(key, (Instant::now(), body));
     }
 }

@@ -1,8 +1,8 @@
 //! Dashboard sessions: the random ids a login hands out, each valid for a week. They live
 //! in memory: a restart logs everyone out.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a session lasts without a new login.
@@ -18,7 +18,7 @@ impl Sessions {
     pub fn create(&self) -> String {
         let bytes: [u8; 32] = rand::random();
         let id = hex::encode(bytes);
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live.lock();
         let now = Instant::now();
         live.retain(|_, expires| *expires > now);
         live.insert(id.clone(), now + SESSION_TTL);
@@ -26,16 +26,13 @@ impl Sessions {
     }
 
     pub fn is_valid(&self, id: &str) -> bool {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let live = self.live.lock();
         live.get(id)
             .is_some_and(|expires| *expires > Instant::now())
     }
 
     pub fn remove(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.live.lock().remove(id);
     }
 }
 

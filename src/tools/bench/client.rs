@@ -182,7 +182,7 @@ pub async fn load_url(
     user_agent: Option<&'static str>,
 ) -> Result<Phase, BenchError> {
     let requests = bodies.len() as u64;
-    let queue = Arc::new(std::sync::Mutex::new(bodies));
+    let queue = Arc::new(parking_lot::Mutex::new(bodies));
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -190,7 +190,7 @@ pub async fn load_url(
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
-                let body = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                let body = queue.lock().pop();
                 let Some(body) = body else { break };
                 let t = Instant::now();
                 let (status, _) = send_as(&client, "POST", &url, body, user_agent).await?;
