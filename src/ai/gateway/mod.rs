@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub use cached::CacheStatus;
 pub use request::Call;
 
-use super::cache::{Answer, Cache, Directives};
+use super::cache::{Answer, Cache, Directives, FlightGuard};
 use super::canned;
 use super::keys::{Keys, Origin as KeyOrigin};
 use super::limits::{Limits, Remaining};
@@ -300,23 +300,13 @@ impl Gateway {
 
         if route.provider.is_demo() {
             let answer = Arc::new(canned::answer(call.api, &call.body, &route.model));
-            self.store(key, d, &answer);
-            drop(guard);
-            self.limits
-                .correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
-            self.record(
-                meta,
-                Some(&answer.provider),
-                Some(&answer.model),
-                Some(answer.usage),
-                false,
-                None,
-                true,
-            );
-            return Ok(Outcome::Answer {
-                answer,
-                cache: status,
-            });
+            let done = Miss {
+                key,
+                guard,
+                status,
+                estimate,
+            };
+            return Ok(self.answered(call, meta, done, answer));
         }
 
         let deadline = Instant::now() + self.upstream.total;
@@ -368,10 +358,22 @@ impl Gateway {
                 .correct_tokens(call.user.as_deref(), estimate, prompt);
             (e, Some(ctx.route.provider.name.to_string()))
         })?;
-        self.store(key, d, &answer);
-        drop(guard);
+        let done = Miss {
+            key,
+            guard,
+            status,
+            estimate,
+        };
+        Ok(self.answered(call, meta, done, answer))
+    }
+
+    /// A whole answer to a miss: cached when the call may write, the waiting callers
+    /// released, the token estimate corrected, the row recorded.
+    fn answered(&self, call: &Call, meta: &Meta, done: Miss, answer: Arc<Answer>) -> Outcome {
+        self.store(done.key, call.directives, &answer);
+        drop(done.guard);
         self.limits
-            .correct_tokens(call.user.as_deref(), estimate, answer.usage.total());
+            .correct_tokens(call.user.as_deref(), done.estimate, answer.usage.total());
         self.record(
             meta,
             Some(&answer.provider),
@@ -379,13 +381,22 @@ impl Gateway {
             Some(answer.usage),
             false,
             None,
-            false,
+            answer.demo,
         );
-        Ok(Outcome::Answer {
+        Outcome::Answer {
             answer,
-            cache: status,
-        })
+            cache: done.status,
+        }
     }
+}
+
+/// What a miss holds until its answer is in: the cache key, the flight it leads, how the
+/// answer was found, and the tokens reserved for it.
+struct Miss {
+    key: Option<u128>,
+    guard: Option<FlightGuard>,
+    status: CacheStatus,
+    estimate: u32,
 }
 
 /// A call's outcome with its request id and the caller's remaining request budget.

@@ -137,14 +137,9 @@ impl Gateway {
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
         });
-        let mut r = Response::new(Body::from_stream(stream));
+        let mut r = event_stream(Body::from_stream(stream));
         *r.status_mut() = StatusCode::OK;
         let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream; charset=utf-8"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             h.insert("x-request-id", v);
         }
@@ -181,7 +176,12 @@ pub(super) fn replay(answer: &Answer, include_usage: bool) -> Response {
         })
         .collect();
     let stream = futures_util::stream::iter(list.into_iter().map(Ok::<_, Infallible>));
-    let mut r = Response::new(Body::from_stream(stream));
+    event_stream(Body::from_stream(stream))
+}
+
+/// A server-sent-events response around `body`.
+fn event_stream(body: Body) -> Response {
+    let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
