@@ -114,7 +114,8 @@ fn conversion_window(s: &str) -> Option<i64> {
     let us = if let Ok(secs) = s.parse::<i64>() {
         secs.checked_mul(1_000_000)?
     } else {
-        let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+        // The unit is the last character, which need not be one byte.
+        let (num, unit) = s.split_at(s.char_indices().last()?.0);
         let n: i64 = num.parse().ok()?;
         let unit_us = match unit {
             "s" => 1_000_000,
@@ -487,4 +488,25 @@ pub async fn overview(
             Ok(v)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conversion_window;
+
+    #[test]
+    fn conversion_windows() {
+        assert_eq!(conversion_window("30m"), Some(30 * 60_000_000));
+        assert_eq!(conversion_window("3600"), Some(3_600_000_000));
+        for bad in ["", "3\u{c5}", "\u{c5}", "7\u{1f600}", "0h", "-5d", "5y"] {
+            assert_eq!(conversion_window(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(s in "\\PC{0,12}") {
+            let _ = conversion_window(&s);
+        }
+    }
 }

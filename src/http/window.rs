@@ -168,7 +168,9 @@ fn parse_range(s: &str) -> Result<chrono::Duration, ApiError> {
         param: "range",
         message: format!("{s:?} is not a range like 1h, 24h, 7d or 30d"),
     };
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    // The unit is the last character, which need not be one byte: `3Å` must be an error.
+    let unit_at = s.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = s.split_at(unit_at);
     let n: i64 = num.parse().map_err(|_| bad())?;
     let span = match unit {
         "m" => chrono::Duration::minutes(n),
@@ -244,5 +246,23 @@ mod tests {
         assert!(parse(&[("from", "yesterday")]).is_err());
         assert!(parse(&[("limit", "5000")]).is_err());
         assert!(parse(&[("offset", "-1")]).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any text in any parameter is a window or a clear error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(
+            key in proptest::sample::select(vec!["range", "from", "to", "limit", "offset"]),
+            value in "\\PC{0,12}",
+        ) {
+            let _ = parse(&[(key, value.as_str())]);
+        }
+    }
+
+    #[test]
+    fn multi_byte_unit_is_an_error() {
+        for bad in ["3\u{c5}", "\u{c5}", "7\u{1f600}", "1\u{e9}"] {
+            assert!(parse(&[("range", bad)]).is_err(), "{bad}");
+        }
     }
 }
