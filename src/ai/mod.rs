@@ -4,6 +4,7 @@
 mod api;
 mod cache;
 mod canned;
+mod docs;
 mod gateway;
 mod generate;
 mod ingest;
@@ -28,6 +29,11 @@ pub use keys::Origin as KeyOrigin;
 
 use crate::http::ingest::handler;
 use crate::state::AppState;
+
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
 
 pub fn routes(gateway: Arc<Gateway>) -> Router<AppState> {
     Router::new()

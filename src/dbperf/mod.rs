@@ -12,6 +12,11 @@ pub use ingest::QueryTimingIn;
 use crate::http::ingest::handler;
 use crate::state::AppState;
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new().route(
         "/api/analytics/database-performance",

@@ -18,17 +18,23 @@ use axum::Router;
 
 pub use ingest::{ConversionIn, EventIn};
 
+use crate::http::ingest::handler;
 use crate::state::AppState;
+
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/analytics/events",
-            post(ingest::events).get(api::events),
+            post(handler::<EventIn>).get(api::events),
         )
         .route(
             "/api/analytics/conversions",
-            post(ingest::conversions).get(api::conversions),
+            post(handler::<ConversionIn>).get(api::conversions),
         )
         .route("/api/analytics/users/{id}", get(api::user))
         .route("/api/analytics/funnels", post(api::funnel_adhoc))

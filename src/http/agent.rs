@@ -101,4 +101,13 @@ mod tests {
         assert!(!parse("curl/8.5.0").bot);
         assert!(!parse("growth-stack-bench").bot);
     }
+
+    proptest::proptest! {
+        /// Arbitrary User-Agent text: an agent, never a panic.
+        #[test]
+        fn any_user_agent(ua in "\\PC*") {
+            let a = parse(&ua);
+            proptest::prop_assert!(["desktop", "mobile", "tablet", "unknown"].contains(&a.device.as_str()));
+        }
+    }
 }

@@ -15,14 +15,23 @@ use axum::Router;
 use serde::Serialize;
 
 pub use device::Device;
-pub use ingest::{PerformanceIn, WebVitalIn};
+pub use ingest::{PerformanceIn, PerformanceItem, WebVitalIn};
 pub use route::template as route_template;
 
+use crate::http::ingest::handler;
 use crate::state::AppState;
+
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/analytics/performance", post(api::post).get(api::get))
+        .route(
+            "/api/analytics/performance",
+            post(handler::<PerformanceItem>).get(api::get),
+        )
         .route("/api/analytics/performance/routes", get(api::routes))
         .route("/api/analytics/performance/histogram", get(api::histogram))
 }
