@@ -30,8 +30,6 @@
 //! (pattern, enum, minimum/maximum), so the OpenAPI document and the handler agree.
 //! Parsers here never slice text by byte index without checking the boundary.
 
-use std::borrow::Cow;
-use std::fmt::Display;
 use std::str::FromStr;
 
 use axum::extract::{FromRequestParts, Path};
@@ -386,20 +384,6 @@ pub struct WindowQuery {
     pub offset: Option<Offset>,
 }
 
-/// Anything that can say what went wrong with a value, for `FromStr` errors.
-pub fn bad<T: Display>(value: &str, what: T) -> String {
-    format!("{value:?} {what}")
-}
-
-/// Spelling helper for enum parameters: `one of a, b or c`.
-pub fn one_of(names: &[&str]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
-    }
-}
-
 /// A string enum's schema: exactly these values.
 pub fn enum_schema(values: &[&str], description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
@@ -408,9 +392,6 @@ pub fn enum_schema(values: &[&str], description: &str) -> RefOr<Schema> {
         .description(Some(description))
         .into()
 }
-
-/// Owned or borrowed name of a parameter, for errors built at run time.
-pub type ParamName = Cow<'static, str>;
 
 #[cfg(test)]
 mod tests {
