@@ -27,6 +27,9 @@ use crate::http::openapi::{IngestErrors, OneOrMany, ReadErrors};
 use crate::http::{CachedRead, Window, WindowQuery};
 use crate::state::AppState;
 
+/// The body of `POST /api/analytics/ai-performance`.
+type AiCallsBody = OneOrMany<AiMetricIn>;
+
 /// The operations of this capability, merged into `/api/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
@@ -41,7 +44,7 @@ pub(super) struct Doc;
     description = "For calls that do not go through the gateway (the gateway records its own). Answers 200 only \
         after the rows are committed. A batch with one invalid item writes nothing. `text/plain` bodies \
         (navigator.sendBeacon) are parsed as JSON too.",
-    request_body(content = OneOrMany<AiMetricIn>, content_type = "application/json"),
+    request_body(content = AiCallsBody, content_type = "application/json"),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]

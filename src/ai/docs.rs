@@ -13,14 +13,19 @@ use crate::http::openapi::error_response;
 
 pub use super::generate::GenerateIn as GenerateRequest;
 
-fn gateway_request(extra_required: Option<(&str, ObjectBuilder)>, description: &str) -> RefOr<Schema> {
+fn gateway_request(
+    extra_required: Option<(&str, ObjectBuilder)>,
+    description: &str,
+) -> RefOr<Schema> {
     let mut o = ObjectBuilder::new()
         .property(
             "model",
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
-                .description(Some("Routed by the gateway's providers; any name reaches the demo provider")),
+                .description(Some(
+                    "Routed by the gateway's providers; any name reaches the demo provider",
+                )),
         )
         .required("model")
         .property(
@@ -78,9 +83,12 @@ pub struct OpenAiError;
 
 impl PartialSchema for OpenAiError {
     fn schema() -> RefOr<Schema> {
-        let nullable_string = || ObjectBuilder::new().schema_type(
-            utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
-        );
+        let nullable_string = || {
+            ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+        };
         ObjectBuilder::new()
             .property(
                 "error",
@@ -131,12 +139,18 @@ pub struct ProviderErrors<E>(PhantomData<E>);
 impl<E: ToSchema> IntoResponses for ProviderErrors<E> {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         [
-            (400, "The body is not a JSON object, or lacks what the schema requires"),
+            (
+                400,
+                "The body is not a JSON object, or lacks what the schema requires",
+            ),
             (401, "Missing or wrong gateway key"),
             (404, "No provider routes this model"),
             (413, "The body is larger than the gateway's limit"),
             (429, "Rate limited: Retry-After and x-ratelimit-* headers"),
-            (502, "The provider failed or refused the gateway's provider key"),
+            (
+                502,
+                "The provider failed or refused the gateway's provider key",
+            ),
             (503, "The server is shutting down"),
             (504, "The provider timed out"),
         ]

@@ -61,7 +61,10 @@ impl utoipa::IntoResponses for LogoutErrors {
     ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
         errors(&[
             UNAUTHORIZED,
-            (403, "A dashboard session without X-Requested-With: growth-stack"),
+            (
+                403,
+                "A dashboard session without X-Requested-With: growth-stack",
+            ),
         ])
     }
 }

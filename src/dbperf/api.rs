@@ -13,6 +13,9 @@ use crate::http::openapi::{IngestErrors, OneOrMany, ReadErrors};
 use crate::http::{CachedRead, Window, WindowQuery};
 use crate::state::AppState;
 
+/// The body of `POST /api/analytics/database-performance`.
+type QueryTimingsBody = OneOrMany<QueryTimingIn>;
+
 /// The operations of this capability, merged into `/api/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(paths(post, get))]
@@ -23,7 +26,7 @@ pub(super) struct Doc;
     summary = "Record one query timing or a batch of them",
     description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing. \
         `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too.",
-    request_body(content = OneOrMany<QueryTimingIn>, content_type = "application/json"),
+    request_body(content = QueryTimingsBody, content_type = "application/json"),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]

@@ -18,12 +18,12 @@ use super::adoption::AdoptionSpec;
 use super::funnel::{self, Filter, FunnelSpec, Op, Source, Step};
 use super::ingest::{ConversionIn, EventIn};
 use super::retention::{RetentionSpec, MAX_PERIODS};
-use super::time::{offset_pattern, parse_offset, Interval, DAY_US, MINUTE_US};
+use super::time::{offset_pattern, parse_offset, Interval, DAY_US};
 use super::{adoption, overview, profile, query, retention};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{
-    errors, IngestErrors, LookupErrors, OneOrMany, ReadErrors, UNAUTHORIZED,
+    errors, no_extra, IngestErrors, LookupErrors, OneOrMany, ReadErrors, UNAUTHORIZED,
 };
 use crate::http::params::{
     count_upto, enum_schema, parse_span, unit_pattern, upto, Instant, Int, Params, Range, Unit,
@@ -57,7 +57,7 @@ const MAX_NAME: usize = 256;
     description = "Enriched at ingest (visitor, feature, browser, OS, device, referrer, campaign); a crawler's \
         events are dropped and counted in `bots`. Answers 200 only after the rows are committed. A batch with \
         one invalid item writes nothing. `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too.",
-    request_body(content = OneOrMany<EventIn>, content_type = "application/json"),
+    request_body(content = EventsBody, content_type = "application/json"),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]
@@ -67,7 +67,7 @@ fn post_events() {}
 #[utoipa::path(post, path = "/api/analytics/conversions", tag = "Growth",
     summary = "Record one funnel step reached, or a batch of them",
     description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing.",
-    request_body(content = OneOrMany<ConversionIn>, content_type = "application/json"),
+    request_body(content = ConversionsBody, content_type = "application/json"),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]
@@ -99,13 +99,21 @@ pub async fn conversions(
     read.json(query::conversions(&state.store, window)).await
 }
 
+/// Newest events of one person to list.
+type UserLimit = Int<1, 1000>;
+/// Retention cohorts to show.
+type Periods = Int<1, { MAX_PERIODS }>;
+/// The bodies of the two ingest calls of this capability.
+type EventsBody = OneOrMany<EventIn>;
+type ConversionsBody = OneOrMany<ConversionIn>;
+
 /// The query string of `GET /api/analytics/users/{id}`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Newest events to list, 1 to 1000; default 50.
     #[param(inline)]
-    limit: Option<Int<1, 1000>>,
+    limit: Option<UserLimit>,
 }
 
 /// `GET /api/analytics/users/{id}`: the profile and newest events of a user id or visitor id.
@@ -373,12 +381,14 @@ impl PartialSchema for FunnelRequest {
             )
             .property(
                 "value",
-                ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter(
-                    [Type::String, Type::Number, Type::Boolean],
-                )),
+                ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Number,
+                    Type::Boolean,
+                ])),
             )
             .required("value")
-            .additional_properties(Some(false));
+            .additional_properties(Some(no_extra()));
         let step = OneOfBuilder::new().item(name()).item(
             ObjectBuilder::new()
                 .property("event", name())
@@ -389,7 +399,7 @@ impl PartialSchema for FunnelRequest {
                         .items(filter)
                         .max_items(Some(funnel::MAX_FILTERS)),
                 )
-                .additional_properties(Some(false)),
+                .additional_properties(Some(no_extra())),
         );
         let nullable = |schema: RefOr<Schema>| {
             OneOfBuilder::new()
@@ -405,7 +415,9 @@ impl PartialSchema for FunnelRequest {
                     .maximum(Some(ConversionWindow::MAX_SECONDS)),
             )
             .item(ObjectBuilder::new().schema_type(Type::Null))
-            .description(Some("Seconds, or a text window like 30m, 24h, 7d; default 7d"));
+            .description(Some(
+                "Seconds, or a text window like 30m, 24h, 7d; default 7d",
+            ));
         ObjectBuilder::new()
             .property(
                 "steps",
@@ -423,7 +435,7 @@ impl PartialSchema for FunnelRequest {
                 "breakdown",
                 nullable(name().description(Some("A property of the entering event to split by")).into()),
             )
-            .additional_properties(Some(false))
+            .additional_properties(Some(no_extra()))
             .description(Some(
                 "Steps as event names or {event, filters}; the window of entries defaults to the last 30 days",
             ))
@@ -440,7 +452,10 @@ impl IntoResponses for FunnelErrors {
         errors(&[
             (400, "Malformed JSON, or a bad range, from or to"),
             UNAUTHORIZED,
-            (403, "A dashboard session without X-Requested-With: growth-stack"),
+            (
+                403,
+                "A dashboard session without X-Requested-With: growth-stack",
+            ),
             (422, "The body breaks a rule; `field` names it"),
         ])
     }
@@ -594,9 +609,11 @@ pub async fn funnel_adhoc(
     })?;
     let window_us = match body.window {
         None => DEFAULT_CONVERSION_WINDOW_US,
-        Some(WindowIn::Seconds(s)) => ConversionWindow::seconds(s)
-            .ok_or_else(|| ApiError::invalid(None, "window", window_error(&s.to_string())))?
-            .0,
+        Some(WindowIn::Seconds(s)) => {
+            ConversionWindow::seconds(s)
+                .ok_or_else(|| ApiError::invalid(None, "window", window_error(&s.to_string())))?
+                .0
+        }
         Some(WindowIn::Text(t)) => {
             t.parse::<ConversionWindow>()
                 .map_err(|m| ApiError::invalid(None, "window", m))?
@@ -696,7 +713,7 @@ pub struct RetentionQuery {
     interval: Option<IntervalParam>,
     /// Cohorts to show, 1 to 60; default 8.
     #[param(inline)]
-    periods: Option<Int<1, MAX_PERIODS>>,
+    periods: Option<Periods>,
     /// The end of the last period; default now.
     #[param(inline)]
     to: Option<Instant>,
@@ -804,6 +821,7 @@ pub async fn overview(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::growth::time::MINUTE_US;
     use proptest::prelude::*;
 
     #[test]
@@ -821,7 +839,18 @@ mod tests {
         ] {
             assert_eq!(m(s), Some(want), "{s}");
         }
-        for bad in ["", " 02:00", "+30:00", "+14:30", "841", "+1:00", "02:00", "0120", "+٠٢:٠٠", "Å"] {
+        for bad in [
+            "",
+            " 02:00",
+            "+30:00",
+            "+14:30",
+            "841",
+            "+1:00",
+            "02:00",
+            "0120",
+            "+٠٢:٠٠",
+            "Å",
+        ] {
             assert_eq!(m(bad), None, "{bad}");
         }
     }

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::enrich;
 use crate::http::agent;
 use crate::http::ingest::{
-    field_error, properties, required, text, user_id, Ctx, FieldError, IngestItem, Skipped,
-    UserId, MAX_SHORT, MAX_URL,
+    field_error, properties, required, text, user_id, Ctx, FieldError, IngestItem, Skipped, UserId,
+    MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;

@@ -108,7 +108,11 @@ fn offset_minutes(s: &str) -> Option<i64> {
         && rest.len() <= 3
         && !rest.starts_with('0')
         && rest.bytes().all(|c| c.is_ascii_digit());
-    let minutes: i64 = if digits_ok { rest.parse().ok()? } else { return None };
+    let minutes: i64 = if digits_ok {
+        rest.parse().ok()?
+    } else {
+        return None;
+    };
     (minutes <= 14 * 60).then_some(sign * minutes)
 }
 
@@ -145,7 +149,9 @@ mod tests {
         assert_eq!(parse_offset("-0530"), Some(-330 * MINUTE_US));
         assert_eq!(parse_offset("90"), Some(90 * MINUTE_US));
         assert_eq!(parse_offset("Z"), Some(0));
-        for bad in ["+2:0", "+25:00", "abc", "+02:60", "9999", "", " 02:00", "+14:30", "0120", "Å"] {
+        for bad in [
+            "+2:0", "+25:00", "abc", "+02:60", "9999", "", " 02:00", "+14:30", "0120", "Å",
+        ] {
             assert_eq!(parse_offset(bad), None, "{bad}");
         }
     }

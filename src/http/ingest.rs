@@ -373,7 +373,9 @@ mod tests {
         assert!(user_id(Some(UserId::Text(long))).is_err());
         assert_eq!(user_id(Some(UserId::Text("  ".into()))).unwrap(), None);
         assert_eq!(
-            user_id(Some(UserId::Text(" u1 ".into()))).unwrap().as_deref(),
+            user_id(Some(UserId::Text(" u1 ".into())))
+                .unwrap()
+                .as_deref(),
             Some("u1")
         );
     }

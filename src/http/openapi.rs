@@ -57,11 +57,11 @@ pub fn error_schema() -> RefOr<Schema> {
                 .minimum(Some(0))
                 .description(Some("the batch item at fault (422)")),
         )
-        .additional_properties(Some(false));
+        .additional_properties(Some(no_extra()));
     ObjectBuilder::new()
         .property("error", detail)
         .required("error")
-        .additional_properties(Some(false))
+        .additional_properties(Some(no_extra()))
         .description(Some("Every error of growth-stack's own endpoints"))
         .into()
 }
@@ -198,6 +198,11 @@ impl PartialSchema for IpText {
     }
 }
 impl ToSchema for IpText {}
+
+/// `additionalProperties: false`: an object that refuses unknown fields.
+pub fn no_extra() -> utoipa::openapi::schema::AdditionalProperties<Schema> {
+    utoipa::openapi::schema::AdditionalProperties::FreeForm(false)
+}
 
 /// A string schema with a length range, for hand-built schemas.
 pub fn text_schema(min: Option<usize>, max: usize) -> ObjectBuilder {

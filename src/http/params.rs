@@ -248,8 +248,13 @@ str_param!(Instant);
 /// date and time (chrono would also take a space), and a date of four, two and two digits.
 pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    let date_shape = digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date_shape = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10);
     if !date_shape {
         return None;
     }
@@ -268,20 +273,12 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
 impl PartialSchema for Instant {
     fn schema() -> RefOr<Schema> {
         OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::DateTime,
-                    ))),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                        utoipa::openapi::KnownFormat::Date,
-                    ))),
-            )
+            .item(ObjectBuilder::new().schema_type(Type::String).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime),
+            )))
+            .item(ObjectBuilder::new().schema_type(Type::String).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date),
+            )))
             .description(Some("An RFC 3339 date-time, or a date (midnight UTC)"))
             .into()
     }
@@ -298,7 +295,7 @@ impl<const MIN: u32, const MAX: u32> Int<MIN, MAX> {
             .ok()
             .filter(|n| (MIN..=MAX).contains(n))
             .map(Int)
-            .ok_or_else(|| Self::expected())
+            .ok_or_else(Self::expected)
     }
 
     fn expected() -> String {
@@ -402,15 +399,13 @@ mod tests {
     fn upto_matches_exactly_one_to_n() {
         // A tiny matcher for the patterns `upto` writes: alternatives of literal digits,
         // classes `[a-b]` and `[0-9]{n}` / `{0,n}`; checked against every number.
-        for n in [1u64, 7, 9, 10, 11, 52, 99, 100, 365, 1000, 3660, 8760, 87_840] {
+        for n in [
+            1u64, 7, 9, 10, 11, 52, 99, 100, 365, 1000, 3660, 8760, 87_840,
+        ] {
             let re = upto(n);
             for k in 0..=n + 20 {
                 let s = k.to_string();
-                assert_eq!(
-                    simple_match(&re, &s),
-                    (1..=n).contains(&k),
-                    "{re} vs {s}"
-                );
+                assert_eq!(simple_match(&re, &s), (1..=n).contains(&k), "{re} vs {s}");
             }
             assert!(!simple_match(&re, "01"));
         }
@@ -419,8 +414,12 @@ mod tests {
     /// Matches `(?:a|b|...)` where each alternative is a sequence of digits, `[x-y]`
     /// classes and `[0-9]{n}` / `[0-9]{0,n}` repeats: enough to check `upto`.
     fn simple_match(re: &str, s: &str) -> bool {
-        let body = re.strip_prefix("(?:").and_then(|r| r.strip_suffix(')')).unwrap();
-        body.split('|').any(|alt| alt_match(alt.as_bytes(), s.as_bytes()))
+        let body = re
+            .strip_prefix("(?:")
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap();
+        body.split('|')
+            .any(|alt| alt_match(alt.as_bytes(), s.as_bytes()))
     }
 
     fn alt_match(p: &[u8], s: &[u8]) -> bool {
@@ -451,7 +450,13 @@ mod tests {
 
     #[test]
     fn ranges() {
-        for (r, hours) in [("1h", 1), ("24h", 24), ("7d", 168), ("30d", 720), ("90m", 1)] {
+        for (r, hours) in [
+            ("1h", 1),
+            ("24h", 24),
+            ("7d", 168),
+            ("30d", 720),
+            ("90m", 1),
+        ] {
             assert_eq!(r.parse::<Range>().unwrap().0.num_hours(), hours, "{r}");
         }
         for bad in [
@@ -473,7 +478,14 @@ mod tests {
             t("2026-05-02T00:00:00+02:00").unwrap(),
             "2026-05-01T22:00:00+00:00"
         );
-        for bad in ["", "yesterday", "2026-5-1", "2026-05-01 00:00:00Z", "2026-02-30", "2026-05-01T"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-5-1",
+            "2026-05-01 00:00:00Z",
+            "2026-02-30",
+            "2026-05-01T",
+        ] {
             assert!(t(bad).is_err(), "{bad}");
         }
     }
@@ -491,11 +503,20 @@ mod tests {
     #[test]
     fn query_errors_name_the_parameter() {
         let e = parse_query::<WindowQuery>("range=forever").unwrap_err();
-        assert!(matches!(&e, ApiError::BadParam { param, .. } if param == "range"), "{e:?}");
+        assert!(
+            matches!(&e, ApiError::BadParam { param, .. } if param == "range"),
+            "{e:?}"
+        );
         let e = parse_query::<WindowQuery>("limit=-1").unwrap_err();
-        assert!(matches!(&e, ApiError::BadParam { param, .. } if param == "limit"), "{e:?}");
+        assert!(
+            matches!(&e, ApiError::BadParam { param, .. } if param == "limit"),
+            "{e:?}"
+        );
         let e = parse_query::<WindowQuery>("to=").unwrap_err();
-        assert!(matches!(&e, ApiError::BadParam { param, .. } if param == "to"), "{e:?}");
+        assert!(
+            matches!(&e, ApiError::BadParam { param, .. } if param == "to"),
+            "{e:?}"
+        );
         assert!(parse_query::<WindowQuery>("other=1&range=7d").is_ok());
     }
 

@@ -18,6 +18,9 @@ use crate::http::params::{enum_schema, Params};
 use crate::http::{CachedRead, Window, WindowQuery};
 use crate::state::AppState;
 
+/// The body of `POST /api/analytics/performance`.
+type PerformanceBody = OneOrMany<PerformanceItem>;
+
 /// The operations of this capability, merged into `/api/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(paths(post, get, routes, histogram))]
@@ -29,7 +32,7 @@ pub(super) struct Doc;
     summary = "Record page-view samples and web-vitals objects, mixed freely",
     description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing. \
         `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too.",
-    request_body(content = OneOrMany<PerformanceItem>, content_type = "application/json"),
+    request_body(content = PerformanceBody, content_type = "application/json"),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed; `ignored` counts custom timings", body = Accepted), IngestErrors))]
 #[allow(dead_code)]
@@ -172,8 +175,14 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let stat = q.stat.map_or(Stat::P75, |s| s.0);
     let f = filter(q.route, q.device);
-    read.json(query::summary(&state.store, window, f, stat, exact_max(&state)))
-        .await
+    read.json(query::summary(
+        &state.store,
+        window,
+        f,
+        stat,
+        exact_max(&state),
+    ))
+    .await
 }
 
 /// `GET /api/analytics/performance/routes`: route × device, ranked by opportunity.
@@ -190,8 +199,14 @@ pub async fn routes(
 ) -> Result<Response, ApiError> {
     let stat = q.stat.map_or(Stat::P75, |s| s.0);
     let f = filter(q.route, q.device);
-    read.json(query::groups(&state.store, window, f, stat, exact_max(&state)))
-        .await
+    read.json(query::groups(
+        &state.store,
+        window,
+        f,
+        stat,
+        exact_max(&state),
+    ))
+    .await
 }
 
 /// `GET /api/analytics/performance/histogram?metric=lcp`.

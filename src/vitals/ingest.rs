@@ -107,7 +107,9 @@ pub struct WebVitalIn {
     #[schema(max_length = 256)]
     id: Option<String>,
     delta: Option<f64>,
+    /// Checked (one of three words), not stored: the server rates values itself.
     #[schema(inline)]
+    #[allow(dead_code)]
     rating: Option<RatingName>,
     #[serde(alias = "navigationType")]
     #[schema(max_length = 32)]
@@ -279,7 +281,10 @@ impl PartialSchema for PerformanceItem {
             }
         }
         if let RefOr::T(Schema::Object(vital)) = WebVitalIn::schema() {
-            let others: Vec<Metric> = Metric::ALL.into_iter().filter(|m| *m != Metric::Cls).collect();
+            let others: Vec<Metric> = Metric::ALL
+                .into_iter()
+                .filter(|m| *m != Metric::Cls)
+                .collect();
             for (metrics, max) in [(vec![Metric::Cls], 100), (others, 86_400_000)] {
                 let mut one = vital.clone();
                 one.properties.insert(
@@ -373,15 +378,17 @@ impl WebVitalIn {
     fn into_row(self, ctx: &Ctx<'_>, origin: &Origin<'_>) -> Result<PerformanceRow, FieldError> {
         // The name exactly, in any letter case: the schema's pattern states no spaces.
         let exact = self.name.trim().len() == self.name.len();
-        let metric = Metric::from_name(&self.name).filter(|_| exact).ok_or_else(|| {
-            field_error(
-                "name",
-                format!(
-                    "{:?} is not a web vital we store; send LCP, INP, CLS, FCP, TTFB or FID",
-                    self.name
-                ),
-            )
-        })?;
+        let metric = Metric::from_name(&self.name)
+            .filter(|_| exact)
+            .ok_or_else(|| {
+                field_error(
+                    "name",
+                    format!(
+                        "{:?} is not a web vital we store; send LCP, INP, CLS, FCP, TTFB or FID",
+                        self.name
+                    ),
+                )
+            })?;
         let value = self.value.ok_or_else(|| {
             field_error(
                 "value",

@@ -61,9 +61,18 @@ fn the_server_keeps_its_openapi_contract() {
             "/api/analytics/conversions",
             r#"[{"funnel":"f","step":"a","user_id":"u1"},{"funnel":"f","step":"b","user_id":"u1"}]"#,
         ),
-        ("/api/analytics/performance", r#"{"route":"/","lcp":1200,"cls":0.05}"#),
-        ("/api/analytics/ai-performance", r#"{"model":"m","duration":320}"#),
-        ("/api/analytics/database-performance", r#"{"query":"SELECT 1","duration":3}"#),
+        (
+            "/api/analytics/performance",
+            r#"{"route":"/","lcp":1200,"cls":0.05}"#,
+        ),
+        (
+            "/api/analytics/ai-performance",
+            r#"{"model":"m","duration":320}"#,
+        ),
+        (
+            "/api/analytics/database-performance",
+            r#"{"query":"SELECT 1","duration":3}"#,
+        ),
     ] {
         assert_eq!(s.post(path, body).status(), 200, "{path}");
     }
