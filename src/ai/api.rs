@@ -75,7 +75,7 @@ pub async fn get(
     responses(
         (status = 200, description = "The provider's answer (JSON, or text/event-stream when `stream` is true). \
             Headers: x-growth-cache HIT|MISS|BYPASS, x-request-id, x-growth-provider, x-growth-demo on demo answers",
-            content((Object = "application/json"), (String = "text/event-stream"))),
+            content((Object = "application/json"), (Object = "text/event-stream"))),
         ProviderErrors<OpenAiError>))]
 pub async fn chat_completions(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ pub async fn chat_completions(
     security(("gatewayKey" = []), ("gatewayApiKey" = [])),
     responses(
         (status = 200, description = "The provider's answer (JSON, or text/event-stream when `stream` is true)",
-            content((Object = "application/json"), (String = "text/event-stream"))),
+            content((Object = "application/json"), (Object = "text/event-stream"))),
         ProviderErrors<AnthropicError>))]
 pub async fn messages(
     State(state): State<AppState>,

@@ -35,9 +35,11 @@ fn gateway_request(
         .required("messages")
         .property(
             "stream",
-            ObjectBuilder::new().description(Some(
-                "true answers text/event-stream; anything else answers JSON",
-            )),
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+                .description(Some(
+                    "true answers text/event-stream; anything else answers JSON",
+                )),
         )
         .description(Some(description));
     if let Some((name, schema)) = extra_required {
@@ -199,15 +201,15 @@ impl IntoResponses for GenerateErrors {
 pub struct GatewayHeaders {
     /// `no-cache` (skip the cache read), `no-store` (do not store), `max-age=N` (TTL, at
     /// most a year, and the oldest entry accepted).
-    #[param(rename = "cache-control")]
+    #[param(nullable = false, rename = "cache-control")]
     cache_control: Option<String>,
     /// `true`: neither read nor store.
-    #[param(rename = "cf-aig-skip-cache")]
+    #[param(nullable = false, rename = "cf-aig-skip-cache")]
     skip_cache: Option<String>,
     /// Seconds to keep this answer (at most a year).
-    #[param(rename = "cf-aig-cache-ttl")]
+    #[param(nullable = false, rename = "cf-aig-cache-ttl")]
     cache_ttl: Option<String>,
     /// The end user, for per-user limits and metrics (else `user` or `metadata.user_id`).
-    #[param(rename = "x-growth-user-id")]
+    #[param(nullable = false, rename = "x-growth-user-id")]
     user_id: Option<String>,
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::ingest::{
-    count, duration, text, Ctx, FieldError, IngestItem, MAX_SHORT, MAX_TEXT,
+    count, duration, text, Ctx, FieldError, IngestItem, JsonInt, MAX_SHORT, MAX_TEXT,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
@@ -27,8 +27,8 @@ pub struct AiMetricIn {
     endpoint: Option<String>,
     #[schema(max_length = 256)]
     model: Option<String>,
-    #[schema(minimum = 0, maximum = 2147483647)]
-    tokens: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2147483647)]
+    tokens: Option<JsonInt>,
     /// Milliseconds.
     #[schema(minimum = 0, maximum = 86400000)]
     duration: f64,
@@ -44,8 +44,8 @@ pub struct AiMetricIn {
     #[schema(inline)]
     ip: Option<IpText>,
     /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
-    #[schema(minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,

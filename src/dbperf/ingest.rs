@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::ingest::{
-    count, duration, required, user_id, Ctx, FieldError, IngestItem, UserId, MAX_QUERY,
+    count, duration, required, user_id, Ctx, FieldError, IngestItem, JsonInt, UserId, MAX_QUERY,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
@@ -26,8 +26,8 @@ pub struct QueryTimingIn {
     /// Milliseconds.
     #[schema(minimum = 0, maximum = 86400000)]
     duration: f64,
-    #[schema(minimum = 0, maximum = 2147483647)]
-    rows: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2147483647)]
+    rows: Option<JsonInt>,
     cached: Option<bool>,
     #[serde(alias = "userId")]
     #[schema(inline)]
@@ -35,8 +35,8 @@ pub struct QueryTimingIn {
     #[schema(inline)]
     ip: Option<IpText>,
     /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
-    #[schema(minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,

@@ -642,6 +642,7 @@ pub struct FunnelQuery {
     #[param(inline)]
     steps: Option<StepList>,
     /// A property of the entering conversion to split by; empty means none.
+    #[param(nullable = false)]
     breakdown: Option<String>,
 }
 
@@ -705,8 +706,10 @@ pub async fn funnel_named(
 #[into_params(parameter_in = Query)]
 pub struct RetentionQuery {
     /// The event that puts a person in a cohort; default any event.
+    #[param(nullable = false)]
     start_event: Option<String>,
     /// The event that counts as coming back; default any event.
+    #[param(nullable = false)]
     return_event: Option<String>,
     /// Default week.
     #[param(inline)]

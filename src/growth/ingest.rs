@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::enrich;
 use crate::http::agent;
 use crate::http::ingest::{
-    field_error, properties, required, text, user_id, Ctx, FieldError, IngestItem, Skipped, UserId,
-    MAX_SHORT, MAX_URL,
+    field_error, properties, required, text, user_id, Ctx, FieldError, IngestItem, JsonInt,
+    Skipped, UserId, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
@@ -49,8 +49,8 @@ pub struct EventIn {
     #[schema(inline)]
     ip: Option<IpText>,
     /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
-    #[schema(minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -78,8 +78,8 @@ pub struct ConversionIn {
     #[schema(value_type = Option<Object>)]
     properties: Option<serde_json::Value>,
     /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
-    #[schema(minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,

@@ -163,8 +163,10 @@ impl<'a> Ctx<'a> {
     }
 
     /// Client time in epoch milliseconds; now when absent.
-    pub fn timestamp(&self, t: Option<i64>) -> Result<i64, FieldError> {
-        let Some(t) = t else { return Ok(self.now_ms()) };
+    pub fn timestamp(&self, t: Option<JsonInt>) -> Result<i64, FieldError> {
+        let Some(JsonInt(t)) = t else {
+            return Ok(self.now_ms());
+        };
         if t < MIN_TIMESTAMP_MS {
             return Err(field_error(
                 "timestamp",
@@ -187,12 +189,48 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A whole number in a JSON body, written `42` or `42.0`: JSON Schema's `integer` counts
+/// both, and JavaScript clients send either, so both are accepted; `42.5` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonInt(pub i64);
+
+impl<'de> Deserialize<'de> for JsonInt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = JsonInt;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<JsonInt, E> {
+                Ok(JsonInt(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<JsonInt, E> {
+                i64::try_from(n)
+                    .map(JsonInt)
+                    .map_err(|_| E::custom(format!("{n} is too large")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<JsonInt, E> {
+                // Only where f64 still counts by ones: beyond 2^53 a float is not one
+                // number (and serde_json reads integers past i64 as floats).
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                if f.fract() == 0.0 && f.abs() <= EXACT {
+                    Ok(JsonInt(f as i64))
+                } else {
+                    Err(E::custom(format!("{f} is not a whole number in range")))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A user id as apps send it: a string ("user-42", a UUID) or an integer.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum UserId {
     Text(String),
-    Number(i64),
+    Number(JsonInt),
 }
 
 impl utoipa::PartialSchema for UserId {
@@ -210,7 +248,6 @@ impl utoipa::PartialSchema for UserId {
                     .minimum(Some(i64::MIN))
                     .maximum(Some(i64::MAX)),
             )
-            .item(ObjectBuilder::new().schema_type(Type::Null))
             .description(Some(
                 "The app's own id for the person: a string (up to 256 characters) or an integer",
             ))
@@ -222,7 +259,7 @@ impl ToSchema for UserId {}
 pub fn user_id(v: Option<UserId>) -> Result<Option<String>, FieldError> {
     match v {
         None => Ok(None),
-        Some(UserId::Number(n)) => Ok(Some(n.to_string())),
+        Some(UserId::Number(n)) => Ok(Some(n.0.to_string())),
         Some(UserId::Text(s)) => {
             // The length is checked as sent, so the schema's maxLength states the rule.
             let s = text(Some(s), "user_id", MAX_SHORT)?.unwrap_or_default();
@@ -274,8 +311,8 @@ pub fn opt_duration(v: Option<f64>, field: &'static str) -> Result<Option<f64>, 
     v.map(|v| duration(v, field)).transpose()
 }
 
-pub fn count(v: Option<i64>, field: &'static str) -> Result<Option<i32>, FieldError> {
-    v.map(|n| {
+pub fn count(v: Option<JsonInt>, field: &'static str) -> Result<Option<i32>, FieldError> {
+    v.map(|JsonInt(n)| {
         i32::try_from(n)
             .ok()
             .filter(|n| *n >= 0)
@@ -358,11 +395,13 @@ mod tests {
         #[test]
         fn text_checks_never_panic(s in "\\PC*", n in any::<i64>(), f in any::<f64>()) {
             let _ = user_id(Some(UserId::Text(s.clone())));
-            let _ = user_id(Some(UserId::Number(n)));
+            let _ = user_id(Some(UserId::Number(JsonInt(n))));
             let _ = text(Some(s.clone()), "x", 8);
             let _ = required(s.clone(), "x", 8);
             let _ = duration(f, "x");
-            let _ = count(Some(n), "x");
+            let _ = count(Some(JsonInt(n)), "x");
+            let _ = serde_json::from_str::<JsonInt>(&s);
+            let _ = serde_json::from_str::<JsonInt>(&f.to_string());
             let _ = properties(serde_json::from_str(&s).ok());
         }
     }

@@ -190,7 +190,6 @@ impl PartialSchema for IpText {
         AnyOfBuilder::new()
             .item(format(KnownFormat::Ipv4))
             .item(format(KnownFormat::Ipv6))
-            .item(ObjectBuilder::new().schema_type(Type::Null))
             .description(Some(
                 "The end user's address; default the sender's. Stored as privacy.ip says",
             ))

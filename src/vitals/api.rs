@@ -133,6 +133,7 @@ pub struct VitalsQuery {
     #[param(inline)]
     stat: Option<StatParam>,
     /// Only this route template, e.g. `/recipes/:id`; empty means every route.
+    #[param(nullable = false)]
     route: Option<String>,
     #[param(inline)]
     device: Option<DeviceParam>,
@@ -145,6 +146,7 @@ pub struct HistogramQuery {
     #[param(inline)]
     metric: Option<MetricParam>,
     /// Only this route template; empty means every route.
+    #[param(nullable = false)]
     route: Option<String>,
     #[param(inline)]
     device: Option<DeviceParam>,

@@ -18,7 +18,7 @@ use super::{Device, Metric};
 use crate::http::body::parse_value;
 use crate::http::ingest::{
     duration, field_error, opt_duration, properties, text, user_id, Ctx, FieldError, IngestItem,
-    Skipped, UserId, MAX_SHORT, MAX_URL,
+    JsonInt, Skipped, UserId, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::{AppState, RecentKeys};
@@ -69,8 +69,8 @@ pub struct PerformanceIn {
     #[schema(max_length = 256)]
     metric_id: Option<String>,
     /// 1 for the first report of `metric_id`, 2 for the next, ...
-    #[schema(minimum = 1)]
-    report: Option<u32>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
+    report: Option<JsonInt>,
     #[serde(alias = "navigationType")]
     #[schema(max_length = 32)]
     navigation_type: Option<String>,
@@ -85,8 +85,8 @@ pub struct PerformanceIn {
     #[schema(inline)]
     ip: Option<IpText>,
     /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
-    #[schema(minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -138,8 +138,8 @@ pub struct WebVitalIn {
     #[schema(max_length = 512)]
     user_agent: Option<String>,
     /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
-    #[schema(minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
 }
 
 /// A device class as clients name it: exactly `mobile`, `tablet`, `desktop` or `unknown`.
@@ -338,15 +338,16 @@ impl PerformanceIn {
                  (or send a web-vitals object with name and value)",
             ));
         }
-        if self.report == Some(0) {
-            return Err(field_error("report", "counts from 1"));
+        let report = self.report.map(|r| r.0);
+        if report.is_some_and(|r| !(1..=i64::from(u32::MAX)).contains(&r)) {
+            return Err(field_error("report", "counts from 1 (to 4294967295)"));
         }
         let (route, path) = place(self.route, self.path, self.url, origin.referer)?;
         let user_agent = ctx.user_agent(self.user_agent)?;
         let metric_id = text(self.metric_id, "metric_id", MAX_SHORT)?;
         let device = device(self.device, user_agent.as_deref());
-        let rereport = repeated(origin.recent, metric_id.as_deref(), None)
-            || self.report.is_some_and(|n| n > 1);
+        let rereport =
+            repeated(origin.recent, metric_id.as_deref(), None) || report.is_some_and(|n| n > 1);
         Ok(PerformanceRow {
             id: ctx.id(self.id),
             user_id: user_id(self.user_id)?,
