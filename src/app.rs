@@ -51,15 +51,30 @@ fn store_options(config: &Config) -> StoreOptions {
     }
 }
 
+/// The OpenAPI document of every route, from each capability's declared operations.
+pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
+    ops::openapi::document(
+        [
+            vitals::openapi(),
+            ai::openapi(),
+            dbperf::openapi(),
+            growth::openapi(),
+            dashboard::openapi(),
+        ],
+        config,
+    )
+}
+
 /// Every route of every capability, with the shared middleware.
 fn router(state: AppState, gateway: Arc<ai::Gateway>) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
+    let doc = openapi(&state.config);
     Router::new()
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
         .merge(dbperf::routes())
         .merge(growth::routes())
-        .merge(ops::routes())
+        .merge(ops::routes(&doc))
         .merge(dashboard::routes())
         .fallback(web::fallback)
         .layer(cors)

@@ -128,7 +128,7 @@ impl Directives {
                     "no-store" => d.write = false,
                     p => {
                         if let Some(n) = p.strip_prefix("max-age=").and_then(|n| n.parse().ok()) {
-                            d.ttl = Some(Duration::from_secs(n));
+                            d.ttl = Some(ttl_secs(n));
                         }
                     }
                 }
@@ -139,10 +139,14 @@ impl Directives {
             d.write = false;
         }
         if let Some(n) = value("cf-aig-cache-ttl").and_then(|n| n.parse().ok()) {
-            d.ttl = Some(Duration::from_secs(n));
+            d.ttl = Some(ttl_secs(n));
         }
         d
     }
+
+    /// No entry outlives a year: a header asking for more (up to u64::MAX seconds) would
+    /// overflow `Instant + ttl` and panic the request's task.
+    pub const MAX_TTL: Duration = Duration::from_secs(365 * 86_400);
 
     pub fn none() -> Directives {
         Directives {
@@ -151,6 +155,10 @@ impl Directives {
             ttl: None,
         }
     }
+}
+
+fn ttl_secs(n: u64) -> Duration {
+    Duration::from_secs(n).min(Directives::MAX_TTL)
 }
 
 struct Entry {
@@ -370,5 +378,26 @@ mod tests {
                 ttl: Some(Duration::from_secs(5))
             }
         );
+    }
+
+    proptest::proptest! {
+        /// Arbitrary cache headers: directives, never a panic, and a stored answer's
+        /// expiry that fits (a huge max-age used to overflow `Instant + ttl`).
+        #[test]
+        fn any_cache_headers(cc in "\\PC*", skip in "\\PC*", ttl in "\\PC*", n in proptest::prelude::any::<u64>()) {
+            let mut h = HeaderMap::new();
+            for (name, v) in [("cache-control", cc), ("cf-aig-skip-cache", skip), ("cf-aig-cache-ttl", ttl)] {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+                    h.insert(name, v);
+                }
+            }
+            let d = Directives::from_headers(&h);
+            let c = Cache::new(4, 1 << 20, Duration::from_secs(60));
+            c.put(1, answer(10), d.ttl);
+            h.insert("cache-control", format!("max-age={n}").parse().unwrap());
+            let d = Directives::from_headers(&h);
+            proptest::prop_assert!(d.ttl.unwrap_or_default() <= Directives::MAX_TTL);
+            c.put(2, answer(10), d.ttl);
+        }
     }
 }

@@ -4,6 +4,7 @@
 mod api;
 mod cache;
 mod canned;
+mod docs;
 mod gateway;
 mod generate;
 mod ingest;
@@ -31,6 +32,11 @@ use crate::http::ingest::handler;
 use crate::http::Window;
 use crate::state::AppState;
 use crate::store::StoreError;
+
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
 
 /// The AI routes; the gateway endpoints share the one running `Gateway` from `start`.
 pub fn routes(gateway: Arc<Gateway>) -> Router<AppState> {

@@ -8,6 +8,11 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
 /// Its HTTP surface: the login session and the overview. The dashboard owns no data and
 /// runs no task: it composes the capabilities' headlines.
 pub fn routes() -> Router<AppState> {

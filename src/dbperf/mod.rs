@@ -15,6 +15,11 @@ use crate::http::Window;
 use crate::state::AppState;
 use crate::store::StoreError;
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
 /// Its HTTP surface: query-timing ingest and reads.
 pub fn routes() -> Router<AppState> {
     Router::new().route(

@@ -24,19 +24,25 @@ pub use ingest::{ConversionIn, EventIn};
 pub use query::{Headline, HeadlineTotals};
 
 use crate::http::Window;
+use crate::http::ingest::handler;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
+
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
 
 /// Its HTTP surface: event and conversion ingest, and every growth read.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/analytics/events",
-            post(ingest::events).get(api::events),
+            post(handler::<EventIn>).get(api::events),
         )
         .route(
             "/api/analytics/conversions",
-            post(ingest::conversions).get(api::conversions),
+            post(handler::<ConversionIn>).get(api::conversions),
         )
         .route("/api/analytics/users/{id}", get(api::user))
         .route("/api/analytics/funnels", post(api::funnel_adhoc))

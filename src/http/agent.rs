@@ -177,4 +177,13 @@ mod tests {
             assert_eq!(Device::from_user_agent(ua), want, "{ua}");
         }
     }
+
+    proptest::proptest! {
+        /// Arbitrary User-Agent text: an agent, never a panic.
+        #[test]
+        fn any_user_agent(ua in "\\PC*") {
+            let a = parse(&ua);
+            proptest::prop_assert!(["desktop", "mobile", "tablet", "unknown"].contains(&a.device.as_str()));
+        }
+    }
 }

@@ -4,12 +4,15 @@
 use std::future::Future;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::auth::Admin;
 use crate::error::ApiError;
-use crate::state::ReadCache;
+use crate::state::{AppState, ReadCache};
 
 // `ReadCache` is held by `AppState`, below this layer; answering from it is web plumbing,
 // so that half of its methods lives here.
@@ -41,6 +44,51 @@ impl ReadCache {
             HeaderValue::from_static("application/json"),
         );
         Ok(resp)
+    }
+}
+
+/// The one way a read handler answers: the admin check, then the JSON of `f`, shared for
+/// a few seconds between dashboards (session cookie) and always fresh for API clients
+/// (bearer token), so a script that writes then reads sees its write.
+///
+/// ```ignore
+/// pub async fn get(State(state): State<AppState>, read: CachedRead, window: Window)
+///     -> Result<Response, ApiError> {
+///     read.json(query::summary(&state.store, window)).await
+/// }
+/// ```
+pub struct CachedRead {
+    cache: std::sync::Arc<ReadCache>,
+    key: Option<String>,
+}
+
+impl CachedRead {
+    /// Answers with `f`'s value as JSON, computed only when not cached.
+    pub async fn json<T, E, F>(self, f: F) -> Result<Response, ApiError>
+    where
+        T: Serialize,
+        E: Into<ApiError>,
+        F: Future<Output = Result<T, E>>,
+    {
+        self.cache
+            .json(self.key, async { f.await.map_err(Into::into) })
+            .await
+    }
+}
+
+impl FromRequestParts<AppState> for CachedRead {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let admin = Admin::from_request_parts(parts, state).await?;
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |u| &u.0);
+        Ok(CachedRead {
+            key: admin.cache_key(uri),
+            cache: state.read_cache.clone(),
+        })
     }
 }
 

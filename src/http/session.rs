@@ -47,4 +47,21 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("gs_session="));
         assert_eq!(from_headers(&h), None);
     }
+
+    proptest::proptest! {
+        /// Arbitrary Cookie headers: a session id or none, never a panic.
+        #[test]
+        fn any_cookie_header(v in "\\PC*", bytes in proptest::prelude::any::<Vec<u8>>()) {
+            let mut h = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&v) {
+                h.append(header::COOKIE, value);
+            }
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                h.append(header::COOKIE, value);
+            }
+            if let Some(id) = from_headers(&h) {
+                proptest::prop_assert!(!id.is_empty());
+            }
+        }
+    }
 }

@@ -18,16 +18,25 @@ use serde::Serialize;
 
 pub use crate::http::agent::Device;
 pub use exact::{Headline, Vital};
-pub use ingest::{PerformanceIn, WebVitalIn};
+pub use ingest::{PerformanceIn, PerformanceItem, WebVitalIn};
 
+use crate::http::ingest::handler;
 use crate::http::Window;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
 /// Its HTTP surface: report ingest and the Performance page's reads.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/analytics/performance", post(api::post).get(api::get))
+        .route(
+            "/api/analytics/performance",
+            post(handler::<PerformanceItem>).get(api::get),
+        )
         .route("/api/analytics/performance/routes", get(api::routes))
         .route("/api/analytics/performance/histogram", get(api::histogram))
 }

@@ -63,7 +63,14 @@ impl Gateway {
                 "`messages` is required and must be an array".into(),
             ));
         }
-        if api == Api::Anthropic && !body.get("max_tokens").is_some_and(Value::is_u64) {
+        // A whole number, written 1024 or 1024.0 (JSON Schema's `integer` is both).
+        let whole = |v: &Value| {
+            v.is_u64()
+                || v.as_f64().is_some_and(|f| {
+                    f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0
+                })
+        };
+        if api == Api::Anthropic && !body.get("max_tokens").is_some_and(whole) {
             return Err(GatewayError::BadRequest(
                 "max_tokens: Field required (a positive integer)".into(),
             ));
