@@ -52,6 +52,7 @@ pub fn store_options(config: &Config) -> StoreOptions {
 /// Every route of every capability, with the shared middleware.
 pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
+    let tracker = web::Tracker::new(&state.config.performance);
     Router::new()
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
@@ -59,7 +60,7 @@ pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
         .merge(growth::routes())
         .merge(ops::routes())
         .merge(dashboard::routes())
-        .fallback(web::fallback)
+        .fallback(move |req| web::fallback(tracker, req))
         .layer(cors)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
