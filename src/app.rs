@@ -69,6 +69,7 @@ pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
 fn router(state: AppState, gateway: Arc<ai::Gateway>) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
     let doc = openapi(&state.config);
+    let tracker = web::Tracker::new(&state.config.performance);
     Router::new()
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
@@ -76,7 +77,7 @@ fn router(state: AppState, gateway: Arc<ai::Gateway>) -> Router {
         .merge(growth::routes())
         .merge(ops::routes(&doc))
         .merge(dashboard::routes())
-        .fallback(web::fallback)
+        .fallback(move |req| web::fallback(tracker, req))
         .layer(cors)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(log_request))

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use growth_stack::app;
 use growth_stack::cli::{Cli, Command, ServeArgs};
-use growth_stack::config::{Config, LogFormat, Sources, KEYS};
+use growth_stack::config::{keys_table, Config, LogFormat, Sources};
 use growth_stack::tools::{bench, demo};
 
 fn main() -> ExitCode {
@@ -30,9 +30,7 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Config(args)) = &command {
         if args.keys {
-            for k in KEYS {
-                println!("{:<45} {:<48} {}", k.path, k.env_name(), k.help);
-            }
+            print!("{}", keys_table(args.markdown));
         } else {
             print!("{}", config.to_toml_masked());
         }
