@@ -43,3 +43,9 @@ bench-vitals N="5000000":
     rm -rf $HOME/.cache/growth-stack/bench-vitals
     cargo run --release -- demo --page-views {{N}} --days 30 --data-dir $HOME/.cache/growth-stack/bench-vitals
     cargo run --release -- bench --vitals --vitals-data $HOME/.cache/growth-stack/bench-vitals
+
+# Alert evaluation on the 10M-event file (the bench-growth one, filled once): every
+# built-in rule plus RULES user rules, one cold round then timed rounds, wall and CPU
+bench-alerts RULES="100" DIR="target/bench-growth":
+    test -f {{DIR}}/growth.duckdb || cargo run --release -- demo --events 10000000 --users 200000 --data-dir {{DIR}}
+    cargo run --release -- bench --alerts {{DIR}} --user-rules {{RULES}}

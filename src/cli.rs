@@ -159,18 +159,21 @@ pub struct BenchArgs {
     /// Only time growth queries (funnel, retention, overview) on this data dir, API vs raw SQL
     #[arg(long, value_name = "DATA_DIR")]
     pub growth: Option<PathBuf>,
+    /// Only time alert evaluation rounds (built-in rules + --user-rules) on this data dir
+    #[arg(long, value_name = "DATA_DIR")]
+    pub alerts: Option<PathBuf>,
+    /// User rules added for --alerts
+    #[arg(long, default_value_t = 100)]
+    pub user_rules: usize,
+    /// Timed evaluation rounds for --alerts, after one cold round
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
     /// Send events without user_id (visitor ids, no profile upserts)
     #[arg(long)]
     pub anonymous: bool,
     /// Timed repetitions per query with --growth
     #[arg(long, default_value_t = 15)]
     pub reps: usize,
-    /// Only time alert evaluation rounds (default rules + --user-rules) on this data dir
-    #[arg(long, value_name = "DATA_DIR")]
-    pub alerts: Option<PathBuf>,
-    /// User rules added for --alerts
-    #[arg(long, default_value_t = 100)]
-    pub user_rules: usize,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -188,9 +191,12 @@ pub struct BenchAiArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArgs {
-    /// List every setting with its environment variable instead
+    /// List every setting with its environment variable, default and meaning instead
     #[arg(long)]
     pub keys: bool,
+    /// With --keys: as a Markdown table (README's)
+    #[arg(long, requires = "keys")]
+    pub markdown: bool,
 }
 
 impl ServeArgs {

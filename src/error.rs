@@ -12,7 +12,7 @@ pub enum ApiError {
     Malformed(String),
     #[error("invalid query parameter `{param}`: {message}")]
     BadParam {
-        param: &'static str,
+        param: std::borrow::Cow<'static, str>,
         message: String,
     },
     #[error("content type {0} is not accepted; send application/json or text/plain")]
@@ -30,6 +30,9 @@ pub enum ApiError {
     /// A route that exists, asked about something that does not (a user, a funnel).
     #[error("{0}")]
     Missing(String),
+    /// The request is well formed but the server's state refuses it (an id taken).
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body is larger than the {limit}-byte limit")]
     TooLarge { limit: usize },
     #[error("{}", invalid_message(.index, .field, .message))]
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::Upstream { status, .. } => *status,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::Missing(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -86,12 +90,24 @@ impl ApiError {
             ApiError::Upstream { .. } => "upstream_error",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) | ApiError::Missing(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::Invalid { .. } => "invalid_field",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// A query or path parameter the handler cannot use (400), naming it.
+    pub fn bad_param(
+        param: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::BadParam {
+            param: param.into(),
+            message: message.into(),
         }
     }
 

@@ -1,9 +1,10 @@
-/* growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals, JS errors.
+/* growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals.
    <script defer src="https://HOST/gs.js" data-key="KEY" data-sample="1"></script>
-   No cookies. Never throws into the page. Algorithms follow web-vitals (see README). */
-(function (w, d) {
+   data-batch-size, data-flush-interval, data-web-vitals, data-custom-metrics override
+   the server's [performance] settings, written in below as served. No cookies. Never throws into the page. Algorithms follow web-vitals (see README). */
+(function (w, d, C) {
   var P = w.performance, N = w.navigator, PO = w.PerformanceObserver, L = w.location;
-  var me = d.currentScript, api, key, rate, sid, queues = {}, timer, last, onHide = [];
+  var me = d.currentScript, api, key, rate, sid, queues = {}, timer, last, onHide = [], seen = [], batch, every, core, extra;
   function safe(f) {
     return function () {
       try { return f.apply(this, arguments); } catch (e) {}
@@ -14,20 +15,20 @@
   }
   function post(path, items) {
     var url = api + path + key, body = JSON.stringify(items.length > 1 ? items : items[0]);
-    // A text/plain beacon: no CORS preflight, survives page close.
+    // A string beacon is text/plain: no CORS preflight, and it survives the page closing.
     try { if (N.sendBeacon(url, body)) return; } catch (e) {}
     try { fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit" }).catch(function () {}); } catch (e) {}
   }
   function flush() {
     clearTimeout(timer);
     timer = 0;
-    for (var p in queues) while (queues[p].length) post(p, queues[p].splice(0, 40));
+    for (var p in queues) while (queues[p].length) post(p, queues[p].splice(0, batch));
   }
   function queue(path, item) {
     item.sessionId = sid;
     (queues[path] = queues[path] || []).push(item);
-    if (queues[path].length >= 40) flush();
-    else if (!timer) timer = setTimeout(safe(flush), 5000);
+    if (queues[path].length >= batch) flush();
+    else if (!timer) timer = setTimeout(safe(flush), every);
   }
   function obj(x) {
     return x && typeof x == "object" ? x : null;
@@ -65,7 +66,7 @@
     observe("paint", function (e) {
       if (e.name == "first-contentful-paint" && e.startTime < hiddenAt) m.fcp = Math.max(e.startTime - act, 0);
     });
-    // LCP: the last candidate before the first input or hide.
+    // LCP: the latest candidate before the first input or hide is final.
     function lcp(e) {
       if (!lcpDone && e.startTime < hiddenAt) m.lcp = Math.max(e.startTime - act, 0);
     }
@@ -77,7 +78,7 @@
     ["keydown", "click"].forEach(function (t) {
       w.addEventListener(t, function (e) { if (e.isTrusted) setTimeout(safe(endLcp)); }, true);
     });
-    // CLS: the largest session window (gaps < 1 s, at most 5 s).
+    // CLS: session windows (gaps under 1 s, at most 5 s long); the largest one counts.
     observe("layout-shift", function (e) {
       if (e.hadRecentInput) return;
       if (win && e.startTime - prev < 1000 && e.startTime - first < 5000) win += e.value;
@@ -85,8 +86,8 @@
       prev = e.startTime;
       cls = Math.max(cls, win);
     });
-    // INP: longest duration per interaction; p98 = the (interactions / 50)-th
-    // longest of the 10 longest.
+    // INP: the longest duration per interaction; the p98 estimate is the
+    // (interactions / 50)-th longest, counting only the 10 longest.
     function interaction(e) {
       var k = e.interactionId;
       if (!k) return;
@@ -101,11 +102,12 @@
     function report() {
       endLcp();
       var v = {}, k, all = [];
-      for (k in m) v[k] = m[k];
-      if (types.indexOf("layout-shift") >= 0 && (v.fcp != null || navType == "back-forward-cache")) v.cls = cls;
+      // Core Web Vitals, and the guide's "custom metrics" FCP and TTFB, each when enabled.
+      for (k in m) if (k == "fcp" || k == "ttfb" ? extra : core) v[k] = m[k];
+      if (core && types.indexOf("layout-shift") >= 0 && (m.fcp != null || navType == "back-forward-cache")) v.cls = cls;
       for (k in ints) all.push(ints[k]);
       all.sort(function (a, b) { return b - a; });
-      if (all.length) v.inp = all[Math.min(all.length - 1, 9, Math.floor(((P.interactionCount || 0) - base || count) / 50))];
+      if (core && all.length) v.inp = all[Math.min(all.length - 1, 9, Math.floor(((P.interactionCount || 0) - base || count) / 50))];
       k = JSON.stringify(v);
       if (k == "{}" || k == sent) return;
       sent = k;
@@ -120,7 +122,7 @@
       hiddenAt = Math.min(hiddenAt, P.now());
       report();
     });
-    // Back/forward cache: a new page view, timed from the restore.
+    // Back/forward cache: a new page view for the metrics, timed from the restore.
     w.addEventListener("pageshow", safe(function (e) {
       if (!e.persisted) return;
       reset("back-forward-cache");
@@ -139,7 +141,23 @@
     key = me.getAttribute("data-key");
     key = key ? "?key=" + encodeURIComponent(key) : "";
     rate = parseFloat(me.getAttribute("data-sample"));
+    function opt(k) {
+      var a = me.getAttribute("data-" + k);
+      return a == null || a == "" ? C[k] : a;
+    }
+    batch = +opt("batch-size") || C["batch-size"];
+    every = +opt("flush-interval") || C["flush-interval"];
+    core = opt("web-vitals") + "" != "false";
+    extra = opt("custom-metrics") + "" != "false";
     try { sid = sessionStorage.gs_sid || (sessionStorage.gs_sid = uid()); } catch (e) { sid = uid(); }
+    // JavaScript errors and unhandled rejections: each message once, at most 10 per
+    // page; the session id (set in queue) lets the session error rate count them.
+    ["error", "unhandledrejection"].forEach(function (t) {
+      w.addEventListener(t, safe(function (e, m) {
+        m = e.message || e.reason + "";
+        if (seen.indexOf(m) < 0 && seen.push(m) < 11) queue("errors", { message: m, source: e.filename, line: e.lineno, route: L.pathname });
+      }));
+    });
     w.growth = {
       track: safe(function (name, props) {
         if (name) queue("events", { event: String(name), route: L.pathname, properties: obj(props) });
@@ -148,13 +166,6 @@
         if (funnel && step) queue("conversions", { funnel: String(funnel), step: String(step), properties: obj(props) });
       }),
     };
-    var seen = {};
-    ["error", "unhandledrejection"].forEach(function (t) {
-      w.addEventListener(t, safe(function (e, m) {
-        m = String((e = e.reason || e).message || e);
-        if (!seen[m] && (seen[m] = seen.n = -~seen.n) < 11) queue("errors", { message: m, source: e.filename, line: e.lineno, route: L.pathname });
-      }));
-    });
     pageview();
     ["pushState", "replaceState"].forEach(function (k) {
       var orig = history[k];
@@ -165,7 +176,7 @@
       };
     });
     w.addEventListener("popstate", safe(pageview));
-    if (PO && P && Math.random() < (rate >= 0 ? rate : 1)) vitals();
+    if (PO && P && (core || extra) && Math.random() < (rate >= 0 ? rate : 1)) vitals();
     var hide = safe(function (e) {
       if (e.type == "pagehide" || d.visibilityState == "hidden") {
         onHide.forEach(function (f) { safe(f)(); });
@@ -175,4 +186,4 @@
     d.addEventListener("visibilitychange", hide, true);
     w.addEventListener("pagehide", hide, true);
   } catch (e) {}
-})(window, document);
+})(window, document, /*settings*/{});

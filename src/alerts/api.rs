@@ -1,9 +1,13 @@
-//! HTTP handlers: thin wrappers over the engine, the rule store and the reads.
+//! HTTP handlers: thin wrappers over the engine, the rule store and the reads, each with
+//! its OpenAPI operation. The live state (rules, their states, silences) is answered from
+//! memory and never cached, so an edit shows at once; the windowed reads from DuckDB
+//! (history, top errors) go through `CachedRead`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -12,42 +16,144 @@ use duckdb::params;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::openapi::{RefOr, Response as OaResponse};
+use utoipa::{IntoParams, IntoResponses, OpenApi, PartialSchema, ToSchema};
 
+use super::errors::{self, ErrorIn};
 use super::eval::{Series, State as AlertState};
-use super::history::{self, HistoryQuery};
+use super::history;
 use super::measures::{self, Stats};
 use super::notify;
-use super::outbox::{self, NotificationsQuery, Pending};
-use super::rules::{self, Origin, Rule, RuleSpec};
+use super::outbox::{self, Pending};
+use super::rules::{self, present, Origin, Rule, RuleSpec};
+use super::schema::TestBody;
 use super::silences::{self, SilenceIn};
-use super::{errors, lock, Engine};
+use super::Engine;
 use crate::error::ApiError;
 use crate::http::body::{self, parse_value};
-use crate::http::{Admin, Window};
+use crate::http::ingest::Accepted;
+use crate::http::openapi::{
+    errors as error_responses, IngestErrors, OneOrMany, ReadErrors, UNAUTHORIZED,
+};
+use crate::http::params::{enum_schema, Int, Params};
+use crate::http::{Admin, CachedRead, PathParam, Window, WindowQuery};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
 type Eng = Extension<Arc<Engine>>;
 
-/// A typed query string whose errors come back in the JSON envelope.
-pub struct Q<T>(pub T);
+/// The operations of this capability, merged into `/api/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(paths(
+    post_errors,
+    errors,
+    list,
+    summary,
+    history,
+    measures,
+    rules,
+    create_rule,
+    rule,
+    update_rule,
+    delete_rule,
+    rule_preview,
+    preview,
+    silences,
+    create_silence,
+    expire_silence,
+    send_test,
+    notifications
+))]
+pub(super) struct Doc;
 
-impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Q<T> {
-    type Rejection = ApiError;
+/// The body of `POST /api/analytics/errors`.
+type ErrorsBody = OneOrMany<ErrorIn>;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, ApiError> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| Q(q.0))
-            .map_err(|e| ApiError::BadParam {
-                param: "query",
-                message: e.body_text(),
-            })
-    }
+const CSRF: (u16, &str) = (
+    403,
+    "A dashboard session without X-Requested-With: growth-stack",
+);
+const MALFORMED: (u16, &str) = (400, "The body is not JSON, or not a JSON object");
+const TOO_LARGE: (u16, &str) = (413, "The body is larger than ingest.body_limit");
+const MEDIA: (u16, &str) = (
+    415,
+    "Content-Type is neither application/json nor text/plain",
+);
+const INVALID: (u16, &str) = (422, "The body breaks a rule; `field` names it");
+const NO_RULE: (u16, &str) = (404, "No rule with that id");
+
+/// Declares an `IntoResponses` list of error statuses.
+macro_rules! error_list {
+    ($name:ident, [$($e:expr),* $(,)?]) => {
+        struct $name;
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<OaResponse>> {
+                error_responses(&[$($e),*])
+            }
+        }
+    };
 }
 
+error_list!(AuthOnly, [UNAUTHORIZED]);
+error_list!(LookupRule, [UNAUTHORIZED, NO_RULE]);
+error_list!(
+    CreateErrors,
+    [
+        MALFORMED,
+        UNAUTHORIZED,
+        CSRF,
+        (
+            409,
+            "A rule with that id exists; PUT /api/alerts/rules/{id} changes it"
+        ),
+        TOO_LARGE,
+        MEDIA,
+        INVALID
+    ]
+);
+error_list!(UpdateErrors, [MALFORMED, UNAUTHORIZED, (403, "A rule from the config file ([[alerts.rules]]), or a dashboard session without X-Requested-With"), NO_RULE, TOO_LARGE, MEDIA, INVALID]);
+error_list!(
+    DeleteErrors,
+    [
+        UNAUTHORIZED,
+        (
+            403,
+            "A rule from the config file, or a dashboard session without X-Requested-With"
+        ),
+        NO_RULE,
+        (
+            409,
+            "A built-in rule as shipped: turn it off with PUT and \"enabled\": false instead"
+        )
+    ]
+);
+error_list!(
+    BodyErrors,
+    [MALFORMED, UNAUTHORIZED, CSRF, TOO_LARGE, MEDIA, INVALID]
+);
+error_list!(
+    ExpireErrors,
+    [UNAUTHORIZED, CSRF, (404, "No silence with that id")]
+);
+error_list!(
+    TestErrors,
+    [
+        MALFORMED,
+        UNAUTHORIZED,
+        CSRF,
+        (404, "No channel of that name"),
+        (
+            409,
+            "No channel is configured: set alerts.webhook_url (GROWTH_ALERTS_WEBHOOK_URL)"
+        ),
+        TOO_LARGE,
+        MEDIA,
+        INVALID
+    ]
+);
+
+/// A JSON object body, read under the ingest body limit; 400 when it is not an object,
+/// 422 naming the field that breaks a rule.
 async fn json_body<T: DeserializeOwned>(
     state: &AppState,
     headers: &HeaderMap,
@@ -123,12 +229,14 @@ struct RuleView {
 
 fn views(engine: &Engine) -> Vec<RuleView> {
     let now = Utc::now();
-    let silences: Vec<_> = lock(&engine.silences)
+    let silences: Vec<_> = engine
+        .silences
+        .lock()
         .iter()
         .filter(|s| s.active(now))
         .cloned()
         .collect();
-    let all = lock(&engine.series);
+    let all = engine.series.lock();
     engine
         .rules()
         .into_iter()
@@ -163,7 +271,39 @@ fn views(engine: &Engine) -> Vec<RuleView> {
         .collect()
 }
 
+/// `POST /api/analytics/errors` is `http::ingest::handler::<ErrorIn>`; this function only
+/// carries its OpenAPI description.
+#[utoipa::path(post, path = "/api/analytics/errors", tag = "Errors",
+    summary = "Record JavaScript errors, as gs.js reports them (each message once per page, at most 10)",
+    description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing. \
+        `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too. The server's own 5xx answers (the AI \
+        gateway's included) are recorded as server errors without a call.",
+    request_body(content = ErrorsBody, content_type = "application/json"),
+    security((), ("ingestKey" = [])),
+    responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
+#[allow(dead_code)]
+fn post_errors() {}
+
+/// `GET /api/analytics/errors`: counts, error rate and the top errors in the window.
+#[utoipa::path(get, path = "/api/analytics/errors", tag = "Errors",
+    summary = "JavaScript and server errors in the window: counts, JavaScript errors per page view, the most \
+        frequent errors (paged by limit and offset)",
+    params(WindowQuery), security(("admin" = [])),
+    responses((status = 200, description = "The errors", body = Object), ReadErrors))]
+pub async fn errors(
+    State(state): State<AppState>,
+    read: CachedRead,
+    window: Window,
+) -> Result<Response, ApiError> {
+    read.json(errors::top(&state.store, window)).await
+}
+
 /// `GET /api/alerts`: every rule with its state, current value and series.
+#[utoipa::path(get, path = "/api/alerts", tag = "Alerts",
+    summary = "Every rule with its state (the worst of its series), current value and series, the channels \
+        and the last evaluation round",
+    security(("admin" = [])),
+    responses((status = 200, description = "Rules and states", body = Object), AuthOnly))]
 pub async fn list(Extension(engine): Eng, _: Admin) -> Json<Value> {
     let summary = engine.cards();
     let channels: Vec<Value> = engine
@@ -174,32 +314,64 @@ pub async fn list(Extension(engine): Eng, _: Admin) -> Json<Value> {
     Json(json!({
         "firing": summary.firing,
         "pending": summary.pending,
-        "interval_seconds": engine.cfg.interval.0,
-        "default_for": engine.cfg.default_for.0,
-        "enabled": engine.cfg.enabled,
-        "last_round": *lock(&engine.last_round),
+        "interval_seconds": engine.config.alerts.interval.0,
+        "default_for": engine.config.alerts.default_for.0,
+        "enabled": engine.config.alerts.enabled,
+        "last_round": *engine.last_round.lock(),
         "channels": channels,
         "rules": views(&engine),
     }))
 }
 
 /// `GET /api/alerts/summary`: firing and pending counts and the state per overview card.
+#[utoipa::path(get, path = "/api/alerts/summary", tag = "Alerts",
+    summary = "Firing and pending series, in total and per overview card (vitals, ai, database, growth)",
+    security(("admin" = [])),
+    responses((status = 200, description = "The counts", body = Object), AuthOnly))]
 pub async fn summary(Extension(engine): Eng, _: Admin) -> Json<super::Summary> {
-    Json(engine.cards())
+    Json(super::headline(&engine))
 }
 
+/// `?rule=`: one rule's changes only.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only this rule's state changes; empty means every rule.
+    #[param(nullable = false)]
+    rule: Option<String>,
+}
+
+/// `GET /api/alerts/history`: state changes in the window, newest first.
+#[utoipa::path(get, path = "/api/alerts/history", tag = "Alerts",
+    summary = "State changes (inactive, pending, firing, resolved, nodata) in the window, newest first, \
+        paged by limit and offset",
+    params(WindowQuery, HistoryQuery), security(("admin" = [])),
+    responses((status = 200, description = "The changes", body = Object), ReadErrors))]
 pub async fn history(
     State(state): State<AppState>,
-    _: Admin,
-    Q(q): Q<HistoryQuery>,
-) -> Result<Json<history::History>, ApiError> {
-    Ok(Json(history::read(&state.store, q).await?))
+    read: CachedRead,
+    window: Window,
+    Params(q): Params<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let rule = q.rule.filter(|r| !r.is_empty());
+    read.json(history::read(&state.store, window, rule)).await
 }
 
+/// `GET /api/alerts/measures`: the catalogue a rule picks its measure from.
+#[utoipa::path(get, path = "/api/alerts/measures", tag = "Alerts",
+    summary = "The catalogue of measures: area, unit, allowed aggregations and the labels each can filter or \
+        split by",
+    security(("admin" = [])),
+    responses((status = 200, description = "The catalogue", body = Object), AuthOnly))]
 pub async fn measures(_: Admin) -> Json<Value> {
     Json(json!({ "measures": measures::catalogue() }))
 }
 
+/// `GET /api/alerts/rules`: every rule as written (built in, config file, API).
+#[utoipa::path(get, path = "/api/alerts/rules", tag = "Alerts",
+    summary = "Every rule as written, with its id and origin (default, config or api)",
+    security(("admin" = [])),
+    responses((status = 200, description = "The rules", body = Object), AuthOnly))]
 pub async fn rules(Extension(engine): Eng, _: Admin) -> Json<Value> {
     Json(json!({ "rules": engine.rules() }))
 }
@@ -212,10 +384,16 @@ fn find(engine: &Engine, id: &str) -> Result<Rule, ApiError> {
         .ok_or_else(|| ApiError::Missing(format!("no alert rule {id:?}")))
 }
 
+/// `GET /api/alerts/rules/{id}`.
+#[utoipa::path(get, path = "/api/alerts/rules/{id}", tag = "Alerts",
+    summary = "One rule as written",
+    params(("id" = String, Path, description = "The rule's id")),
+    security(("admin" = [])),
+    responses((status = 200, description = "The rule", body = Object), LookupRule))]
 pub async fn rule(
     Extension(engine): Eng,
     _: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<Rule>, ApiError> {
     Ok(Json(find(&engine, &id)?))
 }
@@ -225,6 +403,11 @@ fn check(spec: &RuleSpec) -> Result<(), ApiError> {
 }
 
 /// `POST /api/alerts/rules`: a new rule; 201 with the rule.
+#[utoipa::path(post, path = "/api/alerts/rules", tag = "Alerts",
+    summary = "Create a rule; its id is the one given, or made from its name",
+    request_body(content = RuleSpec, content_type = "application/json"),
+    security(("admin" = [])),
+    responses((status = 201, description = "Created; the rule", body = Object), CreateErrors))]
 pub async fn create_rule(
     State(state): State<AppState>,
     Extension(engine): Eng,
@@ -235,37 +418,36 @@ pub async fn create_rule(
     let spec: RuleSpec = json_body(&state, &headers, body).await?;
     check(&spec)?;
     let id = spec.rule_id();
-    if !rules::valid_id(&id) {
-        return Err(invalid(
-            "id",
-            "must be 1 to 64 characters of a-z, 0-9, '_' and '-'",
-        ));
-    }
-    if engine.rules().iter().any(|r| r.id == id) {
-        return Err(invalid(
-            "id",
-            format!("{id:?} already exists; PUT /api/alerts/rules/{id} changes it"),
-        ));
-    }
     let spec = RuleSpec {
         id: Some(id.clone()),
         ..spec
     };
     let _w = engine.writes.lock().await;
+    if engine.rules().iter().any(|r| r.id == id) {
+        return Err(ApiError::Conflict(format!(
+            "rule {id:?} exists; PUT /api/alerts/rules/{id} changes it"
+        )));
+    }
     save_rule(&state.store, id.clone(), Some(spec.clone())).await?;
-    let mut api = lock(&engine.api_rules).clone();
+    let mut api = engine.api_rules.lock().clone();
     api.push(spec);
     engine.set_api_rules(api);
     Ok((StatusCode::CREATED, Json(find(&engine, &id)?)).into_response())
 }
 
-/// `PUT /api/alerts/rules/{id}`: replaces a rule (a default one too; config rules are
+/// `PUT /api/alerts/rules/{id}`: replaces a rule (a built-in one too; config rules are
 /// changed in the config file).
+#[utoipa::path(put, path = "/api/alerts/rules/{id}", tag = "Alerts",
+    summary = "Replace a rule, a built-in one included (DELETE puts a built-in rule back)",
+    params(("id" = String, Path, description = "The rule's id")),
+    request_body(content = RuleSpec, content_type = "application/json"),
+    security(("admin" = [])),
+    responses((status = 200, description = "The rule", body = Object), UpdateErrors))]
 pub async fn update_rule(
     State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Rule>, ApiError> {
@@ -276,31 +458,36 @@ pub async fn update_rule(
         )));
     }
     let spec: RuleSpec = json_body(&state, &headers, body).await?;
-    if spec.id.as_ref().is_some_and(|s| s != &id) {
-        return Err(invalid("id", "does not match the rule in the path"));
-    }
     check(&spec)?;
+    // The path names the rule; an id in the body is the same rule or ignored.
     let spec = RuleSpec {
         id: Some(id.clone()),
         ..spec
     };
     let _w = engine.writes.lock().await;
+    find(&engine, &id)?;
     save_rule(&state.store, id.clone(), Some(spec.clone())).await?;
-    let mut api = lock(&engine.api_rules).clone();
+    let mut api = engine.api_rules.lock().clone();
     api.retain(|s| s.id.as_deref() != Some(&id));
     api.push(spec);
     engine.set_api_rules(api);
     Ok(Json(find(&engine, &id)?))
 }
 
-/// `DELETE /api/alerts/rules/{id}`: removes an API rule, or puts an edited default back
-/// to the guide's values.
+/// `DELETE /api/alerts/rules/{id}`: removes an API rule, or puts an edited built-in rule
+/// back to the guide's values.
+#[utoipa::path(delete, path = "/api/alerts/rules/{id}", tag = "Alerts",
+    summary = "Delete a rule made through the API, or put an edited built-in rule back as shipped",
+    params(("id" = String, Path, description = "The rule's id")),
+    security(("admin" = [])),
+    responses((status = 204, description = "Deleted (or put back)"), DeleteErrors))]
 pub async fn delete_rule(
     State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
+    let _w = engine.writes.lock().await;
     let existing = find(&engine, &id)?;
     match existing.origin {
         Origin::Config => {
@@ -309,16 +496,15 @@ pub async fn delete_rule(
             )))
         }
         Origin::Default if !existing.edited => {
-            return Err(invalid(
-                "id",
-                "built-in rules cannot be deleted; PUT it with \"enabled\": false to turn it off",
+            return Err(ApiError::Conflict(
+                "built-in rules cannot be deleted; PUT it with \"enabled\": false to turn it off"
+                    .into(),
             ))
         }
         _ => {}
     }
-    let _w = engine.writes.lock().await;
     save_rule(&state.store, id.clone(), None).await?;
-    let mut api = lock(&engine.api_rules).clone();
+    let mut api = engine.api_rules.lock().clone();
     api.retain(|s| s.id.as_deref() != Some(&id));
     engine.set_api_rules(api);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -347,6 +533,12 @@ async fn preview_of(engine: &Engine, rule: Rule) -> Result<Json<Preview>, ApiErr
 }
 
 /// `POST /api/alerts/preview`: an unsaved rule's measure over the last day.
+#[utoipa::path(post, path = "/api/alerts/preview", tag = "Alerts",
+    summary = "An unsaved rule's measure over the last day, in buckets of its window (5 min to 1 h), for the \
+        rule editor's chart against the threshold",
+    request_body(content = RuleSpec, content_type = "application/json"),
+    security(("admin" = [])),
+    responses((status = 200, description = "The points", body = Object), BodyErrors))]
 pub async fn preview(
     State(state): State<AppState>,
     Extension(engine): Eng,
@@ -365,10 +557,16 @@ pub async fn preview(
     preview_of(&engine, rule).await
 }
 
+/// `GET /api/alerts/rules/{id}/preview`: a rule's measure over the last day.
+#[utoipa::path(get, path = "/api/alerts/rules/{id}/preview", tag = "Alerts",
+    summary = "A rule's measure over the last day, in buckets of its window (5 min to 1 h)",
+    params(("id" = String, Path, description = "The rule's id")),
+    security(("admin" = [])),
+    responses((status = 200, description = "The points", body = Object), LookupRule))]
 pub async fn rule_preview(
     Extension(engine): Eng,
     _: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<Preview>, ApiError> {
     let rule = find(&engine, &id)?;
     preview_of(&engine, rule).await
@@ -382,9 +580,15 @@ struct SilenceView {
 }
 
 /// `GET /api/alerts/silences`: newest first, expired ones included.
+#[utoipa::path(get, path = "/api/alerts/silences", tag = "Alerts",
+    summary = "Every silence, newest first, with whether it is active now",
+    security(("admin" = [])),
+    responses((status = 200, description = "The silences", body = Object), AuthOnly))]
 pub async fn silences(Extension(engine): Eng, _: Admin) -> Json<Value> {
     let now = Utc::now();
-    let list: Vec<SilenceView> = lock(&engine.silences)
+    let list: Vec<SilenceView> = engine
+        .silences
+        .lock()
         .iter()
         .rev()
         .map(|s| SilenceView {
@@ -396,6 +600,12 @@ pub async fn silences(Extension(engine): Eng, _: Admin) -> Json<Value> {
 }
 
 /// `POST /api/alerts/silences`: `{"matchers": {"alertname": "SlowLCP"}, "duration": "2h"}`.
+#[utoipa::path(post, path = "/api/alerts/silences", tag = "Alerts",
+    summary = "Silence the notifications of matching alerts until ends_at (or for a duration); their states \
+        still change and show",
+    request_body(content = SilenceIn, content_type = "application/json"),
+    security(("admin" = [])),
+    responses((status = 201, description = "Created; the silence and whether it is active", body = Object), BodyErrors))]
 pub async fn create_silence(
     State(state): State<AppState>,
     Extension(engine): Eng,
@@ -404,27 +614,35 @@ pub async fn create_silence(
     body: Body,
 ) -> Result<Response, ApiError> {
     let input: SilenceIn = json_body(&state, &headers, body).await?;
-    let s = input
-        .into_silence(Utc::now())
-        .map_err(|(f, m)| invalid(f, m))?;
+    let now = Utc::now();
+    let s = input.into_silence(now).map_err(|(f, m)| invalid(f, m))?;
     let _w = engine.writes.lock().await;
     silences::save(&state.store, s.clone()).await?;
-    lock(&engine.silences).push(s.clone());
-    Ok((StatusCode::CREATED, Json(s)).into_response())
+    engine.silences.lock().push(s.clone());
+    let view = SilenceView {
+        active: s.active(now),
+        silence: s,
+    };
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 /// `DELETE /api/alerts/silences/{id}`: ends a silence now.
+#[utoipa::path(delete, path = "/api/alerts/silences/{id}", tag = "Alerts",
+    summary = "End a silence now (it stays in the list, expired)",
+    params(("id" = String, Path, description = "The silence's id")),
+    security(("admin" = [])),
+    responses((status = 204, description = "Expired"), ExpireErrors))]
 pub async fn expire_silence(
     State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
+    let _w = engine.writes.lock().await;
     let ended = {
-        let mut list = lock(&engine.silences);
-        let found = list.iter_mut().find(|s| s.id == id);
-        found.map(|s| {
+        let mut list = engine.silences.lock();
+        list.iter_mut().find(|s| s.id == id).map(|s| {
             if s.ends_at > now {
                 s.ends_at = now;
             }
@@ -434,19 +652,25 @@ pub async fn expire_silence(
     let Some(s) = ended else {
         return Err(ApiError::Missing(format!("no silence {id:?}")));
     };
-    let _w = engine.writes.lock().await;
     silences::save(&state.store, s).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The body of `POST /api/alerts/test`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TestIn {
     /// One channel by name; every channel when absent.
+    #[serde(default, deserialize_with = "present")]
     channel: Option<String>,
 }
 
 /// `POST /api/alerts/test`: queues a test notification to each channel (or the one named).
+#[utoipa::path(post, path = "/api/alerts/test", tag = "Alerts",
+    summary = "Queue a test notification (alertname TestNotification) to every channel, or the one named",
+    request_body(content = TestBody, content_type = "application/json"),
+    security(("admin" = [])),
+    responses((status = 202, description = "Queued; the channels", body = Object), TestErrors))]
 pub async fn send_test(
     State(state): State<AppState>,
     Extension(engine): Eng,
@@ -454,14 +678,19 @@ pub async fn send_test(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = body::read(&headers, body, state.config.ingest.body_limit).await?;
-    let input: TestIn = if bytes.iter().all(u8::is_ascii_whitespace) {
-        TestIn::default()
-    } else {
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
-        parse_value(v, None)?
-    };
+    let input: TestIn = json_body(&state, &headers, body).await?;
+    if input
+        .channel
+        .as_ref()
+        .is_some_and(|c| c.is_empty() || c.chars().count() > rules::MAX_CHANNEL_NAME)
+    {
+        return Err(invalid("channel", "must be 1 to 64 characters"));
+    }
+    if engine.channels.is_empty() {
+        return Err(ApiError::Conflict(
+            "no channel is configured; set alerts.webhook_url (GROWTH_ALERTS_WEBHOOK_URL)".into(),
+        ));
+    }
     let now = Utc::now();
     let targets: Vec<_> = engine
         .channels
@@ -469,13 +698,10 @@ pub async fn send_test(
         .filter(|c| input.channel.as_ref().is_none_or(|n| n == &c.name))
         .collect();
     if targets.is_empty() {
-        return Err(match input.channel {
-            Some(n) => ApiError::Missing(format!("no channel {n:?}")),
-            None => invalid(
-                "channel",
-                "no channel is configured; set alerts.webhook_url (GROWTH_ALERTS_WEBHOOK_URL)",
-            ),
-        });
+        return Err(ApiError::Missing(format!(
+            "no channel {:?}",
+            input.channel.unwrap_or_default()
+        )));
     }
     let queued: Vec<Pending> = targets
         .iter()
@@ -483,7 +709,7 @@ pub async fn send_test(
             channel: c.name.clone(),
             kind: c.kind_name(),
             url: c.url.clone(),
-            body: notify::test_body(c, now, engine.cfg.external_url.as_deref()),
+            body: notify::test_body(c, now, engine.config.alerts.external_url.as_deref()),
             status: "test",
             summary: "[TEST] TestNotification".into(),
         })
@@ -497,29 +723,57 @@ pub async fn send_test(
     Ok((StatusCode::ACCEPTED, Json(json!({ "queued": channels }))).into_response())
 }
 
+/// `?status=`: which deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryStatus(&'static str);
+
+impl std::str::FromStr for DeliveryStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ["pending", "sent", "failed"]
+            .into_iter()
+            .find(|x| *x == s)
+            .map(DeliveryStatus)
+            .ok_or_else(|| format!("{s:?} is not pending, sent or failed"))
+    }
+}
+crate::str_param!(DeliveryStatus);
+
+impl PartialSchema for DeliveryStatus {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        enum_schema(
+            &["pending", "sent", "failed"],
+            "Only notifications in this state; default all",
+        )
+    }
+}
+impl ToSchema for DeliveryStatus {}
+
+/// The filters of the notification log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationsQuery {
+    #[param(inline)]
+    status: Option<DeliveryStatus>,
+    /// Newest first, at most this many, 1 to 500; default 50.
+    #[param(inline)]
+    limit: Option<Int<1, 500>>,
+}
+
+/// `GET /api/alerts/notifications`: the outbox, newest first.
+#[utoipa::path(get, path = "/api/alerts/notifications", tag = "Alerts",
+    summary = "Recent notifications and their delivery (pending with its next attempt, sent, or failed with \
+        the receiver's answer); receiver URLs are left out",
+    params(NotificationsQuery), security(("admin" = [])),
+    responses((status = 200, description = "The notifications", body = Object), ReadErrors))]
 pub async fn notifications(
     State(state): State<AppState>,
     _: Admin,
-    Q(q): Q<NotificationsQuery>,
+    Params(q): Params<NotificationsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(s) = &q.status {
-        if !matches!(s.as_str(), "pending" | "sent" | "failed") {
-            return Err(ApiError::BadParam {
-                param: "status",
-                message: "must be pending, sent or failed".into(),
-            });
-        }
-    }
+    let limit = q.limit.map_or(50, |l| l.0);
+    let status = q.status.map(|s| s.0);
     Ok(Json(
-        json!({ "notifications": outbox::recent(&state.store, q).await? }),
+        json!({ "notifications": outbox::recent(&state.store, status, limit).await? }),
     ))
-}
-
-/// `GET /api/analytics/errors`: counts, error rate and the top errors in the window.
-pub async fn errors(
-    State(state): State<AppState>,
-    _: Admin,
-    window: Window,
-) -> Result<Json<errors::TopErrors>, ApiError> {
-    Ok(Json(errors::top(&state.store, window).await?))
 }

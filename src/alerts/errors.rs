@@ -12,8 +12,11 @@ use duckdb::params;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use axum::http::HeaderMap;
+use utoipa::ToSchema;
+
 use crate::http::ingest::{
-    field_error, required, text, Ctx, FieldError, IngestItem, MAX_SHORT, MAX_URL,
+    count, required, text, Ctx, FieldError, IngestItem, JsonInt, MAX_SHORT, MAX_URL,
 };
 use crate::http::Window;
 use crate::state::AppState;
@@ -22,40 +25,45 @@ use crate::store::{query_json, ts_param, Batch, ErrorRow, JsonRow, Store, StoreE
 const MAX_STACK: usize = 8 * 1024;
 const MAX_MESSAGE: usize = 1024;
 
-/// One JavaScript error, as gs.js (or an app's own `window.onerror`) sends it.
-#[derive(Debug, Deserialize)]
+/// One JavaScript error, as gs.js (or an app's own `window.onerror`) sends it. Multi-word
+/// fields also accept their camelCase spelling, and `filename`, `lineno`, `colno` (the
+/// names of an `ErrorEvent`) are read as `source`, `line`, `col`. A message or URL longer
+/// than its limit is cut, not refused, so one odd error never loses its batch.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = JsError)]
 pub struct ErrorIn {
+    /// Default: a new UUID.
     id: Option<Uuid>,
+    /// What was thrown; the first 1024 characters are kept.
+    #[schema(min_length = 1)]
     message: String,
-    /// The script URL (`filename` in an ErrorEvent).
+    /// The script URL; its query string is dropped.
     #[serde(alias = "filename")]
     source: Option<String>,
     #[serde(alias = "lineno")]
-    line: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2147483647)]
+    line: Option<JsonInt>,
     #[serde(alias = "colno", alias = "column")]
-    col: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2147483647)]
+    col: Option<JsonInt>,
+    #[schema(max_length = 32768)]
     stack: Option<String>,
-    /// The page path (no query string).
+    /// The page path; a query string is dropped.
     #[serde(alias = "path")]
     route: Option<String>,
     #[serde(alias = "sessionId")]
+    #[schema(max_length = 256)]
     session_id: Option<String>,
     #[serde(alias = "userAgent")]
+    #[schema(max_length = 512)]
     user_agent: Option<String>,
-    timestamp: Option<i64>,
+    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
+    /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
-}
-
-fn position(v: Option<i64>, field: &'static str) -> Result<Option<i32>, FieldError> {
-    v.map(|n| {
-        i32::try_from(n)
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| field_error(field, "must be an integer >= 0"))
-    })
-    .transpose()
 }
 
 /// Occurrences of one error share this: kind, message, source and line.
@@ -76,17 +84,22 @@ pub fn error_fingerprint(
     super::fingerprint(&labels)
 }
 
+/// The URL or path without its query string and fragment (cut at an ASCII character,
+/// so at a character boundary).
 fn strip_query(s: String) -> String {
-    match s.find(['?', '#']) {
-        Some(i) => s[..i].to_string(),
+    match s.split_once(['?', '#']) {
+        Some((head, _)) => head.to_string(),
         None => s,
     }
 }
 
 impl IngestItem for ErrorIn {
     type Row = ErrorRow;
+    type Scope<'a> = ();
 
-    fn into_row(self, ctx: &Ctx<'_>) -> Result<ErrorRow, FieldError> {
+    fn scope<'a>(_: &'a AppState, _: &'a HeaderMap) {}
+
+    fn into_row(self, ctx: &Ctx<'_>, _: &()) -> Result<Option<ErrorRow>, FieldError> {
         // A page's errors are what they are: long ones are cut, not refused (the first
         // kilobyte names the error), so one odd error never loses its batch.
         let message: String = self.message.chars().take(MAX_MESSAGE).collect();
@@ -94,15 +107,15 @@ impl IngestItem for ErrorIn {
         let source = self
             .source
             .map(|s| strip_query(s).chars().take(MAX_URL).collect::<String>());
-        let line = position(self.line, "line")?;
-        Ok(ErrorRow {
+        let line = count(self.line, "line")?;
+        Ok(Some(ErrorRow {
             id: ctx.id(self.id),
             kind: "js",
             fingerprint: error_fingerprint("js", &message, source.as_deref(), line),
             message,
             source,
             line,
-            col: position(self.col, "col")?,
+            col: count(self.col, "col")?,
             stack: text(self.stack, "stack", MAX_STACK * 4)?
                 .map(|s| s.chars().take(MAX_STACK).collect()),
             route: self
@@ -113,7 +126,7 @@ impl IngestItem for ErrorIn {
             status: None,
             timestamp: ctx.timestamp(self.timestamp)?,
             created_at: ctx.created_at(self.created_at)?,
-        })
+        }))
     }
 
     fn into_batch(rows: Vec<ErrorRow>) -> Batch {
@@ -221,4 +234,28 @@ pub async fn top(store: &Store, w: Window) -> Result<TopErrors, StoreError> {
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn query_strings_are_dropped() {
+        assert_eq!(strip_query("/a?b=1#c".into()), "/a");
+        assert_eq!(strip_query("/a#c?d".into()), "/a");
+        assert_eq!(strip_query("/å".into()), "/å");
+    }
+
+    proptest! {
+        /// Any text: a prefix of it without `?` or `#`, never a panic.
+        #[test]
+        fn strip_query_keeps_a_prefix(s in "\\PC*") {
+            let out = strip_query(s.clone());
+            prop_assert!(s.starts_with(&out));
+            prop_assert!(!out.contains(['?', '#']));
+            let _ = error_fingerprint("js", &s, Some(&s), Some(1));
+        }
+    }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::anomaly::{self, Band};
 use super::measures::{self, Key, Stats};
 use super::rules::{Condition, Rule};
-use super::{fingerprint, history, lock, notify, Engine};
+use super::{fingerprint, history, notify, Engine};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -206,7 +206,7 @@ impl Engine {
         let mut keys = Vec::new();
         let mut need_baseline = Vec::new();
         {
-            let cache = lock(&self.baselines);
+            let cache = self.baselines.lock();
             for r in &rules {
                 keys.push(key(r, now_us, 0));
                 match r.spec.condition {
@@ -238,7 +238,7 @@ impl Engine {
 
         // Baselines, once an hour per anomaly rule.
         if !need_baseline.is_empty() {
-            let mut cache = lock(&self.baselines);
+            let mut cache = self.baselines.lock();
             cache.retain(|(_, h), _| *h == hour);
             for r in rules.iter().filter(|r| need_baseline.contains(&r.id)) {
                 let w = r.spec.window.0 as i64 * 1_000_000;
@@ -265,11 +265,15 @@ impl Engine {
         let mut changed = Vec::new();
         let series_count;
         {
-            let bands = lock(&self.baselines);
-            let mut all = lock(&self.series);
+            let bands = self.baselines.lock();
+            let mut all = self.series.lock();
             for r in &rules {
-                let min = r.spec.min_samples.unwrap_or(self.cfg.min_samples).max(1) as f64;
-                let for_secs = r.spec.for_.unwrap_or(self.cfg.default_for).0;
+                let min = r
+                    .spec
+                    .min_samples
+                    .map_or(self.config.alerts.min_samples, |n| n.0)
+                    .max(1) as f64;
+                let for_secs = r.spec.for_.unwrap_or(self.config.alerts.default_for).0;
                 let keep = r.spec.keep_firing_for.0;
                 let cur: HashMap<Option<String>, &Stats> = results
                     .get(&key(r, now_us, 0))
@@ -414,7 +418,7 @@ impl Engine {
             millis: started.elapsed().as_secs_f64() * 1000.0,
             error: None,
         };
-        *lock(&self.last_round) = info.clone();
+        *self.last_round.lock() = info.clone();
         Ok(info)
     }
 

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use duckdb::params;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::eval::{Series, State};
+use crate::http::Window;
 use crate::store::{query_json, ts_param, JsonRow, Store, StoreError};
 
 fn ts(t: Option<DateTime<Utc>>) -> duckdb::types::Value {
@@ -125,42 +126,35 @@ pub async fn load(store: &Store) -> Result<BTreeMap<(String, String), Series>, S
         .await
 }
 
-/// Unknown parameters (the dashboard's `range`) are ignored.
-#[derive(Debug, Deserialize, Default)]
-pub struct HistoryQuery {
-    /// Only this rule's changes.
-    pub rule: Option<String>,
-    /// Changes in the last N hours (default 24, at most 90 days).
-    pub hours: Option<u32>,
-    /// Newest first, at most this many (default 200, at most 1000).
-    pub limit: Option<u32>,
-}
-
 #[derive(Debug, Serialize)]
 pub struct History {
     pub from: String,
+    pub to: String,
+    /// Newest first.
     pub changes: Vec<JsonRow>,
 }
 
-pub async fn read(store: &Store, q: HistoryQuery) -> Result<History, StoreError> {
-    let hours = i64::from(q.hours.unwrap_or(24).clamp(1, 24 * 90));
-    let limit = i64::from(q.limit.unwrap_or(200).clamp(1, 1000));
-    let from = Utc::now() - chrono::Duration::hours(hours);
-    let from_us = from.timestamp_micros();
+/// State changes in `[from, to)`, newest first, one page of them; `rule` narrows to one.
+pub async fn read(store: &Store, w: Window, rule: Option<String>) -> Result<History, StoreError> {
+    let (from, to) = (w.from_us(), w.to_us());
+    let (limit, offset) = (i64::from(w.limit), i64::from(w.offset));
     let changes = store
         .query(move |c| {
             query_json(
                 c,
                 "SELECT changed_at AS at, rule_id, series, fingerprint, labels::VARCHAR AS labels, from_state, \
-                 to_state, value FROM alert_history WHERE changed_at >= ? AND (?::VARCHAR IS NULL OR rule_id = ?::VARCHAR) \
-                 ORDER BY changed_at DESC LIMIT ?",
-                params![ts_param(from_us), q.rule, q.rule, limit],
+                 to_state, value FROM alert_history WHERE changed_at >= ? AND changed_at < ? \
+                 AND (?::VARCHAR IS NULL OR rule_id = ?::VARCHAR) \
+                 ORDER BY changed_at DESC, rule_id, series LIMIT ? OFFSET ?",
+                params![ts_param(from), ts_param(to), rule, rule, limit, offset],
                 &["labels"],
             )
         })
         .await?;
+    let json = w.json();
     Ok(History {
-        from: from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        from: json.from,
+        to: json.to,
         changes,
     })
 }

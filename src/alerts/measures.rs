@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use duckdb::types::Value;
 use serde::{Deserialize, Serialize};
 
+use super::rules::present;
 use crate::store::{ts_param, StoreError};
 
 /// What the product records, as something a rule can watch.
@@ -82,17 +83,33 @@ impl Dim {
     }
 }
 
-/// Equality filters, each on one label.
+/// Equality filters, each on one label; a filter is left out, never `null`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub route: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub model: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fingerprint: Option<String>,
 }
 

@@ -4,8 +4,9 @@
 //! webhooks, Slack and Discord, grouped and silenced as Alertmanager does. Also the
 //! errors stream (gs.js JavaScript errors and our own 5xx) the error-rate rules read.
 //!
-//! The face: `routes()`, `start()` (the evaluator and the delivery task), `Engine::cards()`
-//! for the overview, and `record_server_errors` for the composition root's middleware.
+//! The face: `open` (the engine, loaded from the store), `routes`, `openapi`, `start` (the
+//! evaluator and the delivery task), `headline` (firing and pending per overview card) and
+//! `record_server_errors`, the middleware the composition root puts around every route.
 
 mod anomaly;
 mod api;
@@ -16,23 +17,25 @@ mod measures;
 mod notify;
 mod outbox;
 mod rules;
+mod schema;
 mod silences;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 use chrono::Utc;
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::Notify;
 
 pub use errors::{record_server_errors, ErrorIn};
 pub use eval::{RoundInfo, State};
 
-use crate::config::{AlertsConfig, Config};
+use crate::config::Config;
 use crate::http::client::HttpClient;
 use crate::http::ingest::handler;
 use crate::state::AppState;
@@ -43,6 +46,13 @@ use notify::{Channel, Group};
 use rules::{Rule, RuleSpec};
 use silences::Silence;
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
+/// Its HTTP surface: the errors stream, and the rules, states, history, silences and
+/// notifications of the Alerts page, all over the one engine.
 pub fn routes(engine: Arc<Engine>) -> Router<AppState> {
     Router::new()
         .route(
@@ -66,13 +76,15 @@ pub fn routes(engine: Arc<Engine>) -> Router<AppState> {
             "/api/alerts/silences",
             get(api::silences).post(api::create_silence),
         )
-        .route(
-            "/api/alerts/silences/{id}",
-            axum::routing::delete(api::expire_silence),
-        )
+        .route("/api/alerts/silences/{id}", delete(api::expire_silence))
         .route("/api/alerts/test", post(api::send_test))
         .route("/api/alerts/notifications", get(api::notifications))
         .layer(Extension(engine))
+}
+
+/// What the overview's cards show of alerting: firing and pending series, per card.
+pub fn headline(engine: &Engine) -> Summary {
+    engine.cards()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +93,6 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("invalid alert rule in the config: {0}")]
     Rule(String),
-}
-
-/// A poisoned lock only means a panic elsewhere while it was held; the data is still whole.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Alertmanager's fingerprint idea: a stable hash of the sorted label set (FNV-1a 64,
@@ -110,7 +117,7 @@ pub(crate) fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 /// The live alerting state shared by the evaluator, the delivery task and the API.
 pub struct Engine {
     store: Store,
-    cfg: AlertsConfig,
+    config: Arc<Config>,
     slow_ms: f64,
     config_rules: Vec<RuleSpec>,
     api_rules: Mutex<Vec<RuleSpec>>,
@@ -132,9 +139,8 @@ pub struct Engine {
 
 impl Engine {
     /// Loads rules, states, silences, the group log and the outbox; nothing runs yet.
-    pub async fn open(config: &Config, store: Store) -> Result<Arc<Engine>, StartError> {
-        let cfg = config.alerts.clone();
-        let config_rules = rules::from_config(&cfg.rules).map_err(StartError::Rule)?;
+    async fn open(config: Arc<Config>, store: Store) -> Result<Arc<Engine>, StartError> {
+        let config_rules = rules::from_config(&config.alerts.rules).map_err(StartError::Rule)?;
         let api_rules = api::load_rules(&store).await?;
         let merged = rules::merge(config_rules.clone(), api_rules.clone());
         let series = history::load(&store).await?;
@@ -147,9 +153,9 @@ impl Engine {
         let (next_id, pending) = outbox::load_counters(&store).await?;
         Ok(Arc::new(Engine {
             store,
-            channels: notify::channels(&cfg),
-            cfg,
+            channels: notify::channels(&config.alerts),
             slow_ms: config.database.slow_query_threshold,
+            config,
             config_rules,
             api_rules: Mutex::new(api_rules),
             rules: RwLock::new(merged),
@@ -167,24 +173,23 @@ impl Engine {
     }
 
     fn rules(&self) -> Vec<Rule> {
-        self.rules
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.rules.read().clone()
     }
 
     fn set_api_rules(&self, api: Vec<RuleSpec>) {
         let merged = rules::merge(self.config_rules.clone(), api.clone());
-        *lock(&self.api_rules) = api;
-        *self
-            .rules
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = merged;
+        *self.api_rules.lock() = api;
+        *self.rules.write() = merged;
+    }
+
+    /// How many rules there are (built in, config, API).
+    pub fn rule_count(&self) -> usize {
+        self.rules.read().len()
     }
 
     /// Adds rules for this process only (the benchmark), parsed and checked as the API does.
     pub fn add_rules_in_memory(&self, specs: &[serde_json::Value]) -> Result<(), String> {
-        let mut api = lock(&self.api_rules).clone();
+        let mut api = self.api_rules.lock().clone();
         for v in specs {
             let s: RuleSpec = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
             s.validate().map_err(|e| e.to_string())?;
@@ -197,7 +202,7 @@ impl Engine {
     /// Counts of firing and pending series, and the worst state per overview card.
     pub fn cards(&self) -> Summary {
         let rules = self.rules();
-        let series = lock(&self.series);
+        let series = self.series.lock();
         let mut s = Summary::default();
         for r in rules.iter().filter(|r| r.spec.enabled) {
             let area = r.spec.measure.info().area;
@@ -244,15 +249,20 @@ pub struct Summary {
     pub cards: BTreeMap<&'static str, CardState>,
 }
 
-/// Opens the engine and starts its two tasks: the evaluation loop every `alerts.interval`
-/// (when `alerts.enabled`) and the outbox delivery.
-pub async fn start(state: &AppState) -> Result<Arc<Engine>, StartError> {
-    let engine = Engine::open(&state.config, state.store.clone()).await?;
+/// The engine with its rules, states, silences, group log and outbox loaded from the
+/// store; nothing runs until `start`.
+pub async fn open(state: &AppState) -> Result<Arc<Engine>, StartError> {
+    Engine::open(state.config.clone(), state.store.clone()).await
+}
+
+/// Starts its two tasks: the evaluation loop every `alerts.interval` (when
+/// `alerts.enabled`) and the outbox delivery (always, so queued notifications still go).
+pub fn start(engine: &Arc<Engine>) {
     tokio::spawn(outbox::run(engine.clone()));
-    if engine.cfg.enabled {
+    if engine.config.alerts.enabled {
         let e = engine.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(e.cfg.interval.duration());
+            let mut tick = tokio::time::interval(e.config.alerts.interval.duration());
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -261,13 +271,12 @@ pub async fn start(state: &AppState) -> Result<Arc<Engine>, StartError> {
                     Err(StoreError::Closed) => break,
                     Err(err) => {
                         tracing::warn!(error = %err, "alert evaluation failed; retrying next round");
-                        lock(&e.last_round).error = Some(err.to_string());
+                        e.last_round.lock().error = Some(err.to_string());
                     }
                 }
             }
         });
     }
-    Ok(engine)
 }
 
 #[cfg(test)]

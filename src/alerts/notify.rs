@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::eval::{Series, State};
 use super::outbox::{self, Pending};
 use super::rules::{fmt_num, Condition, Rule};
-use super::{fingerprint, lock, Engine};
+use super::{fingerprint, Engine};
 use crate::config::{AlertChannelKind, AlertsConfig};
 use crate::store::StoreError;
 
@@ -85,11 +85,13 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), StoreError>
     if engine.channels.is_empty() {
         return Ok(());
     }
-    let cfg = &engine.cfg;
+    let cfg = &engine.config.alerts;
     let secs = |s: u64| chrono::Duration::seconds(s as i64);
     let rules = engine.rules();
-    let series: Vec<Series> = lock(&engine.series).values().cloned().collect();
-    let silences: Vec<_> = lock(&engine.silences)
+    let series: Vec<Series> = engine.series.lock().values().cloned().collect();
+    let silences: Vec<_> = engine
+        .silences
+        .lock()
         .iter()
         .filter(|s| s.active(now))
         .cloned()
@@ -103,7 +105,7 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), StoreError>
     let mut changes = Vec::new();
     let mut queued = Vec::new();
     {
-        let mut groups = lock(&engine.groups);
+        let mut groups = engine.groups.lock();
         for rule in &rules {
             let mine = by_rule.get(rule.id.as_str()).cloned().unwrap_or_default();
             let firing: Vec<&Series> = mine

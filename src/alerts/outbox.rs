@@ -313,7 +313,7 @@ async fn mark(
 
 /// Delivers until the store closes.
 pub async fn run(engine: Arc<Engine>) {
-    let retry_for = chrono::Duration::seconds(engine.cfg.retry_for.0 as i64);
+    let retry_for = chrono::Duration::seconds(engine.config.alerts.retry_for.0 as i64);
     loop {
         let mut wait = Duration::from_secs(30);
         if engine.outbox_pending.load(Ordering::Relaxed) > 0 {
@@ -368,18 +368,14 @@ pub async fn run(engine: Arc<Engine>) {
     }
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct NotificationsQuery {
-    /// Newest first, at most this many (default 50, at most 500).
-    pub limit: Option<u32>,
-    /// `pending`, `sent` or `failed`.
-    pub status: Option<String>,
-}
-
 /// Recent notifications and how their delivery went (receiver URLs left out: Slack's and
-/// Discord's carry a secret).
-pub async fn recent(store: &Store, q: NotificationsQuery) -> Result<Vec<JsonRow>, StoreError> {
-    let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 500));
+/// Discord's carry a secret); `status` is `pending`, `sent` or `failed`.
+pub async fn recent(
+    store: &Store,
+    status: Option<&'static str>,
+    limit: u32,
+) -> Result<Vec<JsonRow>, StoreError> {
+    let limit = i64::from(limit);
     store
         .query(move |c| {
             query_json(
@@ -387,7 +383,7 @@ pub async fn recent(store: &Store, q: NotificationsQuery) -> Result<Vec<JsonRow>
                 "SELECT id, channel, kind, status, summary, attempts, created_at, next_at, sent_at, \
                  last_error, body::VARCHAR AS body FROM alert_outbox \
                  WHERE (?::VARCHAR IS NULL OR status = ?::VARCHAR) ORDER BY id DESC LIMIT ?",
-                params![q.status, q.status, limit],
+                params![status, status, limit],
                 &["body"],
             )
         })

@@ -87,24 +87,41 @@ pub enum Origin {
     Api,
 }
 
-/// A rule as the config file and the API write it.
+/// A rule as the config file and the API write it. Optional fields are left out, never
+/// `null` (the OpenAPI schema says so, and `present` refuses a null).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
     /// Stable id; made from the name when absent. A `Rule` carries it outside its spec.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
     /// The `alertname` label.
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub summary: Option<String>,
     pub measure: Measure,
     #[serde(default)]
     pub filters: Filters,
     /// One series per value of this label (e.g. per route).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub group_by: Option<Dim>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aggregation: Option<Agg>,
     #[serde(default = "default_window")]
     pub window: Secs,
@@ -115,16 +132,29 @@ pub struct RuleSpec {
     #[serde(default)]
     pub threshold: f64,
     /// Anomaly band half-width in robust standard deviations (1.4826 MAD); default 3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sensitivity: Option<f64>,
     /// How long the condition must hold before firing; `alerts.default_for` when absent.
-    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "for",
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub for_: Option<Secs>,
     #[serde(default)]
     pub keep_firing_for: Secs,
     /// `alerts.min_samples` when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_samples: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_samples: Option<Whole>,
     #[serde(default)]
     pub severity: Severity,
     #[serde(default)]
@@ -134,6 +164,47 @@ pub struct RuleSpec {
     pub channels: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+}
+
+/// An optional field that, when given, is a value: `null` is refused like a wrong type.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A count written `20` or `20.0` (JSON Schema's `integer` is both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Whole(pub u64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Whole;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number >= 0")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Whole, E> {
+                Ok(Whole(n))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Whole, E> {
+                u64::try_from(n)
+                    .map(Whole)
+                    .map_err(|_| E::custom(format!("{n} is negative")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Whole, E> {
+                if f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&f) {
+                    Ok(Whole(f as u64))
+                } else {
+                    Err(E::custom(format!("{f} is not a whole number >= 0")))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn default_window() -> Secs {
@@ -220,13 +291,31 @@ fn bad(field: &'static str, message: impl Into<String>) -> Invalid {
     }
 }
 
-const MAX_WINDOW: u64 = 7 * 86_400;
-const MAX_TEXT: usize = 256;
+/// The longest window, `for` and `keep_firing_for`: a week.
+pub const MAX_WINDOW: u64 = 7 * 86_400;
+pub const MAX_NAME: usize = 256;
+pub const MAX_SUMMARY: usize = 1024;
+pub const MAX_FILTER: usize = 2048;
+pub const MAX_LABELS: usize = 32;
+pub const MAX_LABEL_VALUE: usize = 256;
+pub const MAX_CHANNELS: usize = 16;
+pub const MAX_CHANNEL_NAME: usize = 64;
+pub const MAX_MIN_SAMPLES: u64 = 1_000_000_000;
+pub const MAX_SENSITIVITY: f64 = 100.0;
+
+/// A label name as Prometheus writes them: a letter or `_`, then letters, digits, `_`.
+pub fn valid_label(k: &str) -> bool {
+    (1..=64).contains(&k.len())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+}
 
 impl RuleSpec {
+    /// Everything the OpenAPI schema (`schema::rule`) states and serde alone does not check.
     pub fn validate(&self) -> Result<(), Invalid> {
         let m = self.measure;
-        if self.name.trim().is_empty() || self.name.chars().count() > MAX_TEXT {
+        let chars = |s: &str| s.chars().count();
+        if self.name.is_empty() || chars(&self.name) > MAX_NAME {
             return Err(bad("name", "must be 1 to 256 characters"));
         }
         if let Some(id) = &self.id {
@@ -257,7 +346,7 @@ impl RuleSpec {
                     format!("{} has no {} to filter on", m.info().id, d.name()),
                 ));
             }
-            if v.chars().count() > 2048 {
+            if chars(v) > MAX_FILTER {
                 return Err(bad("filters", "values are at most 2048 characters"));
             }
         }
@@ -269,44 +358,57 @@ impl RuleSpec {
                 ));
             }
         }
-        if self.window.0 < 60 || self.window.0 > MAX_WINDOW {
-            return Err(bad("window", "must be between 1 minute and 7 days"));
+        if self.window.0 < 1 || self.window.0 > MAX_WINDOW {
+            return Err(bad("window", "must be between 1 second and 7 days"));
+        }
+        if self.for_.is_some_and(|f| f.0 > MAX_WINDOW) {
+            return Err(bad("for", "must be at most 7 days"));
+        }
+        if self.keep_firing_for.0 > MAX_WINDOW {
+            return Err(bad("keep_firing_for", "must be at most 7 days"));
         }
         if !self.threshold.is_finite() {
             return Err(bad("threshold", "must be a finite number"));
         }
-        if self.condition == Condition::Decline && !(0.0..=100.0).contains(&self.threshold) {
-            return Err(bad(
-                "threshold",
-                "a decline is a percentage between 0 and 100",
-            ));
-        }
         if let Some(s) = self.sensitivity {
-            if !(s.is_finite() && s > 0.0 && s <= 100.0) {
-                return Err(bad("sensitivity", "must be a number above 0 (MADs)"));
+            if !(s.is_finite() && s > 0.0 && s <= MAX_SENSITIVITY) {
+                return Err(bad(
+                    "sensitivity",
+                    "must be a number above 0 and at most 100 (MADs)",
+                ));
             }
         }
+        if self.min_samples.is_some_and(|n| n.0 > MAX_MIN_SAMPLES) {
+            return Err(bad("min_samples", "must be at most 1000000000"));
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(bad("labels", "at most 32 labels"));
+        }
         for (k, v) in &self.labels {
-            let ok_name = !k.is_empty()
-                && k.len() <= 64
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !k.starts_with(|c: char| c.is_ascii_digit());
-            if !ok_name || v.chars().count() > MAX_TEXT {
+            if !valid_label(k) || chars(v) > MAX_LABEL_VALUE {
                 return Err(bad(
                     "labels",
                     format!(
-                        "{k:?} is not a label name like team or service (or its value is too long)"
+                        "{k:?} is not a label name like team or service (or its value is longer than 256 characters)"
                     ),
                 ));
             }
-            if k == "alertname" {
-                return Err(bad("labels", "alertname is the rule's name"));
-            }
+        }
+        if self.channels.len() > MAX_CHANNELS
+            || self
+                .channels
+                .iter()
+                .any(|c| c.is_empty() || chars(c) > MAX_CHANNEL_NAME)
+        {
+            return Err(bad(
+                "channels",
+                "at most 16 channel names of 1 to 64 characters",
+            ));
         }
         if self
             .summary
             .as_ref()
-            .is_some_and(|s| s.chars().count() > 1024)
+            .is_some_and(|s| chars(s) > MAX_SUMMARY)
         {
             return Err(bad("summary", "is longer than 1024 characters"));
         }
@@ -650,6 +752,23 @@ mod tests {
     }
 
     #[test]
+    fn null_is_not_absent() {
+        let ok: RuleSpec =
+            serde_json::from_str(r#"{"name":"a","measure":"lcp","min_samples":5.0,"window":"5m"}"#)
+                .unwrap();
+        assert_eq!(ok.min_samples, Some(Whole(5)));
+        assert_eq!(ok.window, Secs(300));
+        for bad in [
+            r#"{"name":"a","measure":"lcp","summary":null}"#,
+            r#"{"name":"a","measure":"lcp","for":null}"#,
+            r#"{"name":"a","measure":"lcp","min_samples":5.5}"#,
+            r#"{"name":"a","measure":"lcp","window":"1h30m"}"#,
+        ] {
+            assert!(serde_json::from_str::<RuleSpec>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn bad_specs_name_their_field() {
         let mut s = defaults()[0].spec.clone();
         s.aggregation = Some(Agg::Rate);
@@ -658,7 +777,10 @@ mod tests {
         s.filters.model = Some("gpt".into());
         assert_eq!(s.validate().unwrap_err().field, "filters");
         let mut s = defaults()[0].spec.clone();
-        s.window = Secs(5);
+        s.window = Secs(0);
         assert_eq!(s.validate().unwrap_err().field, "window");
+        let mut s = defaults()[0].spec.clone();
+        s.labels.insert("9lives".into(), "x".into());
+        assert_eq!(s.validate().unwrap_err().field, "labels");
     }
 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use duckdb::params;
 use serde::{Deserialize, Serialize};
 
+use super::rules::present;
 use crate::config::Secs;
+use crate::http::params::Instant;
 use crate::store::{ts_param, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,58 +32,71 @@ impl Silence {
     }
 }
 
-/// `POST /api/alerts/silences`: matchers and either `ends_at` or `duration`.
+/// The longest silence: a year.
+pub const MAX_SILENCE: u64 = 366 * 86_400;
+pub const MAX_MATCHERS: usize = 32;
+pub const MAX_MATCHER_NAME: usize = 64;
+pub const MAX_MATCHER_VALUE: usize = 2048;
+pub const MAX_COMMENT: usize = 1024;
+
+/// `POST /api/alerts/silences`: matchers and `ends_at` or a `duration` (`ends_at` wins).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceIn {
     pub matchers: BTreeMap<String, String>,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
-    /// `2h`, `30m`, or seconds; used when `ends_at` is absent.
+    /// Default now.
+    #[serde(default, deserialize_with = "present")]
+    pub starts_at: Option<Instant>,
+    #[serde(default, deserialize_with = "present")]
+    pub ends_at: Option<Instant>,
+    /// `2h`, `30m`, or seconds, from `starts_at`.
+    #[serde(default, deserialize_with = "present")]
     pub duration: Option<Secs>,
+    #[serde(default, deserialize_with = "present")]
     pub comment: Option<String>,
 }
 
 impl SilenceIn {
+    /// Checks what the schema states. A silence that ends before it starts, or in the past,
+    /// is kept as written (inactive, as the answer's `active` says): the schema cannot
+    /// state "in the future", and a clock is no reason to refuse a request.
     pub fn into_silence(self, now: DateTime<Utc>) -> Result<Silence, (&'static str, String)> {
-        if self.matchers.is_empty() {
+        let chars = |s: &str| s.chars().count();
+        if self.matchers.is_empty() || self.matchers.len() > MAX_MATCHERS {
             return Err((
                 "matchers",
-                "name at least one label, e.g. {\"alertname\": \"SlowLCP\"}".into(),
+                "name 1 to 32 labels, e.g. {\"alertname\": \"SlowLCP\"}".into(),
             ));
         }
-        if self.matchers.len() > 32
-            || self
-                .matchers
-                .iter()
-                .any(|(k, v)| k.is_empty() || k.len() > 64 || v.chars().count() > 2048)
-        {
+        if self.matchers.iter().any(|(k, v)| {
+            k.is_empty() || chars(k) > MAX_MATCHER_NAME || chars(v) > MAX_MATCHER_VALUE
+        }) {
             return Err((
                 "matchers",
-                "at most 32 labels with names of 1 to 64 characters".into(),
+                "label names are 1 to 64 characters, values at most 2048".into(),
             ));
         }
-        let starts_at = self.starts_at.unwrap_or(now);
-        let ends_at = match (self.ends_at, self.duration) {
-            (Some(e), _) => e,
-            (None, Some(d)) => starts_at + chrono::Duration::seconds(d.0.min(366 * 86_400) as i64),
-            (None, None) => {
-                return Err(("ends_at", "give ends_at or a duration such as 2h".into()));
-            }
-        };
-        if ends_at <= starts_at || ends_at <= now {
-            return Err((
-                "ends_at",
-                "must be after the start and in the future".into(),
-            ));
+        if self.duration.is_some_and(|d| d.0 < 1 || d.0 > MAX_SILENCE) {
+            return Err(("duration", "must be between 1 second and 366 days".into()));
         }
         if self
             .comment
             .as_ref()
-            .is_some_and(|c| c.chars().count() > 1024)
+            .is_some_and(|c| chars(c) > MAX_COMMENT)
         {
             return Err(("comment", "is longer than 1024 characters".into()));
         }
+        let starts_at = self.starts_at.map_or(now, |t| t.0);
+        let ends_at = match (self.ends_at, self.duration) {
+            (Some(e), _) => e.0,
+            // A start near the end of time has no room for the duration: the end of time.
+            (None, Some(d)) => starts_at
+                .checked_add_signed(chrono::Duration::seconds(d.0 as i64))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            (None, None) => {
+                return Err(("ends_at", "give ends_at or a duration such as 2h".into()));
+            }
+        };
         Ok(Silence {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             matchers: self.matchers,

@@ -597,7 +597,11 @@ fn rules_api_validates_and_keeps_defaults_safe() {
         .bearer_auth(TOKEN)
         .send()
         .unwrap();
-    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.status(),
+        409,
+        "a built-in rule as shipped is turned off, not deleted"
+    );
     let r = client()
         .delete(format!("{}/api/alerts/rules/ai_tokens", s.url))
         .bearer_auth(TOKEN)
@@ -620,8 +624,12 @@ fn rules_api_validates_and_keeps_defaults_safe() {
             "filters",
         ),
         (
-            json!({"name": "X", "measure": "ai_latency", "window": "5s"}),
+            json!({"name": "X", "measure": "ai_latency", "window": "8d"}),
             "window",
+        ),
+        (
+            json!({"name": "X", "measure": "ai_latency", "summary": null}),
+            "summary",
         ),
         (
             json!({"name": "X", "measure": "ai_latency", "window": "soon"}),
@@ -657,7 +665,7 @@ fn rules_api_validates_and_keeps_defaults_safe() {
         "/api/alerts/rules",
         &json!({"name": "Slow GPT", "measure": "ai_latency"}),
     );
-    assert_eq!(r.status(), 422, "ids are unique");
+    assert_eq!(r.status(), 409, "ids are unique");
     let p = send(
         &s,
         "POST",

@@ -6,6 +6,7 @@ mod ai_sdk;
 mod alerts;
 mod browser;
 mod cli;
+mod contract;
 mod dashboard;
 mod durability;
 mod errors;

@@ -79,7 +79,7 @@ export default function alerts(root, ctx) {
   // ---- timeline -------------------------------------------------------------------
   async function loadTimeline() {
     try {
-      const hist = await ctx.get("/api/alerts/history", { hours: 24, limit: 1000 });
+      const hist = await ctx.get("/api/alerts/history", { range: "24h", limit: 1000 });
       const changes = (hist.changes || []).slice().reverse();
       if (!changes.length) return empty(timeline.body, "No state changes in the last 24 hours.");
       const to = Date.now();

@@ -1,15 +1,15 @@
 //! `bench --alerts DATA_DIR`: evaluation rounds of every default rule plus N user rules on
 //! a demo file, timed, with the process CPU time they cost (the CPU share at the default
-//! interval follows from it).
+//! interval follows from it). The engine is the server's, built by `app::build`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::bench::BenchError;
+use super::client::BenchError;
+use crate::app;
 use crate::config::Config;
-use crate::store::Store;
 
 /// User rules spread over the catalogue the way people write them: most thresholds, some
 /// per route or model, some declines and anomalies, over a few windows.
@@ -81,22 +81,29 @@ pub async fn run(
     n: usize,
     rounds: usize,
 ) -> Result<(), BenchError> {
-    let path = data_dir.join("growth.duckdb");
-    let opts = crate::app::store_options(config);
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, &opts))
-        .await
-        .map_err(|e| BenchError::Failed(e.to_string()))??;
+    if !data_dir.join("growth.duckdb").exists() {
+        return Err(BenchError::Failed(format!(
+            "{}/growth.duckdb does not exist; fill it first: growth-stack demo --events 10000000 --data-dir {}",
+            data_dir.display(),
+            data_dir.display()
+        )));
+    }
+    let mut server_config = config.clone();
+    server_config.server.data_dir = data_dir.to_path_buf();
+    server_config.server.no_auth = true;
+    server_config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = app::build(server_config).await?;
+    let store = app.state.store.clone();
     let events: i64 = store
         .query(|c| Ok(c.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))?))
         .await?;
-    let engine = crate::alerts::Engine::open(config, store.clone())
-        .await
-        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let engine = app.alerts.clone();
     engine
         .add_rules_in_memory(&user_rules(n))
         .map_err(BenchError::Failed)?;
     println!(
-        "alerts bench: {events} events, {n} user rules, {} cores",
+        "alerts bench: {events} events, {} rules ({n} user rules), {} cores",
+        engine.rule_count(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let mut times = Vec::new();
@@ -137,6 +144,7 @@ pub async fn run(
         med(&cpu).as_secs_f64() * 1000.0,
         med(&cpu).as_secs_f64() / interval * 100.0
     );
+    drop(app);
     store.close().await?;
     Ok(())
 }
