@@ -48,6 +48,10 @@ fn openapi_describes_every_endpoint() {
         "/v1/messages",
         "/v1/models",
         "/api/ai/generate",
+        "/api/analytics/errors",
+        "/api/alerts",
+        "/api/alerts/rules/{id}",
+        "/api/alerts/silences",
     ] {
         assert!(paths.contains_key(p), "{p} undocumented");
     }
@@ -60,6 +64,13 @@ fn openapi_describes_every_endpoint() {
                 "delete" => client()
                     .delete(format!("{}{path}", s.url))
                     .bearer_auth(crate::helpers::TOKEN)
+                    .send()
+                    .unwrap(),
+                "put" => client()
+                    .request("PUT", format!("{}{path}", s.url))
+                    .bearer_auth(crate::helpers::TOKEN)
+                    .header("content-type", "application/json")
+                    .body("{}")
                     .send()
                     .unwrap(),
                 other => panic!("unexpected method {other}"),
