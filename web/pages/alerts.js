@@ -153,14 +153,20 @@ export default function alerts(root, ctx) {
       const c = m();
       aggSel.replaceChildren(...c.aggregations.map((a) => h("option", { value: a, selected: a === (r.aggregation || c.default_aggregation) }, a)));
       groupSel.replaceChildren(h("option", { value: "" }, "no split"), ...c.dimensions.map((d) => h("option", { value: d, selected: d === r.group_by }, `per ${d}`)));
+      // Only the filters this measure's rows carry (the server refuses the others).
+      for (const [d, el] of Object.entries(filterFields)) el.hidden = !c.dimensions.includes(d);
+    };
+    const filterFields = {
+      route: field("Route filter", input("route", r.filters.route, { placeholder: "any" })),
+      model: field("Model filter", input("model", r.filters.model, { placeholder: "any" })),
     };
     form.append(
       field("Name (alertname)", input("name", r.name, { required: true, maxlength: 256 })),
       field("Measure", select("measure", catalogue.map((c) => [c.id, `${AREA[c.area] || c.area}: ${c.label}${c.unit ? ` (${c.unit})` : ""}`]), r.measure)),
       field("Aggregation", aggSel),
       field("Series", groupSel),
-      field("Route filter", input("route", r.filters.route, { placeholder: "any" })),
-      field("Model filter", input("model", r.filters.model, { placeholder: "any" })),
+      filterFields.route,
+      filterFields.model,
       field("Condition", select("condition", [["threshold", "value compared with threshold"], ["decline", "decline vs one week earlier (%)"], ["anomaly", "outside the usual band"]], r.condition)),
       field("Comparison", select("op", [["gt", ">"], ["ge", "≥"], ["lt", "<"], ["le", "≤"]], r.op), "for anomalies: > above the band, < below"),
       field("Threshold", input("threshold", r.threshold, { type: "number", step: "any" })),
@@ -183,8 +189,7 @@ export default function alerts(root, ctx) {
         filters: {}, labels: r.labels || {}, channels: v("channels") ? v("channels").split(",").map((x) => x.trim()).filter(Boolean) : [],
       };
       if (v("group_by")) s.group_by = v("group_by");
-      if (v("route")) s.filters.route = v("route");
-      if (v("model")) s.filters.model = v("model");
+      for (const d of Object.keys(filterFields)) if (v(d) && !filterFields[d].hidden) s.filters[d] = v(d);
       if (v("for")) s.for = v("for");
       if (v("keep_firing_for")) s.keep_firing_for = v("keep_firing_for");
       if (r.summary) s.summary = r.summary;
