@@ -114,8 +114,7 @@ fn conversion_window(s: &str) -> Option<i64> {
     let us = if let Ok(secs) = s.parse::<i64>() {
         secs.checked_mul(1_000_000)?
     } else {
-        // The unit is the last character, which need not be one byte.
-        let (num, unit) = s.split_at(s.char_indices().last()?.0);
+        let (num, unit) = crate::http::window::split_unit(s)?;
         let n: i64 = num.parse().ok()?;
         let unit_us = match unit {
             "s" => 1_000_000,

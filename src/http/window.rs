@@ -163,14 +163,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Window {
 }
 
 /// `1h`, `24h`, `7d`, `30d`, or any count of `m`, `h`, `d`.
+/// `"30d"` -> `("30", "d")`: the unit is the last character, which need not be one byte
+/// (`3Å` must be an error, not a slice inside a character). `None` for empty text.
+pub fn split_unit(s: &str) -> Option<(&str, &str)> {
+    s.char_indices().last().map(|(i, _)| s.split_at(i))
+}
+
 fn parse_range(s: &str) -> Result<chrono::Duration, ApiError> {
     let bad = || ApiError::BadParam {
         param: "range",
         message: format!("{s:?} is not a range like 1h, 24h, 7d or 30d"),
     };
-    // The unit is the last character, which need not be one byte: `3Å` must be an error.
-    let unit_at = s.char_indices().last().map_or(0, |(i, _)| i);
-    let (num, unit) = s.split_at(unit_at);
+    let (num, unit) = split_unit(s).ok_or_else(bad)?;
     let n: i64 = num.parse().map_err(|_| bad())?;
     let span = match unit {
         "m" => chrono::Duration::minutes(n),
