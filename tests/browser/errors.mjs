@@ -8,10 +8,9 @@
 // Prints `RESULT {...}`; exits non-zero on failure or on any error in the dashboard tab.
 
 import http from "node:http";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import puppeteer from "puppeteer-core";
+import { fail as failWith, launch, sleep } from "./chromium.mjs";
 
 const [gsArg, token, shots] = process.argv.slice(2);
 if (!gsArg || !token || !shots) {
@@ -19,10 +18,8 @@ if (!gsArg || !token || !shots) {
   process.exit(2);
 }
 const gs = gsArg.replace(/\/+$/, "");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const THROWN = "checkout exploded: cart is undefined";
 const REJECTED = "payment promise rejected";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 mkdirSync(shots, { recursive: true });
 
 const page = `<!doctype html>
@@ -46,25 +43,13 @@ const site = http.createServer((req, res) => {
 await new Promise((r) => site.listen(0, "127.0.0.1", r));
 const siteUrl = `http://127.0.0.1:${site.address().port}`;
 
-const profile = mkdtempSync(join(tmpdir(), "gs-errors-"));
-let browser;
 const problems = [];
 const fail = async (msg, tab) => {
-  console.log(`FAIL  ${msg}`);
   if (tab) await tab.screenshot({ path: join(shots, "fail-errors.png"), fullPage: true }).catch(() => {});
-  await browser?.close().catch(() => {});
   site.close();
-  rmSync(profile, { recursive: true, force: true });
-  process.exit(1);
+  failWith(msg);
 };
-const watchdog = setTimeout(() => fail("the test did not finish within 120 s"), 120_000);
-
-browser = await puppeteer.launch({
-  executablePath: CHROMIUM,
-  headless: false,
-  defaultViewport: { width: 1400, height: 1000 },
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars", "--lang=en-US", `--user-data-dir=${profile}`],
-}).catch((e) => fail(`could not start Chromium at ${CHROMIUM}: ${e.message.split("\n")[0]}`));
+const { browser, done } = await launch({ name: "errors", width: 1400, height: 1000, seconds: 120, args: ["--lang=en-US"] });
 
 // 1. The page with errors, then away (pagehide sends the beacon).
 const tab = await browser.newPage();
@@ -129,8 +114,6 @@ await dash.screenshot({ path: join(shots, "alerts-editor.png"), fullPage: true }
 const badge = await dash.$eval("#alert-count", (b) => ({ hidden: b.hidden, text: b.textContent }));
 
 if (problems.length) await fail(`dashboard errors: ${problems.join(" | ")}`, dash);
-clearTimeout(watchdog);
 console.log(`RESULT ${JSON.stringify({ js_errors: stored.js_errors, top: stored.top.map((e) => e.message), rules, badge })}`);
-await browser.close().catch(() => {});
+await done();
 site.close();
-rmSync(profile, { recursive: true, force: true });
