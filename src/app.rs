@@ -16,7 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::{ai, dashboard, dbperf, growth, ops, vitals, web};
+use crate::{ai, dashboard, dbperf, growth, ops, scaling, vitals, web};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -58,11 +58,13 @@ pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
         .merge(dbperf::routes())
         .merge(growth::routes())
         .merge(ops::routes())
+        .merge(scaling::routes())
         .merge(dashboard::routes())
         .fallback(web::fallback)
         .layer(cors)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(crate::http::telemetry::track))
         .with_state(state)
 }
 
@@ -212,6 +214,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     spawn_limiter_cleanup(&state);
     let gateway = ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())?;
     let app = router(state.clone(), gateway.clone());
+    register_probes(&gateway);
 
     // Plain stdout, not the log: this is what a person starting it reads first.
     println!("growth-stack listening on http://{addr}");
@@ -245,8 +248,15 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
     vitals::rollup::spawn(&state);
     crate::growth::profile::spawn_fold(state.store.clone());
+    scaling::start(&state);
 
     let shutdown_state = state.clone();
+    // Counted connections feed /metrics and the host samples; `tap_io` keeps axum's
+    // socket-address ConnectInfo working for the wrapped listener.
+    let listener = axum::serve::ListenerExt::tap_io(
+        crate::http::telemetry::CountingListener(listener),
+        |_| {},
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -271,6 +281,22 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         "stopped: everything committed and checkpointed"
     );
     Ok(())
+}
+
+/// Cache sizes for `/metrics`, read at scrape time from their owners.
+fn register_probes(gateway: &std::sync::Arc<ai::Gateway>) {
+    let gw = gateway.clone();
+    crate::telemetry::probe(
+        "growth_ai_cache_entries",
+        "Answers held in the AI gateway cache.",
+        move || gw.cache_stats().0 as f64,
+    );
+    let gw = gateway.clone();
+    crate::telemetry::probe(
+        "growth_ai_cache_bytes",
+        "Bytes the AI gateway cache holds.",
+        move || gw.cache_stats().1 as f64,
+    );
 }
 
 fn spawn_limiter_cleanup(state: &AppState) {

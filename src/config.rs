@@ -286,10 +286,25 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScalabilityConfig {
+    /// Seconds between samples of this host (and between recorded recommendations);
+    /// 0 turns the host sampler off.
+    pub sample_interval: u64,
+    /// Seconds without a sample after which an instance no longer counts as running.
+    pub stale_after: u64,
     pub auto_scaling: AutoScalingConfig,
+}
+
+impl Default for ScalabilityConfig {
+    fn default() -> Self {
+        Self {
+            sample_interval: 15,
+            stale_after: 60,
+            auto_scaling: AutoScalingConfig::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -302,6 +317,14 @@ pub struct AutoScalingConfig {
     pub target_cpu: f64,
     pub scale_up_threshold: f64,
     pub scale_down_threshold: f64,
+    /// Memory percent to aim for; 0 leaves memory out of the recommendation.
+    pub target_memory: f64,
+    /// Relative distance from the target within which nothing changes (Kubernetes: 0.1).
+    pub tolerance: f64,
+    /// Seconds: a scale-down takes the highest recommendation of this window.
+    pub stabilization_window: u64,
+    /// Hours ahead the load forecast looks for a peak.
+    pub forecast_hours: u32,
 }
 
 impl Default for AutoScalingConfig {
@@ -313,6 +336,10 @@ impl Default for AutoScalingConfig {
             target_cpu: 70.0,
             scale_up_threshold: 80.0,
             scale_down_threshold: 30.0,
+            target_memory: 80.0,
+            tolerance: 0.1,
+            stabilization_window: 300,
+            forecast_hours: 6,
         }
     }
 }
@@ -399,12 +426,18 @@ pub const KEYS: &[Key] = keys![
     "database.default_ttl" Int "query cache TTL in seconds",
     "database.max_cache_size" Int "query cache entries",
     "database.slow_query_threshold" Float "milliseconds above which a query is slow",
+    "scalability.sample_interval" Int "seconds between samples of this host (CPU, memory, load, disk, network); 0 turns the sampler off",
+    "scalability.stale_after" Int "seconds without a sample after which an instance no longer counts",
     "scalability.auto_scaling.enabled" Bool "produce scaling recommendations",
     "scalability.auto_scaling.min_instances" Int "fewest instances to recommend",
     "scalability.auto_scaling.max_instances" Int "most instances to recommend",
     "scalability.auto_scaling.target_cpu" Float "CPU percent to aim for",
     "scalability.auto_scaling.scale_up_threshold" Float "CPU percent that calls for more instances",
     "scalability.auto_scaling.scale_down_threshold" Float "CPU percent that allows fewer instances",
+    "scalability.auto_scaling.target_memory" Float "memory percent to aim for; 0 leaves memory out",
+    "scalability.auto_scaling.tolerance" Float "relative distance from the target within which nothing changes (0.1)",
+    "scalability.auto_scaling.stabilization_window" Int "seconds: a scale-down takes the highest recommendation of this window",
+    "scalability.auto_scaling.forecast_hours" Int "hours ahead the load forecast looks for a peak",
     "analytics.features" List "events that count as feature use: event=feature, or event (feature named after it)",
 ];
 
@@ -586,6 +619,39 @@ impl Config {
             if !(0.0..=100.0).contains(&v) {
                 return Err(invalid(key, "must be a percentage between 0 and 100"));
             }
+        }
+        if !(0.0..=100.0).contains(&a.target_memory) {
+            return Err(invalid(
+                "scalability.auto_scaling.target_memory",
+                "must be a percentage between 0 and 100 (0 leaves memory out)",
+            ));
+        }
+        if a.target_cpu <= 0.0 {
+            return Err(invalid(
+                "scalability.auto_scaling.target_cpu",
+                "must be above 0",
+            ));
+        }
+        if !(0.0..1.0).contains(&a.tolerance) {
+            return Err(invalid(
+                "scalability.auto_scaling.tolerance",
+                "must be at least 0 and below 1",
+            ));
+        }
+        if !(1..=168).contains(&a.forecast_hours) {
+            return Err(invalid(
+                "scalability.auto_scaling.forecast_hours",
+                "must be between 1 and 168",
+            ));
+        }
+        if self.scalability.stale_after == 0 {
+            return Err(invalid("scalability.stale_after", "must be greater than 0"));
+        }
+        if a.min_instances == 0 {
+            return Err(invalid(
+                "scalability.auto_scaling.min_instances",
+                "must be at least 1",
+            ));
         }
         if a.scale_down_threshold >= a.scale_up_threshold {
             return Err(invalid(

@@ -12,6 +12,7 @@ const PAGES = {
   growth: "Growth",
   ai: "AI",
   database: "Database",
+  scaling: "Scaling",
   start: "Get started",
 };
 const DEFAULT_RANGE = "24h";

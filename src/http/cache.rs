@@ -28,6 +28,15 @@ impl ReadCache {
         }
     }
 
+    /// Entries held now (some may have expired and wait to be dropped).
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn get(&self, key: &str) -> Option<Bytes> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get(key) {

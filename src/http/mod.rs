@@ -7,6 +7,7 @@ pub mod body;
 pub mod cache;
 pub mod ingest;
 pub mod session;
+pub mod telemetry;
 pub mod window;
 
 pub use auth::{Admin, Sender};

@@ -35,6 +35,13 @@ const STREAMS: &[(&str, &str, &str, &str)] = &[
         "Growth",
         "Conversions per funnel and step, newest conversions",
     ),
+    (
+        "/api/analytics/system",
+        "SystemSample",
+        "Scaling",
+        "Load samples of this host and of the app instances: a series of app and host CPU, memory and \
+         requests, every instance seen with its latest values and whether it is fresh, newest samples",
+    ),
 ];
 
 pub fn document() -> Value {
@@ -84,6 +91,7 @@ pub fn document() -> Value {
             "responses": { "200": { "description": "OpenAPI 3.1 document" } } } }),
     );
     gateway_paths(&mut paths);
+    scaling_paths(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -337,6 +345,15 @@ fn schemas() -> Value {
             "properties": props, "route": s(2048), "referrer": s(2048), "user_agent": s(512),
             "ip": ip, "timestamp": ts, "created_at": created,
         })),
+        "SystemSample": object(&["instance"], json!({
+            "instance": { "type": "string", "minLength": 1, "maxLength": 256 },
+            "cpu": { "type": ["number", "null"], "minimum": 0, "maximum": 1000, "description": "percent of the instance's CPU limit; required unless memory or requests_per_second is sent" },
+            "memory": { "type": ["number", "null"], "minimum": 0, "maximum": 1000, "description": "percent of the memory limit" },
+            "requests_per_second": { "type": ["number", "null"], "minimum": 0 },
+            "p95_latency": ms, "connections": count,
+            "error_rate": { "type": ["number", "null"], "minimum": 0, "maximum": 1 },
+            "timestamp": ts,
+        })),
         "Conversion": object(&["funnel", "step"], json!({
             "id": uuid, "user_id": app_user, "session_id": s(256),
             "funnel": { "type": "string", "maxLength": 256 }, "step": { "type": "string", "maxLength": 256 },
@@ -416,4 +433,49 @@ fn growth_paths(paths: &mut serde_json::Map<String, Value>) {
             UTM source/medium/campaign, browsers, OS and device classes (bots excluded at ingest)",
         "parameters": [p("range"), p("from"), p("to"), offset],
         "responses": ok("totals, active (current, stickiness, series), breakdowns") } }));
+}
+
+/// Scaling reads beyond the samples stream, and the Prometheus exposition.
+fn scaling_paths(paths: &mut serde_json::Map<String, Value>) {
+    let read = |summary: &str, params: Value| {
+        json!({ "get": { "tags": ["Scaling"], "summary": summary, "parameters": params,
+            "responses": { "200": { "description": "JSON", "content": { "application/json": { "schema": { "type": "object" } } } },
+                "400": error_ref(), "401": error_ref() } } })
+    };
+    let q = |name: &str, schema: Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
+    paths.insert(
+        "/api/scaling/recommendation".into(),
+        read("The Kubernetes HPA algorithm over the fresh samples: current and desired instances, the metric that \
+              drove it, the inputs, the stabilisation window, urgency and a reason; state ok, not_enough_data or disabled", json!([])),
+    );
+    paths.insert(
+        "/api/scaling/history".into(),
+        read(
+            "Recommendations recorded in the window, newest first",
+            json!(["range", "from", "to", "limit", "offset"]
+                .iter()
+                .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+                .collect::<Vec<_>>()),
+        ),
+    );
+    paths.insert(
+        "/api/scaling/forecast".into(),
+        read("Holt-Winters forecast of the fleet's hourly load with a 95% band, the instances a predicted peak needs, \
+              and this host's disk and memory capacity",
+            json!([q("hours", json!({ "type": "integer", "minimum": 1, "maximum": 168 }), "hours ahead; default scalability.auto_scaling.forecast_hours")])),
+    );
+    paths.insert(
+        "/api/scaling/manifests".into(),
+        read("The settings and the current recommendation as a Kubernetes HPA, a KEDA ScaledObject, and docker compose / kubectl lines",
+            json!([
+                q("name", json!({ "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", "default": "app" }), "Deployment or compose service"),
+                q("namespace", json!({ "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", "default": "default" }), "Kubernetes namespace"),
+            ])),
+    );
+    paths.insert(
+        "/metrics".into(),
+        json!({ "get": { "tags": ["Ops"], "summary": "Prometheus text exposition (format 0.0.4): process, HTTP per route, ingest, \
+            group commits, AI gateway, caches, host gauges, scaling",
+            "responses": { "200": { "description": "text/plain; version=0.0.4" }, "401": error_ref() } } }),
+    );
 }

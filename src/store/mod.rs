@@ -16,7 +16,10 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use json::{newest_rows, query_json, series, ts_param, JsonRow};
 pub use migrate::latest as latest_schema;
-pub use rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Row};
+pub use rows::{
+    AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, RecommendationRow, Row,
+    SystemRow,
+};
 pub use writer::WriterStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +159,7 @@ impl Store {
                 tokio::sync::TryAcquireError::NoPermits => StoreError::QueueFull,
             })?;
         let (done, answer) = oneshot::channel();
+        let table = batch.table();
         {
             let tx = lock(&self.inner.tx);
             let tx = tx.as_ref().ok_or(StoreError::Closed)?;
@@ -166,7 +170,9 @@ impl Store {
             })
             .map_err(|_| StoreError::Closed)?;
         }
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)??;
+        crate::telemetry::INGEST.add(table, u64::from(n));
+        Ok(())
     }
 
     /// Runs `f` on a read connection off the async runtime. Reads never wait for the writer.
@@ -300,7 +306,10 @@ mod tests {
         let store = Store::open(&path, &opts()).unwrap();
         assert_eq!(
             store.applied_migrations(),
-            (1..=latest_schema()).collect::<Vec<_>>()
+            migrate::MIGRATIONS
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
         );
         store
             .append(Batch::Events(vec![event("a"), event("b")]))

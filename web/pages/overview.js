@@ -6,6 +6,7 @@ import * as f from "/format.js";
 
 export default function overview(root, ctx) {
   const banner = h("div", { class: "banner-slot" });
+  const scale = h("div", { class: "scale-slot" });
   const traffic = cardGrid(["Events", "Active users", "Conversions"], "cards-3");
   const chart = panel("Events and users", { wide: true, note: ctx.rangeLabel });
   const vitals = cardGrid(["LCP", "INP", "CLS"], "cards-3");
@@ -20,6 +21,7 @@ export default function overview(root, ctx) {
   root.append(
     pageHead("Overview", `Everything at a glance, ${ctx.rangeLabel}.`),
     banner,
+    scale,
     traffic.el,
     chart.el,
     h("div", { class: "groups" },
@@ -102,8 +104,19 @@ export default function overview(root, ctx) {
     ]);
   }
 
+  // Only when the recommendation differs from what runs: the overview stays quiet otherwise.
+  function renderScaling(r) {
+    const differs = r && r.state === "ok" && r.desired_instances !== r.current_instances;
+    clear(scale, differs ? h("div", { class: "cards" }, card({
+      label: "Scaling", value: `${r.current_instances} → ${r.desired_instances}`, unit: " instances",
+      chip: { kind: r.urgency === "urgent" ? "poor" : "needs-improvement", text: r.action === "scale_up" ? "Scale up" : "Scale down" },
+      sub: r.reason, href: ctx.link("scaling"),
+    })) : null);
+  }
+
   return {
     async load({ quiet }) {
+      ctx.get("/api/scaling/recommendation").then(renderScaling, () => clear(scale));
       if (!quiet) {
         grids.forEach((g) => g.loading());
         loading(chart.body);
