@@ -131,7 +131,9 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
     bar.finish();
     // Profiles are current without it; folding leaves profile reads nothing to add.
     crate::growth::profile::fold(&store).await?;
+    let samples = crate::scaling::demo::generate(&store, args.days, args.seed).await?;
     store.close().await?;
+    println!("wrote {samples} load samples of 4 app instances and this host");
     println!(
         "wrote {} events, {} performance samples, {} AI calls, {} query timings and {} conversions \
          over {} days to {} in {:.1} s",

@@ -3,6 +3,7 @@
 //! ready to apply, and the Prometheus exposition of the whole server at `/metrics`.
 
 mod api;
+pub mod demo;
 mod forecast;
 mod hpa;
 mod ingest;
