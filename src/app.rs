@@ -1,8 +1,10 @@
-//! The composition root: secrets and store at start-up, the router from every capability,
-//! middleware, serving, and the graceful shutdown that commits before exit.
+//! The composition root: `build(config)` makes the secrets, the store, the state and the
+//! router from every capability's face; `serve` runs it until a signal and shuts down
+//! gracefully, committing before exit. The tools build the server here too.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
@@ -37,7 +39,7 @@ pub enum StartError {
     },
 }
 
-pub fn store_options(config: &Config) -> StoreOptions {
+fn store_options(config: &Config) -> StoreOptions {
     let s = &config.storage;
     StoreOptions {
         memory_limit: s.memory_limit.clone(),
@@ -49,18 +51,35 @@ pub fn store_options(config: &Config) -> StoreOptions {
     }
 }
 
+/// The OpenAPI document of every route, from each capability's declared operations.
+pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
+    ops::openapi::document(
+        [
+            vitals::openapi(),
+            ai::openapi(),
+            dbperf::openapi(),
+            growth::openapi(),
+            scaling::openapi(),
+            dashboard::openapi(),
+        ],
+        config,
+    )
+}
+
 /// Every route of every capability, with the shared middleware.
-pub fn router(state: AppState, gateway: std::sync::Arc<ai::Gateway>) -> Router {
+fn router(state: AppState, gateway: Arc<ai::Gateway>) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
+    let doc = openapi(&state.config);
+    let tracker = web::Tracker::new(&state.config.performance);
     Router::new()
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
         .merge(dbperf::routes())
         .merge(growth::routes())
-        .merge(ops::routes())
         .merge(scaling::routes())
+        .merge(ops::routes(&doc))
         .merge(dashboard::routes())
-        .fallback(web::fallback)
+        .fallback(move |req| web::fallback(tracker, req))
         .layer(cors)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
@@ -113,7 +132,7 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// Reads the admin token from config or the data dir; on the very first start, makes one.
 /// Returns the token and whether it was just generated (so it is printed once).
-pub fn admin_token(config: &Config) -> Result<Option<(String, bool)>, StartError> {
+fn admin_token(config: &Config) -> Result<Option<(String, bool)>, StartError> {
     if config.server.no_auth {
         return Ok(None);
     }
@@ -170,10 +189,30 @@ fn write_secret(path: &Path, contents: &str) -> Result<(), StartError> {
     f.sync_all().map_err(io)
 }
 
-/// Opens everything, serves until SIGINT or SIGTERM, then drains the write queue,
-/// checkpoints and returns.
-pub async fn serve(config: Config) -> Result<(), StartError> {
-    let started = Instant::now();
+/// What `build` makes: the state every handler shares and the router over it, with the
+/// listener bound and the AI gateway started. `serve`, `bench --growth` and anything else
+/// that needs the server build it here, so what is measured is what runs.
+pub struct App {
+    pub state: AppState,
+    pub router: Router,
+    pub addr: SocketAddr,
+    listener: tokio::net::TcpListener,
+    gateway: Arc<ai::Gateway>,
+    /// The admin token and whether it was just generated (then it is printed once).
+    token: Option<(String, bool)>,
+}
+
+/// Opens the store the config names (migrating it), off the async runtime.
+pub async fn open_store(config: &Config) -> Result<Store, StoreError> {
+    let (path, opts) = (config.db_path(), store_options(config));
+    tokio::task::spawn_blocking(move || Store::open(&path, &opts))
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+}
+
+/// Secrets, store, listener, state, the AI gateway and the router from every
+/// capability's face. Background upkeep starts separately, with `App::start_tasks`.
+pub async fn build(config: Config) -> Result<App, StartError> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir).map_err(|source| StartError::Io {
         what: "create data dir",
@@ -182,14 +221,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     })?;
     let token = admin_token(&config)?;
     let salt = ip_salt(&data_dir)?;
-    let db_path = config.db_path();
-    let opts = store_options(&config);
-    let store = {
-        let db_path = db_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&db_path, &opts))
-            .await
-            .map_err(|e| StoreError::Internal(e.to_string()))??
-    };
+    let store = open_store(&config).await?;
     if !store.applied_migrations().is_empty() {
         tracing::info!(versions = ?store.applied_migrations(), "applied schema migrations");
     }
@@ -204,28 +236,99 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         addr: listen,
         source,
     })?;
+    let state = AppState::new(config, store, token.as_ref().map(|t| t.0.clone()), salt);
+    let gateway = ai::start(&state)?;
+    let router = router(state.clone(), gateway.clone());
+    Ok(App {
+        state,
+        router,
+        addr,
+        listener,
+        gateway,
+        token,
+    })
+}
 
-    let state = AppState::new(
-        config,
-        store.clone(),
-        token.as_ref().map(|t| t.0.clone()),
-        salt,
-    );
-    spawn_limiter_cleanup(&state);
-    let gateway = ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())?;
-    let app = router(state.clone(), gateway.clone());
-    register_probes(&gateway);
+impl App {
+    /// Every capability's background upkeep (roll-ups, folds, limiter cleanup).
+    pub fn start_tasks(&self) {
+        spawn_limiter_cleanup(&self.state);
+        vitals::start(&self.state);
+        growth::start(&self.state);
+        dbperf::start(&self.state);
+        scaling::start(&self.state);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves until `stop` resolves, then finishes the requests in flight, writes the
+    /// queued metric rows, commits and checkpoints.
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let App {
+            state,
+            router,
+            addr,
+            listener,
+            gateway,
+            ..
+        } = self;
+        let shutdown_state = state.clone();
+        // Counted connections feed /metrics and the host samples; `tap_io` gives the
+        // wrapped listener axum's socket-address ConnectInfo.
+        let listener = axum::serve::ListenerExt::tap_io(
+            crate::http::telemetry::CountingListener(listener),
+            |_| {},
+        );
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.await;
+            shutdown_state.set_ready(false);
+            tracing::info!("shutting down: finishing requests, then committing the queue");
+        })
+        .await
+        .map_err(|source| StartError::Io {
+            what: "serve on",
+            path: PathBuf::from(addr.to_string()),
+            source,
+        })?;
+        gateway.shutdown().await;
+        state.store.close().await?;
+        let (rows, commits) = state.store.stats();
+        tracing::info!(
+            rows,
+            commits,
+            "stopped: everything committed and checkpointed"
+        );
+        Ok(())
+    }
+}
+
+/// Opens everything, serves until SIGINT or SIGTERM, then drains the write queue,
+/// checkpoints and returns.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let started = Instant::now();
+    let app = build(config).await?;
+    let config = &app.state.config;
+    let data_dir = &config.server.data_dir;
 
     // Plain stdout, not the log: this is what a person starting it reads first.
-    println!("growth-stack listening on http://{addr}");
-    println!("data: {}", db_path.display());
-    match &token {
+    println!("growth-stack listening on {}", app.url());
+    println!("data: {}", config.db_path().display());
+    match &app.token {
         None => println!("auth: off (--no-auth, loopback only)"),
         Some((t, true)) => println!(
             "admin token (shown once; also saved in {}): {t}",
             data_dir.join("admin_token").display()
         ),
-        Some((_, false)) if state.config.server.admin_token.is_some() => {
+        Some((_, false)) if config.server.admin_token.is_some() => {
             println!("admin token: the one you configured")
         }
         Some(_) => println!(
@@ -233,70 +336,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             data_dir.join("admin_token").display()
         ),
     }
-    match &gateway.keys.origin {
-        ai::KeyOrigin::Generated(path) => println!(
-            "AI gateway key (shown once; also saved in {}): {}",
-            path.display(),
-            gateway.keys.first()
-        ),
-        ai::KeyOrigin::File(path) => println!("AI gateway key: in {}", path.display()),
-        ai::KeyOrigin::Configured => println!("AI gateway keys: the ones you configured"),
+    for line in app.gateway.banner() {
+        println!("{line}");
     }
-    if gateway.providers.demo_only() {
-        println!("AI providers: none configured, the demo provider answers (set OPENAI_API_KEY, ANTHROPIC_API_KEY or [[ai.providers]])");
-    }
-    tracing::info!(%addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-    vitals::rollup::spawn(&state);
-    crate::growth::profile::spawn_fold(state.store.clone());
-    scaling::start(&state);
-
-    let shutdown_state = state.clone();
-    // Counted connections feed /metrics and the host samples; `tap_io` keeps axum's
-    // socket-address ConnectInfo working for the wrapped listener.
-    let listener = axum::serve::ListenerExt::tap_io(
-        crate::http::telemetry::CountingListener(listener),
-        |_| {},
-    );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        shutdown_state.set_ready(false);
-        tracing::info!("shutting down: finishing requests, then committing the queue");
-    })
-    .await
-    .map_err(|source| StartError::Io {
-        what: "serve on",
-        path: PathBuf::from(addr.to_string()),
-        source,
-    })?;
-    gateway.shutdown().await;
-    store.close().await?;
-    let (rows, commits) = store.stats();
-    tracing::info!(
-        rows,
-        commits,
-        "stopped: everything committed and checkpointed"
-    );
-    Ok(())
-}
-
-/// Cache sizes for `/metrics`, read at scrape time from their owners.
-fn register_probes(gateway: &std::sync::Arc<ai::Gateway>) {
-    let gw = gateway.clone();
-    crate::telemetry::probe(
-        "growth_ai_cache_entries",
-        "Answers held in the AI gateway cache.",
-        move || gw.cache_stats().0 as f64,
-    );
-    let gw = gateway.clone();
-    crate::telemetry::probe(
-        "growth_ai_cache_bytes",
-        "Bytes the AI gateway cache holds.",
-        move || gw.cache_stats().1 as f64,
-    );
+    tracing::info!(addr = %app.addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+    app.start_tasks();
+    app.run_until(shutdown_signal()).await
 }
 
 fn spawn_limiter_cleanup(state: &AppState) {

@@ -182,9 +182,12 @@ pub struct BenchAiArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArgs {
-    /// List every setting with its environment variable instead
+    /// List every setting with its environment variable, default and meaning instead
     #[arg(long)]
     pub keys: bool,
+    /// With --keys: as a Markdown table (README's)
+    #[arg(long, requires = "keys")]
+    pub markdown: bool,
 }
 
 impl ServeArgs {

@@ -1,49 +1,57 @@
 //! Settings: one `Config`, layered defaults < TOML file < environment < flags.
+//!
+//! Each setting is declared once, in a `section!` below: name, Rust type, default and help
+//! text on one line. The macro (`config/registry.rs`) makes the struct field and its
+//! registry entry from that line, and the registry gives everything else: the environment
+//! variable (`GROWTH_<SECTION>_<KEY>`, `server.*` without its section), how an environment
+//! string is read (from the field's type), `growth-stack config --keys` and README's table
+//! (a test keeps README equal to `config --keys --markdown`). So there is no second list to
+//! keep in step, and a key that no code reads is easy to spot (a test looks for readers).
+//!
+//! A capability adds its settings as one `section!` plus one line in `sections!`.
 
+mod registry;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use registry::{section, sections, Kind, Setting};
+pub use registry::{Field, Key};
+
 /// The file read from the working directory when no `--config` is given.
 pub const DEFAULT_FILE: &str = "growth-stack.toml";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    pub server: ServerConfig,
-    pub storage: StorageConfig,
-    pub ingest: IngestConfig,
-    pub privacy: PrivacyConfig,
-    pub performance: PerformanceConfig,
-    pub ai: AiConfig,
-    pub database: DatabaseConfig,
-    pub scalability: ScalabilityConfig,
-    pub analytics: AnalyticsConfig,
+sections! {
+    server: ServerConfig,
+    storage: StorageConfig,
+    ingest: IngestConfig,
+    privacy: PrivacyConfig,
+    performance: PerformanceConfig,
+    ai: AiConfig,
+    database: DatabaseConfig,
+    analytics: AnalyticsConfig,
+    scalability: ScalabilityConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServerConfig {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_token: Option<String>,
-    pub no_auth: bool,
-    pub log_format: LogFormat,
-    pub trust_proxy: bool,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            data_dir: PathBuf::from("./data"),
-            admin_token: None,
-            no_auth: false,
-            log_format: LogFormat::Text,
-            trust_proxy: false,
-        }
+section! {
+    /// `[server]`: where it listens, where it keeps its files, who may read.
+    pub struct ServerConfig {
+        listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080))
+            => "address and port to listen on; port 0 picks a free one (--listen)";
+        data_dir: PathBuf = PathBuf::from("./data")
+            => "folder holding growth.duckdb, admin_token, gateway_key and ip_salt (--data-dir)";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        admin_token: Option<String> = None
+            => "token for reads and admin routes, at least 16 characters; generated on first start when unset (--admin-token)";
+        no_auth: bool = false
+            => "serve reads without a token; refused unless listening on loopback (--no-auth)";
+        log_format: LogFormat = LogFormat::Text
+            => "text or json, one line per request; the level comes from RUST_LOG (--log-format)";
+        trust_proxy: bool = false
+            => "take the client IP from X-Forwarded-For, only behind your own proxy (--trust-proxy)";
     }
 }
 
@@ -54,68 +62,53 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfig {
-    /// DuckDB `max_memory`, e.g. "512MB" or "2GB".
-    pub memory_limit: String,
-    pub threads: u32,
-    /// Rows that may wait for the writer before ingest answers 503.
-    pub queue_rows: usize,
-    /// Upper bound on rows committed in one group commit.
-    pub max_commit_rows: usize,
-    pub read_connections: usize,
-    /// WAL size that triggers a checkpoint. Larger means fewer checkpoints under load
-    /// and a longer replay after a crash (about 0.8 s per 100 MB here).
-    pub wal_checkpoint: String,
+impl Setting for LogFormat {
+    const KIND: Kind = Kind::Str;
 }
 
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            memory_limit: "512MB".into(),
-            threads: 2,
-            queue_rows: 200_000,
-            max_commit_rows: 50_000,
-            read_connections: 4,
-            wal_checkpoint: "64MB".into(),
-        }
+section! {
+    /// `[storage]`: DuckDB and the group-commit writer.
+    pub struct StorageConfig {
+        memory_limit: String = "512MB".into()
+            => "DuckDB memory limit, e.g. 512MB or 2GB";
+        threads: u32 = 2
+            => "DuckDB worker threads";
+        queue_rows: usize = 200_000
+            => "rows allowed to wait for the writer before ingest answers 503";
+        max_commit_rows: usize = 50_000
+            => "most rows in one group commit";
+        read_connections: usize = 4
+            => "parallel read connections for queries";
+        wal_checkpoint: String = "64MB".into()
+            => "WAL size that triggers a checkpoint; larger is faster under load and slower to replay after a crash (about 0.8 s per 100 MB)";
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IngestConfig {
-    /// When set, ingest calls must carry it (`X-Growth-Key` header or `?key=`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// Origins allowed to send ingest calls from a browser; `*` allows any.
-    pub cors_origins: Vec<String>,
-    pub body_limit: usize,
-    pub max_batch: usize,
-    /// Requests per second per client IP; 0 turns the limit off.
-    pub rate_limit_per_ip: u32,
-    /// Requests allowed at once above the rate; 0 means twice the rate.
-    pub rate_limit_burst: u32,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            key: None,
-            cors_origins: vec!["*".into()],
-            body_limit: 1024 * 1024,
-            max_batch: 1000,
-            rate_limit_per_ip: 300,
-            rate_limit_burst: 0,
-        }
+section! {
+    /// `[ingest]`: who may send data, and how much.
+    pub struct IngestConfig {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<String> = None
+            => "when set, ingest calls must send it as the X-Growth-Key header or ?key= (--ingest-key)";
+        cors_origins: Vec<String> = vec!["*".into()]
+            => "browser origins allowed to send ingest calls; * allows any (--cors-origin, repeatable)";
+        body_limit: usize = 1024 * 1024
+            => "largest request body in bytes";
+        max_batch: usize = 1000
+            => "most items in one ingest call";
+        rate_limit_per_ip: u32 = 300
+            => "ingest requests per second per client IP; 0 turns it off (--rate-limit)";
+        rate_limit_burst: u32 = 0
+            => "requests allowed at once above the rate; 0 means twice the rate";
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PrivacyConfig {
-    pub ip: IpMode,
+section! {
+    /// `[privacy]`: what is kept of a visitor.
+    pub struct PrivacyConfig {
+        ip: IpMode = IpMode::Truncate
+            => "how client IPs are stored: truncate (IPv4 /24, IPv6 /48), hash (keyed, stable), full or none (--ip)";
+    }
 }
 
 /// How client IP addresses are stored.
@@ -131,103 +124,79 @@ pub enum IpMode {
     None,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PerformanceConfig {
-    pub batch_size: u32,
-    /// Milliseconds between tracker flushes.
-    pub flush_interval: u64,
-    pub enable_web_vitals: bool,
-    pub enable_custom_metrics: bool,
-    /// Reads over more samples than this use the daily roll-up (percentiles within 2%).
-    pub exact_max_samples: u64,
-    /// Seconds between checks for a finished day to roll up.
-    pub rollup_interval: u64,
+impl Setting for IpMode {
+    const KIND: Kind = Kind::Str;
 }
 
-impl Default for PerformanceConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 10,
-            flush_interval: 5000,
-            enable_web_vitals: true,
-            enable_custom_metrics: true,
-            exact_max_samples: 100_000,
-            rollup_interval: 300,
-        }
+section! {
+    /// `[performance]`: the guide's `performanceConfig` (written into `/gs.js` as served,
+    /// see `web.rs`) and how web vitals are read.
+    pub struct PerformanceConfig {
+        batch_size: u32 = 10
+            => "gs.js: items in one beacon, sent as soon as that many are queued; a tag's data-batch-size overrides it";
+        flush_interval: u64 = 5000
+            => "gs.js: milliseconds a queued item waits at most (hiding the page sends at once); a tag's data-flush-interval overrides it";
+        enable_web_vitals: bool = true
+            => "gs.js: measure the Core Web Vitals LCP, INP, CLS and FID; a tag's data-web-vitals=\"false\" turns them off";
+        enable_custom_metrics: bool = true
+            => "gs.js: measure the further timings FCP and TTFB; a tag's data-custom-metrics=\"false\" turns them off";
+        exact_max_samples: u64 = 100_000
+            => "vitals reads over more samples use the roll-up (percentiles within 2%)";
+        rollup_interval: u64 = 300
+            => "seconds between roll-ups of ended hours of web vitals";
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AiConfig {
-    pub cache_enabled: bool,
-    /// Seconds.
-    pub default_ttl: u64,
-    pub max_cache_size: usize,
-    /// Bytes the cached responses may take together, e.g. "64MB".
-    pub cache_max_bytes: String,
-    /// Per user (the `user` field, `metadata.user_id` or `x-growth-user-id`); 0 = off.
-    pub rate_limit_per_minute: u32,
-    /// Per gateway key; 0 = off.
-    pub key_rate_limit_per_minute: u32,
-    /// All gateway calls together; 0 = off.
-    pub global_rate_limit_per_minute: u32,
-    /// Estimated before the call, corrected after; per user; 0 = off.
-    pub tokens_per_minute: u32,
-    /// Keys apps send as `Authorization: Bearer` or `x-api-key`; generated when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub gateway_keys: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub openai_api_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub openai_base_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub anthropic_api_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub anthropic_base_url: Option<String>,
-    /// OpenAI-compatible servers (Ollama, vLLM, llama.cpp, ...), one `[[ai.providers]]` each.
-    pub providers: Vec<AiProviderConfig>,
-    /// Models tried in order when the requested one keeps failing (429/5xx/timeouts).
-    pub fallback_models: Vec<String>,
-    /// Milliseconds.
-    pub connect_timeout: u64,
-    /// Milliseconds until the upstream's response headers.
-    pub first_byte_timeout: u64,
-    /// Milliseconds for the whole upstream call, stream included.
-    pub request_timeout: u64,
-    pub max_retries: u32,
-    /// Collapse runs of whitespace in prompts before caching and sending.
-    pub normalize_whitespace: bool,
-    /// USD per million tokens, by model name or name prefix.
-    pub prices: std::collections::BTreeMap<String, AiPrice>,
-}
-
-impl Default for AiConfig {
-    fn default() -> Self {
-        Self {
-            cache_enabled: true,
-            default_ttl: 3600,
-            max_cache_size: 1000,
-            cache_max_bytes: "64MB".into(),
-            rate_limit_per_minute: 100,
-            key_rate_limit_per_minute: 0,
-            global_rate_limit_per_minute: 0,
-            tokens_per_minute: 0,
-            gateway_keys: Vec::new(),
-            openai_api_key: None,
-            openai_base_url: None,
-            anthropic_api_key: None,
-            anthropic_base_url: None,
-            providers: Vec::new(),
-            fallback_models: Vec::new(),
-            connect_timeout: 5_000,
-            first_byte_timeout: 120_000,
-            request_timeout: 600_000,
-            max_retries: 2,
-            normalize_whitespace: false,
-            prices: std::collections::BTreeMap::new(),
-        }
+section! {
+    /// `[ai]`: the AI gateway: its cache, limits, providers and prices.
+    pub struct AiConfig {
+        cache_enabled: bool = true
+            => "AI gateway response cache";
+        default_ttl: u64 = 3600
+            => "AI cache TTL in seconds";
+        max_cache_size: usize = 1000
+            => "AI cache entries";
+        cache_max_bytes: String = "64MB".into()
+            => "AI cache size budget, e.g. 64MB";
+        rate_limit_per_minute: u32 = 100
+            => "AI calls per user (the user field, metadata.user_id or x-growth-user-id) per minute; 0 turns it off";
+        key_rate_limit_per_minute: u32 = 0
+            => "AI calls per gateway key per minute; 0 turns it off";
+        global_rate_limit_per_minute: u32 = 0
+            => "AI calls per minute in total; 0 turns it off";
+        tokens_per_minute: u32 = 0
+            => "AI tokens per user per minute, estimated before the call and corrected after; 0 turns it off";
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        gateway_keys: Vec<String> = Vec::new()
+            => "keys apps send to the AI gateway (Authorization: Bearer or x-api-key); generated when empty", env "GROWTH_GATEWAY_KEYS";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        openai_api_key: Option<String> = None
+            => "OpenAI key", env "OPENAI_API_KEY";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        openai_base_url: Option<String> = None
+            => "OpenAI-compatible base URL; https://api.openai.com/v1 when only the key is set", env "OPENAI_BASE_URL";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        anthropic_api_key: Option<String> = None
+            => "Anthropic key", env "ANTHROPIC_API_KEY";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        anthropic_base_url: Option<String> = None
+            => "Anthropic base URL; https://api.anthropic.com when only the key is set", env "ANTHROPIC_BASE_URL";
+        providers: Vec<AiProviderConfig> = Vec::new()
+            => "OpenAI- or Anthropic-compatible servers (Ollama, vLLM, llama.cpp, ...), one [[ai.providers]] table each: name, base_url, api_key, models, api";
+        fallback_models: Vec<String> = Vec::new()
+            => "models tried in order when the requested one keeps failing (429/5xx/timeouts)";
+        connect_timeout: u64 = 5_000
+            => "upstream connect timeout in milliseconds";
+        first_byte_timeout: u64 = 120_000
+            => "milliseconds until the upstream's response headers";
+        request_timeout: u64 = 600_000
+            => "milliseconds for a whole upstream call, stream included";
+        max_retries: u32 = 2
+            => "upstream retries on 429/5xx/timeouts, with backoff and jitter";
+        normalize_whitespace: bool = false
+            => "collapse runs of whitespace in prompts before caching and sending (reports the tokens saved)";
+        prices: BTreeMap<String, AiPrice> = BTreeMap::new()
+            => "USD per million tokens by model name or name prefix: [ai.prices] \"model\" = { input = 0.15, output = 0.6 }";
     }
 }
 
@@ -248,6 +217,10 @@ pub struct AiProviderConfig {
     pub api: AiApi,
 }
 
+impl Setting for Vec<AiProviderConfig> {
+    const KIND: Kind = Kind::Table;
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AiApi {
@@ -264,199 +237,118 @@ pub struct AiPrice {
     pub output: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DatabaseConfig {
-    pub enable_cache: bool,
-    /// Seconds.
-    pub default_ttl: u64,
-    pub max_cache_size: usize,
-    /// Milliseconds above which a query counts as slow.
-    pub slow_query_threshold: f64,
+impl Setting for BTreeMap<String, AiPrice> {
+    const KIND: Kind = Kind::Table;
 }
 
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            enable_cache: true,
-            default_ttl: 300,
-            max_cache_size: 1000,
-            slow_query_threshold: 1000.0,
+section! {
+    /// `[database]`: query monitoring of the app's own database.
+    pub struct DatabaseConfig {
+        slow_query_threshold: f64 = 1000.0
+            => "milliseconds above which a query is slow";
+    }
+}
+
+section! {
+    /// `[analytics]`: product analytics.
+    pub struct AnalyticsConfig {
+        features: Vec<String> = Vec::new()
+            => "events that count as feature use: event=feature, or event (the feature named after it); an event's own feature property wins";
+    }
+}
+
+section! {
+    /// `[scalability]`: host sampling and scaling recommendations; the guide's
+    /// `scalabilityConfig.autoScaling` keys, with the Kubernetes HPA's tolerance and
+    /// scale-down stabilisation window beside them.
+    pub struct ScalabilityConfig {
+        enabled: bool = true
+            => "produce scaling recommendations (the samples are kept either way)";
+        min_instances: u32 = 1
+            => "fewest instances to recommend";
+        max_instances: u32 = 10
+            => "most instances to recommend";
+        target_cpu: f64 = 70.0
+            => "CPU percent to aim for: desired = ceil(current x cpu / target_cpu)";
+        scale_up_threshold: f64 = 80.0
+            => "CPU percent above which adding instances is urgent";
+        scale_down_threshold: f64 = 30.0
+            => "CPU percent below which the fleet is over-provisioned";
+        target_memory: f64 = 80.0
+            => "memory percent to aim for; 0 leaves memory out";
+        tolerance: f64 = 0.1
+            => "relative distance from a target within which nothing changes";
+        stabilization_window: u64 = 300
+            => "seconds; a scale-down takes the highest recommendation of this window";
+        forecast_hours: u32 = 6
+            => "hours ahead the load forecast looks for a peak (1 to 168)";
+        sample_interval: u64 = 15
+            => "seconds between samples of this host and between recorded recommendations; 0 turns the host sampler off";
+        stale_after: u64 = 60
+            => "seconds without a sample after which an instance no longer counts as running";
+    }
+}
+
+/// Every setting, in declaration order.
+pub fn keys() -> impl Iterator<Item = Key> {
+    SECTIONS
+        .iter()
+        .flat_map(|&(section, fields)| fields.iter().map(move |field| Key { section, field }))
+}
+
+/// `growth-stack config --keys`: every setting with its variables, default and help,
+/// aligned for a terminal or (`markdown`) as README's table.
+pub fn keys_table(markdown: bool) -> String {
+    let defaults = toml::Value::try_from(Config::default()).unwrap_or(toml::Value::Boolean(false));
+    let rows: Vec<[String; 4]> = keys()
+        .map(|k| {
+            let path = k.path();
+            let env = match (k.env_name(), k.field.alias) {
+                (None, _) => "file only".to_string(),
+                (Some(env), None) => env,
+                (Some(env), Some(alias)) => format!("{env}, {alias}"),
+            };
+            let default = path.split('.').try_fold(&defaults, |v, part| v.get(part));
+            [
+                path,
+                env,
+                registry::show_default(default),
+                k.field.help.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = String::new();
+    if markdown {
+        let code = |s: &str| {
+            s.split(", ")
+                .map(|p| {
+                    if p == "file only" {
+                        p.to_string()
+                    } else {
+                        format!("`{p}`")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str("| key | environment | default | meaning |\n|---|---|---|---|\n");
+        for [path, env, default, help] in &rows {
+            let default = format!("`{default}`");
+            out.push_str(&format!(
+                "| `{path}` | {} | {default} | {help} |\n",
+                code(env)
+            ));
+        }
+    } else {
+        let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+        let (w0, w1, w2) = (width(0), width(1), width(2));
+        for [path, env, default, help] in &rows {
+            out.push_str(&format!(
+                "{path:<w0$}  {env:<w1$}  {default:<w2$}  {help}\n"
+            ));
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ScalabilityConfig {
-    /// Seconds between samples of this host (and between recorded recommendations);
-    /// 0 turns the host sampler off.
-    pub sample_interval: u64,
-    /// Seconds without a sample after which an instance no longer counts as running.
-    pub stale_after: u64,
-    pub auto_scaling: AutoScalingConfig,
-}
-
-impl Default for ScalabilityConfig {
-    fn default() -> Self {
-        Self {
-            sample_interval: 15,
-            stale_after: 60,
-            auto_scaling: AutoScalingConfig::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AutoScalingConfig {
-    pub enabled: bool,
-    pub min_instances: u32,
-    pub max_instances: u32,
-    /// Percent.
-    pub target_cpu: f64,
-    pub scale_up_threshold: f64,
-    pub scale_down_threshold: f64,
-    /// Memory percent to aim for; 0 leaves memory out of the recommendation.
-    pub target_memory: f64,
-    /// Relative distance from the target within which nothing changes (Kubernetes: 0.1).
-    pub tolerance: f64,
-    /// Seconds: a scale-down takes the highest recommendation of this window.
-    pub stabilization_window: u64,
-    /// Hours ahead the load forecast looks for a peak.
-    pub forecast_hours: u32,
-}
-
-impl Default for AutoScalingConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            min_instances: 1,
-            max_instances: 10,
-            target_cpu: 70.0,
-            scale_up_threshold: 80.0,
-            scale_down_threshold: 30.0,
-            target_memory: 80.0,
-            tolerance: 0.1,
-            stabilization_window: 300,
-            forecast_hours: 6,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnalyticsConfig {
-    /// Events that stand for a feature, as `event=feature` (or just `event`, which names
-    /// the feature after the event). An event's own `feature` property wins.
-    pub features: Vec<String>,
-}
-
-/// What kind of value a key holds, so an environment string can be read as one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Str,
-    Int,
-    Float,
-    Bool,
-    List,
-}
-
-/// One setting: its dotted path in the TOML file, its kind and what it does.
-#[derive(Debug, Clone, Copy)]
-pub struct Key {
-    pub path: &'static str,
-    pub kind: Kind,
-    pub help: &'static str,
-}
-
-macro_rules! keys {
-    ($($path:literal $kind:ident $help:literal,)*) => {
-        &[$(Key { path: $path, kind: Kind::$kind, help: $help },)*]
-    };
-}
-
-/// Every setting. README's configuration table and `growth-stack config --keys` print it.
-pub const KEYS: &[Key] = keys![
-    "server.listen" Str "address and port to listen on",
-    "server.data_dir" Str "folder holding growth.duckdb, the admin token and the IP salt",
-    "server.admin_token" Str "token for reads and admin routes (generated on first start when unset)",
-    "server.no_auth" Bool "serve reads without a token (refused unless listening on loopback)",
-    "server.log_format" Str "text or json",
-    "server.trust_proxy" Bool "take the client IP from X-Forwarded-For (only behind your own proxy)",
-    "storage.memory_limit" Str "DuckDB memory limit, e.g. 512MB",
-    "storage.threads" Int "DuckDB worker threads",
-    "storage.queue_rows" Int "rows allowed to wait for the writer before ingest answers 503",
-    "storage.max_commit_rows" Int "most rows in one group commit",
-    "storage.read_connections" Int "parallel read connections for queries",
-    "storage.wal_checkpoint" Str "WAL size that triggers a checkpoint, e.g. 64MB",
-    "ingest.key" Str "when set, ingest calls must send it (X-Growth-Key header or ?key=)",
-    "ingest.cors_origins" List "origins allowed to send ingest calls; * allows any",
-    "ingest.body_limit" Int "largest request body in bytes",
-    "ingest.max_batch" Int "most items in one ingest call",
-    "ingest.rate_limit_per_ip" Int "ingest requests per second per client IP; 0 turns it off",
-    "ingest.rate_limit_burst" Int "requests allowed at once above the rate; 0 means twice the rate",
-    "privacy.ip" Str "how client IPs are stored: truncate, hash, full or none",
-    "performance.batch_size" Int "tracker: metrics per beacon",
-    "performance.flush_interval" Int "tracker: milliseconds between flushes",
-    "performance.enable_web_vitals" Bool "tracker: collect Core Web Vitals",
-    "performance.enable_custom_metrics" Bool "tracker: accept custom metrics",
-    "performance.exact_max_samples" Int "vitals reads over more samples use the daily roll-up (within 2%)",
-    "performance.rollup_interval" Int "seconds between roll-ups of finished days of web vitals",
-    "ai.cache_enabled" Bool "AI gateway response cache",
-    "ai.default_ttl" Int "AI cache TTL in seconds",
-    "ai.max_cache_size" Int "AI cache entries",
-    "ai.cache_max_bytes" Str "AI cache size budget in bytes, e.g. 64MB",
-    "ai.rate_limit_per_minute" Int "AI calls per user per minute; 0 turns it off",
-    "ai.key_rate_limit_per_minute" Int "AI calls per gateway key per minute; 0 turns it off",
-    "ai.global_rate_limit_per_minute" Int "AI calls per minute in total; 0 turns it off",
-    "ai.tokens_per_minute" Int "AI tokens per user per minute; 0 turns it off",
-    "ai.gateway_keys" List "keys apps send to the AI gateway (also GROWTH_GATEWAY_KEYS; generated when empty)",
-    "ai.openai_api_key" Str "OpenAI key (also OPENAI_API_KEY)",
-    "ai.openai_base_url" Str "OpenAI-compatible base URL (also OPENAI_BASE_URL)",
-    "ai.anthropic_api_key" Str "Anthropic key (also ANTHROPIC_API_KEY)",
-    "ai.anthropic_base_url" Str "Anthropic base URL (also ANTHROPIC_BASE_URL)",
-    "ai.fallback_models" List "models tried in order when the requested one keeps failing",
-    "ai.connect_timeout" Int "upstream connect timeout in milliseconds",
-    "ai.first_byte_timeout" Int "milliseconds until the upstream's response headers",
-    "ai.request_timeout" Int "milliseconds for a whole upstream call, stream included",
-    "ai.max_retries" Int "upstream retries on 429/5xx/timeouts, with backoff and jitter",
-    "ai.normalize_whitespace" Bool "collapse whitespace in prompts (reports the tokens saved)",
-    "database.enable_cache" Bool "query result cache",
-    "database.default_ttl" Int "query cache TTL in seconds",
-    "database.max_cache_size" Int "query cache entries",
-    "database.slow_query_threshold" Float "milliseconds above which a query is slow",
-    "scalability.sample_interval" Int "seconds between samples of this host (CPU, memory, load, disk, network); 0 turns the sampler off",
-    "scalability.stale_after" Int "seconds without a sample after which an instance no longer counts",
-    "scalability.auto_scaling.enabled" Bool "produce scaling recommendations",
-    "scalability.auto_scaling.min_instances" Int "fewest instances to recommend",
-    "scalability.auto_scaling.max_instances" Int "most instances to recommend",
-    "scalability.auto_scaling.target_cpu" Float "CPU percent to aim for",
-    "scalability.auto_scaling.scale_up_threshold" Float "CPU percent that calls for more instances",
-    "scalability.auto_scaling.scale_down_threshold" Float "CPU percent that allows fewer instances",
-    "scalability.auto_scaling.target_memory" Float "memory percent to aim for; 0 leaves memory out",
-    "scalability.auto_scaling.tolerance" Float "relative distance from the target within which nothing changes (0.1)",
-    "scalability.auto_scaling.stabilization_window" Int "seconds: a scale-down takes the highest recommendation of this window",
-    "scalability.auto_scaling.forecast_hours" Int "hours ahead the load forecast looks for a peak",
-    "analytics.features" List "events that count as feature use: event=feature, or event (feature named after it)",
-];
-
-/// Environment names other tools already use, read when the `GROWTH_*` name is unset.
-pub const ENV_ALIASES: &[(&str, &str)] = &[
-    ("GROWTH_GATEWAY_KEYS", "ai.gateway_keys"),
-    ("OPENAI_API_KEY", "ai.openai_api_key"),
-    ("OPENAI_BASE_URL", "ai.openai_base_url"),
-    ("ANTHROPIC_API_KEY", "ai.anthropic_api_key"),
-    ("ANTHROPIC_BASE_URL", "ai.anthropic_base_url"),
-];
-
-impl Key {
-    /// `server.*` keys drop their section (`GROWTH_LISTEN`); the rest keep it
-    /// (`GROWTH_AI_DEFAULT_TTL`).
-    pub fn env_name(&self) -> String {
-        let path = self.path.strip_prefix("server.").unwrap_or(self.path);
-        format!("GROWTH_{}", path.replace('.', "_").to_uppercase())
-    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -598,65 +490,18 @@ impl Config {
                 "must be a number >= 0",
             ));
         }
-        let a = &self.scalability.auto_scaling;
-        if a.min_instances > a.max_instances {
+        self.validate_scalability()?;
+        let p = &self.performance;
+        if p.batch_size == 0 || p.batch_size as usize > self.ingest.max_batch {
             return Err(invalid(
-                "scalability.auto_scaling.min_instances",
-                "must not exceed max_instances",
+                "performance.batch_size",
+                "must be between 1 and ingest.max_batch",
             ));
         }
-        for (key, v) in [
-            ("scalability.auto_scaling.target_cpu", a.target_cpu),
-            (
-                "scalability.auto_scaling.scale_up_threshold",
-                a.scale_up_threshold,
-            ),
-            (
-                "scalability.auto_scaling.scale_down_threshold",
-                a.scale_down_threshold,
-            ),
-        ] {
-            if !(0.0..=100.0).contains(&v) {
-                return Err(invalid(key, "must be a percentage between 0 and 100"));
-            }
-        }
-        if !(0.0..=100.0).contains(&a.target_memory) {
+        if p.flush_interval == 0 {
             return Err(invalid(
-                "scalability.auto_scaling.target_memory",
-                "must be a percentage between 0 and 100 (0 leaves memory out)",
-            ));
-        }
-        if a.target_cpu <= 0.0 {
-            return Err(invalid(
-                "scalability.auto_scaling.target_cpu",
-                "must be above 0",
-            ));
-        }
-        if !(0.0..1.0).contains(&a.tolerance) {
-            return Err(invalid(
-                "scalability.auto_scaling.tolerance",
-                "must be at least 0 and below 1",
-            ));
-        }
-        if !(1..=168).contains(&a.forecast_hours) {
-            return Err(invalid(
-                "scalability.auto_scaling.forecast_hours",
-                "must be between 1 and 168",
-            ));
-        }
-        if self.scalability.stale_after == 0 {
-            return Err(invalid("scalability.stale_after", "must be greater than 0"));
-        }
-        if a.min_instances == 0 {
-            return Err(invalid(
-                "scalability.auto_scaling.min_instances",
-                "must be at least 1",
-            ));
-        }
-        if a.scale_down_threshold >= a.scale_up_threshold {
-            return Err(invalid(
-                "scalability.auto_scaling.scale_down_threshold",
-                "must be below scale_up_threshold",
+                "performance.flush_interval",
+                "must be greater than 0",
             ));
         }
         if self.server.no_auth && !self.server.listen.ip().is_loopback() {
@@ -667,6 +512,56 @@ impl Config {
                     self.server.listen
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_scalability(&self) -> Result<(), ConfigError> {
+        let a = &self.scalability;
+        for (key, v) in [
+            ("scalability.target_cpu", a.target_cpu),
+            ("scalability.scale_up_threshold", a.scale_up_threshold),
+            ("scalability.scale_down_threshold", a.scale_down_threshold),
+        ] {
+            if v.is_nan() || v <= 0.0 || v > 100.0 {
+                return Err(invalid(key, "must be a percentage above 0 and at most 100"));
+            }
+        }
+        if !(0.0..=100.0).contains(&a.target_memory) {
+            return Err(invalid(
+                "scalability.target_memory",
+                "must be a percentage from 0 to 100 (0 leaves memory out)",
+            ));
+        }
+        if a.scale_down_threshold >= a.scale_up_threshold {
+            return Err(invalid(
+                "scalability.scale_down_threshold",
+                "must be below scalability.scale_up_threshold",
+            ));
+        }
+        if !(0.0..1.0).contains(&a.tolerance) {
+            return Err(invalid(
+                "scalability.tolerance",
+                "must be at least 0 and below 1",
+            ));
+        }
+        if a.min_instances == 0 {
+            return Err(invalid("scalability.min_instances", "must be at least 1"));
+        }
+        if a.max_instances < a.min_instances {
+            return Err(invalid(
+                "scalability.max_instances",
+                "must be at least scalability.min_instances",
+            ));
+        }
+        if !(1..=168).contains(&a.forecast_hours) {
+            return Err(invalid(
+                "scalability.forecast_hours",
+                "must be between 1 and 168",
+            ));
+        }
+        if a.stale_after == 0 {
+            return Err(invalid("scalability.stale_after", "must be greater than 0"));
         }
         Ok(())
     }
@@ -705,27 +600,19 @@ fn merge(src: Sources<'_>) -> Result<toml::Table, ConfigError> {
         None if Path::new(DEFAULT_FILE).exists() => read_file(Path::new(DEFAULT_FILE))?,
         None => toml::Table::new(),
     };
-    for key in KEYS {
-        let name = key.env_name();
+    for key in keys() {
+        let Some(name) = key.env_name() else { continue };
         // An empty variable counts as unset, as shells make it easy to leave one behind.
-        if let Some(raw) = (src.env)(&name).filter(|v| !v.trim().is_empty()) {
-            let value =
-                parse_env(key, &raw).map_err(|m| invalid(key.path, format!("{name}: {m}")))?;
-            set_path(&mut table, key.path, value);
-        }
-    }
-    // The names the SDKs read, honoured below the GROWTH_* ones.
-    for (name, path) in ENV_ALIASES {
-        let Some(key) = KEYS.iter().find(|k| k.path == *path) else {
-            continue;
-        };
-        if (src.env)(&key.env_name()).is_some_and(|v| !v.trim().is_empty()) {
-            continue;
-        }
-        if let Some(raw) = (src.env)(name).filter(|v| !v.trim().is_empty()) {
-            let value =
-                parse_env(key, &raw).map_err(|m| invalid(key.path, format!("{name}: {m}")))?;
-            set_path(&mut table, key.path, value);
+        let set = |name: &str| (src.env)(name).filter(|v| !v.trim().is_empty());
+        // The names the SDKs read are honoured below the GROWTH_* ones.
+        let found = set(&name)
+            .map(|raw| (name.as_str(), raw))
+            .or_else(|| key.field.alias.and_then(|a| set(a).map(|raw| (a, raw))));
+        if let Some((name, raw)) = found {
+            let path = key.path();
+            let value = registry::parse_env(key.field.kind, &raw)
+                .map_err(|m| invalid(&path, format!("{name}: {m}")))?;
+            set_path(&mut table, &path, value);
         }
     }
     for (path, value) in src.flags {
@@ -744,33 +631,6 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
-}
-
-fn parse_env(key: &Key, raw: &str) -> Result<toml::Value, String> {
-    let raw = raw.trim();
-    Ok(match key.kind {
-        Kind::Str => toml::Value::String(raw.to_string()),
-        Kind::Int => toml::Value::Integer(
-            raw.parse()
-                .map_err(|_| format!("{raw:?} is not an integer"))?,
-        ),
-        Kind::Float => toml::Value::Float(
-            raw.parse()
-                .map_err(|_| format!("{raw:?} is not a number"))?,
-        ),
-        Kind::Bool => toml::Value::Boolean(match raw.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => return Err(format!("{raw:?} is not true or false")),
-        }),
-        Kind::List => toml::Value::Array(
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_string()))
-                .collect(),
-        ),
-    })
 }
 
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
@@ -919,11 +779,15 @@ mod tests {
     }
 
     #[test]
-    fn every_key_is_a_real_setting() {
-        // Each listed key must land in the struct, so the list cannot drift from it.
-        for key in KEYS {
-            let value = match key.kind {
-                Kind::Str => match key.path {
+    fn every_variable_lands_in_its_field() {
+        for key in keys() {
+            let Some(name) = key.env_name() else {
+                assert_eq!(key.field.kind, Kind::Table, "{}", key.path());
+                continue;
+            };
+            let path = key.path();
+            let value = match key.field.kind {
+                Kind::Str => match path.as_str() {
                     "server.listen" => "127.0.0.1:1",
                     "server.log_format" => "json",
                     "privacy.ip" => "hash",
@@ -935,19 +799,88 @@ mod tests {
                 Kind::Float => "5",
                 Kind::Bool => "false",
                 Kind::List => "https://x.example",
+                Kind::Table => unreachable!(),
             };
-            let name = key.env_name();
             let table = merge(Sources {
                 file: None,
                 env: &|k| (k == name).then(|| value.to_string()),
                 flags: vec![],
             })
             .unwrap();
-            let config = Config::from_table(table).unwrap_or_else(|e| panic!("{}: {e}", key.path));
+            let config = Config::from_table(table).unwrap_or_else(|e| panic!("{path}: {e}"));
             let back = toml::Value::try_from(&config).unwrap();
-            let found = key.path.split('.').try_fold(&back, |v, part| v.get(part));
-            let expected = parse_env(key, value).unwrap();
-            assert_eq!(found, Some(&expected), "{}", key.path);
+            let found = path.split('.').try_fold(&back, |v, part| v.get(part));
+            let expected = registry::parse_env(key.field.kind, value).unwrap();
+            assert_eq!(found, Some(&expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn variable_names_keep_their_shape() {
+        let names: Vec<String> = keys().filter_map(|k| k.env_name()).collect();
+        for name in [
+            "GROWTH_LISTEN",
+            "GROWTH_DATA_DIR",
+            "GROWTH_STORAGE_QUEUE_ROWS",
+            "GROWTH_AI_DEFAULT_TTL",
+            "GROWTH_PERFORMANCE_BATCH_SIZE",
+            "GROWTH_DATABASE_SLOW_QUERY_THRESHOLD",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} missing");
+        }
+        let paths: Vec<String> = keys().map(|k| k.path()).collect();
+        let mut unique = paths.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), paths.len(), "a key declared twice");
+    }
+
+    #[test]
+    fn readme_lists_every_key() {
+        // README's table is `growth-stack config --keys --markdown`, pasted.
+        let readme = include_str!("../README.md");
+        let table = keys_table(true);
+        assert!(
+            readme.contains(&table),
+            "README's configuration table is stale; paste `growth-stack config --keys --markdown`:\n{table}"
+        );
+    }
+
+    /// A key no code reads is a promise the binary does not keep. Readers are found by
+    /// name: `.section.field` in a file, or `.section` and `.field` in the same file (for
+    /// `let cfg = &config.ingest; cfg.max_batch`). A name-based check, so it can be fooled
+    /// by an unrelated `.field`; it still catches the common case of a key added and forgotten.
+    #[test]
+    fn every_key_is_read_by_code() {
+        fn sources(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push((path, text));
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        sources(&root.join("src"), &mut files);
+        files.retain(|(path, _)| {
+            !path.starts_with(root.join("src/config")) && !path.ends_with("config.rs")
+        });
+        let mentions = |text: &str, word: &str| {
+            text.match_indices(word).any(|(i, _)| {
+                !text[i + word.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+        };
+        for key in keys() {
+            let (section, field) = (format!(".{}", key.section), format!(".{}", key.field.name));
+            let read = files.iter().any(|(_, text)| {
+                mentions(text, &format!("{section}{field}"))
+                    || (mentions(text, &section) && mentions(text, &field))
+            });
+            assert!(read, "no code reads {}", key.path());
         }
     }
 

@@ -12,7 +12,7 @@ pub enum ApiError {
     Malformed(String),
     #[error("invalid query parameter `{param}`: {message}")]
     BadParam {
-        param: &'static str,
+        param: std::borrow::Cow<'static, str>,
         message: String,
     },
     #[error("content type {0} is not accepted; send application/json or text/plain")]
@@ -92,6 +92,17 @@ impl ApiError {
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// A query or path parameter the handler cannot use (400), naming it.
+    pub fn bad_param(
+        param: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError::BadParam {
+            param: param.into(),
+            message: message.into(),
         }
     }
 

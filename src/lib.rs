@@ -3,15 +3,10 @@
 
 pub mod ai;
 pub mod app;
-pub mod bench;
-pub mod bench_ai;
-pub mod bench_growth;
-pub mod bench_vitals;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod dbperf;
-pub mod demo;
 pub mod error;
 pub mod growth;
 pub mod http;
@@ -20,5 +15,6 @@ pub mod scaling;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
 pub mod vitals;
 pub mod web;

@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use growth_stack::app;
 use growth_stack::cli::{Cli, Command, ServeArgs};
-use growth_stack::config::{Config, LogFormat, Sources, KEYS};
-use growth_stack::{app, bench, bench_ai, demo};
+use growth_stack::config::{keys_table, Config, LogFormat, Sources};
+use growth_stack::tools::{bench, demo};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,9 +30,7 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Config(args)) = &command {
         if args.keys {
-            for k in KEYS {
-                println!("{:<45} {:<48} {}", k.path, k.env_name(), k.help);
-            }
+            print!("{}", keys_table(args.markdown));
         } else {
             print!("{}", config.to_toml_masked());
         }
@@ -53,7 +52,7 @@ fn main() -> ExitCode {
             None => app::serve(config).await.map_err(Into::into),
             Some(Command::Demo(args)) => demo::run(&config, &args).await.map_err(Into::into),
             Some(Command::Bench(args)) => bench::run(&config, &args).await.map_err(Into::into),
-            Some(Command::BenchAi(args)) => bench_ai::run(&args).await.map_err(Into::into),
+            Some(Command::BenchAi(args)) => bench::run_ai(&args).await.map_err(Into::into),
             Some(Command::Serve(_) | Command::Config(_)) => Ok(()),
         }
     });

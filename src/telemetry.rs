@@ -3,7 +3,9 @@
 //! gateway calls. `/metrics` and the host sampler read them; nothing here imports the rest.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::{OnceLock, RwLock};
+use std::sync::OnceLock;
+
+use parking_lot::RwLock;
 
 /// Upper bounds of the request latency buckets, in seconds (the last bucket is +Inf).
 pub const LATENCY_BUCKETS: [f64; 14] = [
@@ -22,7 +24,7 @@ pub static HTTP: HttpStats = HttpStats::new();
 pub static INGEST: Named = Named::new();
 pub static COMMITS: Histogram<12> = Histogram::new();
 pub static AI: AiStats = AiStats::new();
-static PROBES: RwLock<Vec<Probe>> = RwLock::new(Vec::new());
+static PROBES: RwLock<Vec<Probe>> = parking_lot::const_rwlock(Vec::new());
 
 /// A histogram whose buckets are plain atomics (each holds its own count, not cumulative).
 pub struct Histogram<const N: usize> {
@@ -88,20 +90,6 @@ pub struct HttpStats {
     /// Accepted TCP connections not yet closed.
     pub open_connections: AtomicI64,
     pub in_flight: AtomicI64,
-}
-
-/// The method as a static string, so a slot key never allocates for it.
-pub fn method_name(m: &axum::http::Method) -> &'static str {
-    match m.as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "PATCH" => "PATCH",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "OTHER",
-    }
 }
 
 impl HttpStats {
@@ -267,7 +255,7 @@ pub fn probe(
     help: &'static str,
     read: impl Fn() -> f64 + Send + Sync + 'static,
 ) {
-    let mut probes = PROBES.write().unwrap_or_else(|e| e.into_inner());
+    let mut probes = PROBES.write();
     probes.retain(|p| p.name != name);
     probes.push(Probe {
         name,
@@ -278,7 +266,7 @@ pub fn probe(
 
 /// (name, help, value) of every registered probe.
 pub fn probes() -> Vec<(&'static str, &'static str, f64)> {
-    let probes = PROBES.read().unwrap_or_else(|e| e.into_inner());
+    let probes = PROBES.read();
     probes
         .iter()
         .map(|p| (p.name, p.help, (p.read)()))

@@ -1,9 +1,10 @@
 /* growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals.
    <script defer src="https://HOST/gs.js" data-key="KEY" data-sample="1"></script>
-   No cookies. Never throws into the page. Algorithms follow web-vitals (see README). */
-(function (w, d) {
+   data-batch-size, data-flush-interval, data-web-vitals, data-custom-metrics override
+   the server's [performance] settings, written in below as served. No cookies. Never throws into the page. Algorithms follow web-vitals (see README). */
+(function (w, d, C) {
   var P = w.performance, N = w.navigator, PO = w.PerformanceObserver, L = w.location;
-  var me = d.currentScript, api, key, rate, sid, queues = {}, timer, last, onHide = [];
+  var me = d.currentScript, api, key, rate, sid, queues = {}, timer, last, onHide = [], batch, every, core, extra;
   function safe(f) {
     return function () {
       try { return f.apply(this, arguments); } catch (e) {}
@@ -21,12 +22,12 @@
   function flush() {
     clearTimeout(timer);
     timer = 0;
-    for (var p in queues) while (queues[p].length) post(p, queues[p].splice(0, 40));
+    for (var p in queues) while (queues[p].length) post(p, queues[p].splice(0, batch));
   }
   function queue(path, item) {
     (queues[path] = queues[path] || []).push(item);
-    if (queues[path].length >= 40) flush();
-    else if (!timer) timer = setTimeout(safe(flush), 5000);
+    if (queues[path].length >= batch) flush();
+    else if (!timer) timer = setTimeout(safe(flush), every);
   }
   function obj(x) {
     return x && typeof x == "object" ? x : null;
@@ -100,11 +101,12 @@
     function report() {
       endLcp();
       var v = {}, k, all = [];
-      for (k in m) v[k] = m[k];
-      if (types.indexOf("layout-shift") >= 0 && (v.fcp != null || navType == "back-forward-cache")) v.cls = cls;
+      // Core Web Vitals, and the guide's "custom metrics" FCP and TTFB, each when enabled.
+      for (k in m) if (k == "fcp" || k == "ttfb" ? extra : core) v[k] = m[k];
+      if (core && types.indexOf("layout-shift") >= 0 && (m.fcp != null || navType == "back-forward-cache")) v.cls = cls;
       for (k in ints) all.push(ints[k]);
       all.sort(function (a, b) { return b - a; });
-      if (all.length) v.inp = all[Math.min(all.length - 1, 9, Math.floor(((P.interactionCount || 0) - base || count) / 50))];
+      if (core && all.length) v.inp = all[Math.min(all.length - 1, 9, Math.floor(((P.interactionCount || 0) - base || count) / 50))];
       k = JSON.stringify(v);
       if (k == "{}" || k == sent) return;
       sent = k;
@@ -139,6 +141,14 @@
     key = me.getAttribute("data-key");
     key = key ? "?key=" + encodeURIComponent(key) : "";
     rate = parseFloat(me.getAttribute("data-sample"));
+    function opt(k) {
+      var a = me.getAttribute("data-" + k);
+      return a == null || a == "" ? C[k] : a;
+    }
+    batch = +opt("batch-size") || C["batch-size"];
+    every = +opt("flush-interval") || C["flush-interval"];
+    core = opt("web-vitals") + "" != "false";
+    extra = opt("custom-metrics") + "" != "false";
     try { sid = sessionStorage.gs_sid || (sessionStorage.gs_sid = uid()); } catch (e) { sid = uid(); }
     w.growth = {
       track: safe(function (name, props) {
@@ -158,7 +168,7 @@
       };
     });
     w.addEventListener("popstate", safe(pageview));
-    if (PO && P && Math.random() < (rate >= 0 ? rate : 1)) vitals();
+    if (PO && P && (core || extra) && Math.random() < (rate >= 0 ? rate : 1)) vitals();
     var hide = safe(function (e) {
       if (e.type == "pagehide" || d.visibilityState == "hidden") {
         onHide.forEach(function (f) { safe(f)(); });
@@ -168,4 +178,4 @@
     d.addEventListener("visibilitychange", hide, true);
     w.addEventListener("pagehide", hide, true);
   } catch (e) {}
-})(window, document);
+})(window, document, /*settings*/{});

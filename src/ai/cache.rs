@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -126,7 +128,7 @@ impl Directives {
                     "no-store" => d.write = false,
                     p => {
                         if let Some(n) = p.strip_prefix("max-age=").and_then(|n| n.parse().ok()) {
-                            d.ttl = Some(Duration::from_secs(n));
+                            d.ttl = Some(ttl_secs(n));
                         }
                     }
                 }
@@ -137,10 +139,14 @@ impl Directives {
             d.write = false;
         }
         if let Some(n) = value("cf-aig-cache-ttl").and_then(|n| n.parse().ok()) {
-            d.ttl = Some(Duration::from_secs(n));
+            d.ttl = Some(ttl_secs(n));
         }
         d
     }
+
+    /// No entry outlives a year: a header asking for more (up to u64::MAX seconds) would
+    /// overflow `Instant + ttl` and panic the request's task.
+    pub const MAX_TTL: Duration = Duration::from_secs(365 * 86_400);
 
     pub fn none() -> Directives {
         Directives {
@@ -149,6 +155,10 @@ impl Directives {
             ttl: None,
         }
     }
+}
+
+fn ttl_secs(n: u64) -> Duration {
+    Duration::from_secs(n).min(Directives::MAX_TTL)
 }
 
 struct Entry {
@@ -187,7 +197,7 @@ pub struct FlightGuard {
 impl Drop for FlightGuard {
     fn drop(&mut self) {
         // Leave the map before the sender drops, so no waiter can join a finished flight.
-        lock(&self.cache.flights).remove(&self.key);
+        self.cache.flights.lock().remove(&self.key);
     }
 }
 
@@ -206,7 +216,7 @@ impl Cache {
 
     /// A fresh entry, if any; `max_age` (from the request) can make an entry too old.
     pub fn get(&self, key: u128, max_age: Option<Duration>) -> Option<Arc<Answer>> {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         let now = Instant::now();
         let entry = inner.lru.get(&key)?;
         let fresh = entry.expires > now
@@ -235,7 +245,7 @@ impl Cache {
             expires: now + ttl,
             size,
         };
-        let mut inner = lock(&self.inner);
+        let mut inner = self.inner.lock();
         inner.bytes += size;
         if let Some((_, old)) = inner.lru.push(key, entry) {
             inner.bytes -= old.size;
@@ -249,7 +259,7 @@ impl Cache {
     }
 
     pub fn flight(self: &Arc<Self>, key: u128) -> Flight {
-        let mut flights = lock(&self.flights);
+        let mut flights = self.flights.lock();
         if let Some(rx) = flights.get(&key) {
             return Flight::Wait(rx.clone());
         }
@@ -264,13 +274,9 @@ impl Cache {
 
     /// (entries, bytes)
     pub fn stats(&self) -> (usize, usize) {
-        let inner = lock(&self.inner);
+        let inner = self.inner.lock();
         (inner.lru.len(), inner.bytes)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -372,5 +378,26 @@ mod tests {
                 ttl: Some(Duration::from_secs(5))
             }
         );
+    }
+
+    proptest::proptest! {
+        /// Arbitrary cache headers: directives, never a panic, and a stored answer's
+        /// expiry that fits (a huge max-age used to overflow `Instant + ttl`).
+        #[test]
+        fn any_cache_headers(cc in "\\PC*", skip in "\\PC*", ttl in "\\PC*", n in proptest::prelude::any::<u64>()) {
+            let mut h = HeaderMap::new();
+            for (name, v) in [("cache-control", cc), ("cf-aig-skip-cache", skip), ("cf-aig-cache-ttl", ttl)] {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+                    h.insert(name, v);
+                }
+            }
+            let d = Directives::from_headers(&h);
+            let c = Cache::new(4, 1 << 20, Duration::from_secs(60));
+            c.put(1, answer(10), d.ttl);
+            h.insert("cache-control", format!("max-age={n}").parse().unwrap());
+            let d = Directives::from_headers(&h);
+            proptest::prop_assert!(d.ttl.unwrap_or_default() <= Directives::MAX_TTL);
+            c.put(2, answer(10), d.ttl);
+        }
     }
 }

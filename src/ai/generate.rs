@@ -15,15 +15,22 @@ use super::gateway::{CacheStatus, Gateway, Outcome, Ran};
 use super::wire::{Api, GatewayError};
 use crate::error::ApiError;
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /api/ai/generate`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct GenerateIn {
+#[schema(as = GenerateRequest)]
+pub struct GenerateIn {
+    #[schema(min_length = 1)]
     model: String,
     prompt: String,
+    /// Provider parameters, e.g. max_tokens, temperature.
     #[serde(default)]
+    #[schema(value_type = Object)]
     parameters: Map<String, Value>,
+    /// The end user (also accepted as `user_id`).
     #[serde(default, alias = "user_id")]
     user_id: Option<String>,
+    /// Whether the gateway's cache may answer and keep it; default true.
     #[serde(default = "yes")]
     cached: bool,
     #[serde(default)]
@@ -70,7 +77,7 @@ pub async fn run(
             return Err(api_error(e));
         }
     };
-    if input.model.trim().is_empty() {
+    if input.model.is_empty() {
         let e = GatewayError::BadRequest("`model` must not be empty".into());
         gw.record_refused(ENDPOINT, raw, ip, &e);
         return Err(api_error(e));

@@ -1,43 +1,66 @@
 //! One AI call's metrics as apps report them, and their validation.
 
+use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::ingest::{
-    count, duration, text, Ctx, FieldError, IngestItem, MAX_SHORT, MAX_TEXT,
+    count, duration, text, Ctx, FieldError, IngestItem, JsonInt, MAX_SHORT, MAX_TEXT,
 };
+use crate::http::openapi::IpText;
+use crate::state::AppState;
 use crate::store::{AiRow, Batch};
 
-#[derive(Debug, Deserialize)]
+/// One AI call as an app reports it. Multi-word fields also accept their camelCase spelling.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AiCall)]
 pub struct AiMetricIn {
+    /// Default: a new UUID.
     id: Option<Uuid>,
     #[serde(alias = "requestId")]
+    #[schema(max_length = 256)]
     request_id: Option<String>,
+    #[schema(max_length = 256)]
     endpoint: Option<String>,
+    #[schema(max_length = 256)]
     model: Option<String>,
-    tokens: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2147483647)]
+    tokens: Option<JsonInt>,
+    /// Milliseconds.
+    #[schema(minimum = 0, maximum = 86400000)]
     duration: f64,
+    /// Default: true unless `error` is given.
     success: Option<bool>,
+    #[schema(max_length = 4096)]
     error: Option<String>,
     #[serde(alias = "cacheHit")]
     cache_hit: Option<bool>,
     #[serde(alias = "userId")]
+    #[schema(max_length = 256)]
     user_id: Option<String>,
-    ip: Option<String>,
-    timestamp: Option<i64>,
+    #[schema(inline)]
+    ip: Option<IpText>,
+    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
+    /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
 }
 
 impl IngestItem for AiMetricIn {
     type Row = AiRow;
+    type Scope<'a> = ();
 
-    fn into_row(self, ctx: &Ctx<'_>) -> Result<AiRow, FieldError> {
+    fn scope<'a>(_: &'a AppState, _: &'a HeaderMap) {}
+
+    fn into_row(self, ctx: &Ctx<'_>, _: &()) -> Result<Option<AiRow>, FieldError> {
         // A reported error means the call failed unless the client says otherwise.
         let success = self.success.unwrap_or(self.error.is_none());
-        Ok(AiRow {
+        Ok(Some(AiRow {
             id: ctx.id(self.id),
             request_id: text(self.request_id, "request_id", MAX_SHORT)?,
             endpoint: text(self.endpoint, "endpoint", MAX_SHORT)?,
@@ -48,11 +71,11 @@ impl IngestItem for AiMetricIn {
             error: text(self.error, "error", MAX_TEXT)?,
             cache_hit: self.cache_hit.unwrap_or(false),
             user_id: text(self.user_id, "user_id", MAX_SHORT)?,
-            ip: ctx.ip(self.ip)?,
+            ip: ctx.ip(self.ip.map(|i| i.0))?,
             timestamp: ctx.timestamp(self.timestamp)?,
             created_at: ctx.created_at(self.created_at)?,
             ..Default::default()
-        })
+        }))
     }
 
     fn into_batch(rows: Vec<AiRow>) -> Batch {

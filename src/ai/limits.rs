@@ -2,9 +2,9 @@
 //! (`governor`), and tokens per minute per user, estimated before a call and corrected
 //! after it (a bucket of our own, because a GCRA cannot give back an over-estimate).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use governor::clock::{Clock, DefaultClock};
@@ -147,7 +147,7 @@ impl Tokens {
 
     fn reserve(&self, user: &str, estimate: u32) -> Result<(), GatewayError> {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         let cap = f64::from(self.per_minute);
         let (level, at) = buckets.get(user).copied().unwrap_or((cap, now));
         let level = self.refill(level, at, now);
@@ -168,7 +168,7 @@ impl Tokens {
 
     fn correct(&self, user: &str, estimate: u32, actual: u32) {
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         if let Some((level, at)) = buckets.get(user).copied() {
             let level = self.refill(level, at, now) + f64::from(estimate) - f64::from(actual);
             buckets.insert(
@@ -181,7 +181,7 @@ impl Tokens {
     fn cleanup(&self) {
         let now = Instant::now();
         let cap = f64::from(self.per_minute);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         buckets.retain(|_, (level, at)| self.refill(*level, *at, now) < cap);
     }
 }

@@ -63,9 +63,35 @@ pub async fn summary(store: &Store, window: Window) -> Result<Summary, StoreErro
     store.query(move |conn| summary_sync(conn, &window)).await
 }
 
-fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
+/// What the dashboard's overview shows of AI calls.
+#[derive(Debug, Serialize)]
+pub struct Headline {
+    pub calls: u64,
+    pub cache_hit_rate: Option<f64>,
+    /// Milliseconds.
+    pub p75_duration: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub tokens: u64,
+}
+
+pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
+    store
+        .query(move |conn| {
+            let t = totals(conn, &window)?;
+            Ok(Headline {
+                calls: t.calls,
+                cache_hit_rate: t.cache_hit_rate,
+                p75_duration: t.p75_duration,
+                error_rate: t.error_rate,
+                tokens: t.tokens,
+            })
+        })
+        .await
+}
+
+fn totals(conn: &Connection, w: &Window) -> Result<Totals, StoreError> {
     let range = params![ts_param(w.from_us()), ts_param(w.to_us())];
-    let totals = conn.query_row(
+    Ok(conn.query_row(
         &format!(
             "SELECT count(*), count(*) FILTER (WHERE NOT success), avg((NOT success)::DOUBLE), \
              count(*) FILTER (WHERE cache_hit), avg(cache_hit::DOUBLE), avg(duration), \
@@ -99,7 +125,11 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
                 tokens_saved: r.get(17)?,
             })
         },
-    )?;
+    )?)
+}
+
+fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
+    let totals = totals(conn, w)?;
     let models = query_json(
         conn,
         &format!(

@@ -2,7 +2,7 @@
 //! task that commits whatever has queued up as one batch through the store's writer.
 //! Nothing is dropped: a full write queue is retried, and shutdown drains everything.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -52,11 +52,11 @@ impl Recorder {
 
     /// Commits every row recorded so far and stops the task.
     pub async fn close(&self) {
-        let stop = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stop = self.stop.lock().take();
         if let Some(s) = stop {
             let _ = s.send(());
         }
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = self.task.lock().take();
         if let Some(t) = task {
             let _ = t.await;
         }

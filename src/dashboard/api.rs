@@ -1,25 +1,90 @@
 //! HTTP handlers: log in (token for cookie), session status, log out, overview.
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use super::query;
 use crate::error::ApiError;
 use crate::http::auth::token_matches;
+use crate::http::openapi::{errors, ReadErrors, UNAUTHORIZED};
 use crate::http::session;
-use crate::http::{Admin, Window};
+use crate::http::{Admin, CachedRead, Window, WindowQuery};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// The operations of this capability, merged into `/api/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(paths(login, session, logout, overview))]
+pub(super) struct Doc;
+
+/// The body of `POST /api/session`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// The admin token.
     token: String,
 }
 
+/// `{"ok": true}`.
+#[derive(Serialize, ToSchema)]
+pub struct OkAnswer {
+    ok: bool,
+}
+
+/// What `GET /api/session` tells the dashboard.
+#[derive(Serialize, ToSchema)]
+pub struct SessionInfo {
+    authenticated: bool,
+    ingest_key_required: bool,
+    version: String,
+}
+
+struct LoginErrors;
+
+impl utoipa::IntoResponses for LoginErrors {
+    fn responses(
+    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        errors(&[
+            (400, "The body is not {\"token\": \"...\"}"),
+            (401, "That is not the admin token"),
+        ])
+    }
+}
+
+struct LogoutErrors;
+
+impl utoipa::IntoResponses for LogoutErrors {
+    fn responses(
+    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        errors(&[
+            UNAUTHORIZED,
+            (
+                403,
+                "A dashboard session without X-Requested-With: growth-stack",
+            ),
+        ])
+    }
+}
+
+struct SessionErrors;
+
+impl utoipa::IntoResponses for SessionErrors {
+    fn responses(
+    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        errors(&[UNAUTHORIZED])
+    }
+}
+
+/// `POST /api/session`: the admin token for a session cookie.
+#[utoipa::path(post, path = "/api/session", tag = "Dashboard",
+    summary = "Log in: exchange the admin token for a session cookie",
+    request_body(content = Login, content_type = "application/json"),
+    security(()),
+    responses((status = 200, description = "Logged in; Set-Cookie gs_session (HttpOnly, SameSite=Strict)", body = OkAnswer),
+        LoginErrors))]
 pub async fn login(
     State(state): State<AppState>,
     body: axum::body::Bytes,
@@ -30,41 +95,50 @@ pub async fn login(
         return Err(ApiError::WrongToken);
     }
     let id = state.sessions.create();
-    let mut resp = Json(json!({ "ok": true })).into_response();
+    let mut resp = Json(OkAnswer { ok: true }).into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session::set_cookie(&id));
     Ok(resp)
 }
 
-pub async fn session(State(state): State<AppState>, _: Admin) -> Json<serde_json::Value> {
-    Json(json!({
-        "authenticated": true,
-        "ingest_key_required": state.config.ingest.key.is_some(),
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+/// `GET /api/session`: whether this session (or bearer token) is logged in.
+#[utoipa::path(get, path = "/api/session", tag = "Dashboard",
+    summary = "Whether this session is logged in",
+    security(("admin" = [])),
+    responses((status = 200, description = "Logged in", body = SessionInfo), SessionErrors))]
+pub async fn session(State(state): State<AppState>, _: Admin) -> Json<SessionInfo> {
+    Json(SessionInfo {
+        authenticated: true,
+        ingest_key_required: state.config.ingest.key.is_some(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
 }
 
+/// `DELETE /api/session`: log out.
+#[utoipa::path(delete, path = "/api/session", tag = "Dashboard",
+    summary = "Log out (with a cookie, needs X-Requested-With: growth-stack)",
+    security(("admin" = [])),
+    responses((status = 200, description = "Logged out; the cookie is cleared", body = OkAnswer), LogoutErrors))]
 pub async fn logout(State(state): State<AppState>, _: Admin, headers: HeaderMap) -> Response {
     if let Some(id) = session::from_headers(&headers) {
         state.sessions.remove(&id);
     }
-    let mut resp = Json(json!({ "ok": true })).into_response();
+    let mut resp = Json(OkAnswer { ok: true }).into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie());
     resp
 }
 
+/// `GET /api/overview`: the front page's numbers.
+#[utoipa::path(get, path = "/api/overview", tag = "Dashboard",
+    summary = "Front-page numbers of every stream in one call: events, users, conversions, web-vitals p75, \
+        AI calls, slow queries, the scaling recommendation, and an events series",
+    params(WindowQuery), security(("admin" = [])),
+    responses((status = 200, description = "The overview", body = Object), ReadErrors))]
 pub async fn overview(
     State(state): State<AppState>,
-    admin: Admin,
+    read: CachedRead,
     window: Window,
-    OriginalUri(uri): OriginalUri,
 ) -> Result<Response, ApiError> {
-    let slow = state.config.database.slow_query_threshold;
-    state
-        .read_cache
-        .json(admin.cache_key(&uri), async {
-            Ok(query::overview(&state.store, window, slow).await?)
-        })
-        .await
+    read.json(query::overview(&state, window)).await
 }

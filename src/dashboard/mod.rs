@@ -1,13 +1,20 @@
 //! The dashboard's own API: login sessions and the overview that sums up every stream.
 
 mod api;
-pub mod query;
+mod query;
 
 use axum::routing::get;
 use axum::Router;
 
 use crate::state::AppState;
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
+/// Its HTTP surface: the login session and the overview. The dashboard owns no data and
+/// runs no task: it composes the capabilities' headlines.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(

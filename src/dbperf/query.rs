@@ -46,8 +46,38 @@ pub async fn summary(
         .await
 }
 
-fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, StoreError> {
-    let totals = conn.query_row(
+/// What the dashboard's overview shows of query timings.
+#[derive(Debug, Serialize)]
+pub struct Headline {
+    pub queries: u64,
+    pub slow: u64,
+    pub slow_rate: Option<f64>,
+    /// Milliseconds.
+    pub p95_duration: Option<f64>,
+    pub slow_threshold: f64,
+}
+
+pub async fn headline(
+    store: &Store,
+    window: Window,
+    slow_threshold: f64,
+) -> Result<Headline, StoreError> {
+    store
+        .query(move |conn| {
+            let t = totals(conn, &window, slow_threshold)?;
+            Ok(Headline {
+                queries: t.queries,
+                slow: t.slow,
+                slow_rate: t.slow_rate,
+                p95_duration: t.p95_duration,
+                slow_threshold: t.slow_threshold,
+            })
+        })
+        .await
+}
+
+fn totals(conn: &Connection, w: &Window, slow: f64) -> Result<Totals, StoreError> {
+    Ok(conn.query_row(
         &format!(
             "SELECT count(*), avg(duration), quantile_cont(duration, 0.75), quantile_cont(duration, 0.95), \
              count(*) FILTER (WHERE duration > ?), avg((duration > ?)::DOUBLE), \
@@ -68,7 +98,11 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
                 cache_hit_rate: r.get(7)?,
             })
         },
-    )?;
+    )?)
+}
+
+fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, StoreError> {
+    let totals = totals(conn, w, slow)?;
     let slowest = query_json(
         conn,
         &format!(

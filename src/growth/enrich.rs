@@ -206,4 +206,19 @@ mod tests {
         );
         assert_eq!(feature("other", None, &mapping), None);
     }
+
+    proptest::proptest! {
+        /// Arbitrary referrers, URLs, properties and features: values, never a panic.
+        #[test]
+        fn any_enrichment_input(s in "\\PC*", t in "\\PC*") {
+            let _ = host(&s);
+            let _ = referrer_domain(Some(&s), &[Some(t.clone())]);
+            let mut props = serde_json::Map::new();
+            props.insert("utm_source".into(), serde_json::json!(t));
+            props.insert("feature".into(), serde_json::json!(s));
+            let _ = utm(Some(&props), &[Some(&s), Some(&t)]);
+            let _ = utm(None, &[Some(&s)]);
+            let _ = feature(&s, Some(&props), &[t.clone(), format!("{s}={t}")]);
+        }
+    }
 }

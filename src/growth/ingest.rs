@@ -2,70 +2,93 @@
 //! enriched at ingest: who (user or cookieless visitor), which feature, which browser, OS,
 //! device, referring site and campaign. Bots are dropped before anything is stored.
 
-use std::net::IpAddr;
-
-use axum::body::Body;
-use axum::extract::State;
 use axum::http::{header, HeaderMap};
-use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::enrich;
-use crate::error::ApiError;
 use crate::http::agent;
-use crate::http::body;
 use crate::http::ingest::{
-    field_error, properties, required, text, user_id, Ctx, FieldError, UserId, MAX_SHORT, MAX_URL,
+    field_error, properties, required, text, user_id, Ctx, FieldError, IngestItem, JsonInt,
+    Skipped, UserId, MAX_SHORT, MAX_URL,
 };
-use crate::http::Sender;
+use crate::http::openapi::IpText;
 use crate::state::AppState;
 use crate::store::{Batch, ConversionRow, EventRow};
 
-#[derive(Debug, Deserialize)]
+/// One event as `analytics.track(event, properties)` sends it. Multi-word fields also
+/// accept their camelCase spelling.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Event)]
 pub struct EventIn {
+    /// Default: a new UUID.
     id: Option<Uuid>,
+    /// The app's own id for the person; without it a cookieless visitor id is derived.
     #[serde(alias = "userId")]
+    #[schema(inline)]
     user_id: Option<UserId>,
     #[serde(alias = "sessionId")]
+    #[schema(max_length = 256)]
     session_id: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
     event: String,
+    /// At most 16 KiB of JSON.
+    #[schema(value_type = Option<Object>)]
     properties: Option<serde_json::Value>,
+    #[schema(max_length = 2048)]
     route: Option<String>,
+    #[schema(max_length = 2048)]
     referrer: Option<String>,
+    /// Default: the User-Agent header. A crawler's events are dropped (counted in `bots`).
     #[serde(alias = "userAgent")]
+    #[schema(max_length = 512)]
     user_agent: Option<String>,
-    ip: Option<String>,
-    timestamp: Option<i64>,
+    #[schema(inline)]
+    ip: Option<IpText>,
+    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
+    /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One step a person reached in a named funnel, as `analytics.conversion(...)` sends it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Conversion)]
 pub struct ConversionIn {
+    /// Default: a new UUID.
     id: Option<Uuid>,
     #[serde(alias = "userId")]
+    #[schema(inline)]
     user_id: Option<UserId>,
     #[serde(alias = "sessionId")]
+    #[schema(max_length = 256)]
     session_id: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
     funnel: String,
+    #[schema(min_length = 1, max_length = 256)]
     step: String,
+    /// At most 16 KiB of JSON; also accepted as `props`.
     #[serde(alias = "props")]
+    #[schema(value_type = Option<Object>)]
     properties: Option<serde_json::Value>,
-    timestamp: Option<i64>,
+    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
+    /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
 }
 
-/// What one request knows beyond its items: who sent it, from which site, and the config.
+/// What one request knows beyond its items and `Ctx`: the salt, the page's site and the
+/// configured features.
 pub struct Request<'a> {
-    pub ctx: Ctx<'a>,
     pub secret: &'a [u8; 32],
-    pub sender_ip: IpAddr,
-    pub sender_ua: Option<&'a str>,
     /// The page's site: the Origin's host, else the Host header.
     pub site: String,
     pub features: &'a [String],
@@ -75,6 +98,7 @@ impl Request<'_> {
     /// The person behind an item: its user id, else the visitor id of the sender.
     fn visitor(
         &self,
+        ctx: &Ctx<'_>,
         user: &Option<String>,
         ip: Option<&str>,
         ua: Option<&str>,
@@ -84,14 +108,13 @@ impl Request<'_> {
         }
         let ip = match ip {
             Some(s) => s
-                .trim()
                 .parse()
                 .map_err(|_| field_error("ip", "is not an IPv4 or IPv6 address"))?,
-            None => self.sender_ip,
+            None => ctx.sender_ip,
         };
         Ok(enrich::visitor_id(
             self.secret,
-            self.ctx.now_ms(),
+            ctx.now_ms(),
             &self.site,
             ip,
             ua.unwrap_or_default(),
@@ -99,17 +122,37 @@ impl Request<'_> {
     }
 }
 
-impl EventIn {
+fn request<'a>(state: &'a AppState, headers: &HeaderMap) -> Request<'a> {
+    Request {
+        secret: &state.privacy.salt,
+        site: site(headers),
+        features: &state.config.analytics.features,
+    }
+}
+
+impl IngestItem for EventIn {
+    type Row = EventRow;
+    type Scope<'a> = Request<'a>;
+    const SKIPPED: Skipped = Skipped::Bots;
+
+    fn scope<'a>(state: &'a AppState, headers: &'a HeaderMap) -> Request<'a> {
+        request(state, headers)
+    }
+
+    fn into_batch(rows: Vec<EventRow>) -> Batch {
+        Batch::Events(rows)
+    }
+
     /// The stored row, or `None` for a bot.
-    pub fn into_row(self, req: &Request<'_>) -> Result<Option<EventRow>, FieldError> {
-        let ctx = &req.ctx;
+    fn into_row(self, ctx: &Ctx<'_>, req: &Request<'_>) -> Result<Option<EventRow>, FieldError> {
+        let ip_text = self.ip.map(|i| i.0);
         let user_agent = ctx.user_agent(self.user_agent)?;
         let agent = user_agent.as_deref().map(agent::parse);
         if agent.as_ref().is_some_and(|a| a.bot) {
             return Ok(None);
         }
         let user = user_id(self.user_id)?;
-        let visitor = req.visitor(&user, self.ip.as_deref(), user_agent.as_deref())?;
+        let visitor = req.visitor(ctx, &user, ip_text.as_deref(), user_agent.as_deref())?;
         let event = required(self.event, "event", MAX_SHORT)?;
         let props = match self.properties {
             Some(serde_json::Value::Object(m)) => Some(m),
@@ -127,7 +170,7 @@ impl EventIn {
         let [utm_source, utm_medium, utm_campaign] =
             enrich::utm(props.as_ref(), &[page_url, route.as_deref()]);
         let feature = enrich::feature(&event, props.as_ref(), req.features);
-        let ip = ctx.ip(self.ip)?;
+        let ip = ctx.ip(ip_text)?;
         Ok(Some(EventRow {
             id: ctx.id(self.id),
             user_id: user,
@@ -153,12 +196,26 @@ impl EventIn {
     }
 }
 
-impl ConversionIn {
-    pub fn into_row(self, req: &Request<'_>) -> Result<ConversionRow, FieldError> {
-        let ctx = &req.ctx;
+impl IngestItem for ConversionIn {
+    type Row = ConversionRow;
+    type Scope<'a> = Request<'a>;
+
+    fn scope<'a>(state: &'a AppState, headers: &'a HeaderMap) -> Request<'a> {
+        request(state, headers)
+    }
+
+    fn into_batch(rows: Vec<ConversionRow>) -> Batch {
+        Batch::Conversions(rows)
+    }
+
+    fn into_row(
+        self,
+        ctx: &Ctx<'_>,
+        req: &Request<'_>,
+    ) -> Result<Option<ConversionRow>, FieldError> {
         let user = user_id(self.user_id)?;
-        let visitor = req.visitor(&user, None, req.sender_ua)?;
-        Ok(ConversionRow {
+        let visitor = req.visitor(ctx, &user, None, ctx.sender_user_agent())?;
+        Ok(Some(ConversionRow {
             id: ctx.id(self.id),
             user_id: user,
             visitor_id: Some(visitor),
@@ -168,20 +225,8 @@ impl ConversionIn {
             properties: properties(self.properties)?,
             timestamp: ctx.timestamp(self.timestamp)?,
             created_at: ctx.created_at(self.created_at)?,
-        })
+        }))
     }
-}
-
-#[derive(Debug, Serialize)]
-pub struct Accepted {
-    pub accepted: usize,
-    /// Items dropped because their user agent is a crawler.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub bots: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 fn site(headers: &HeaderMap) -> String {
@@ -195,70 +240,4 @@ fn site(headers: &HeaderMap) -> String {
             })
         })
         .unwrap_or_default()
-}
-
-async fn read_items<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<(Vec<T>, bool), ApiError> {
-    let cfg = &state.config.ingest;
-    let bytes = body::read(headers, body, cfg.body_limit).await?;
-    body::parse_items::<T>(&bytes, cfg.max_batch)
-}
-
-fn request<'a>(state: &'a AppState, sender: &'a Sender, headers: &HeaderMap) -> Request<'a> {
-    Request {
-        ctx: Ctx::new(sender, &state.privacy, Utc::now()),
-        secret: &state.privacy.salt,
-        sender_ip: sender.ip,
-        sender_ua: sender.user_agent.as_deref(),
-        site: site(headers),
-        features: &state.config.analytics.features,
-    }
-}
-
-/// `POST /api/analytics/events`: a batch with one bad item writes nothing.
-pub async fn events(
-    State(state): State<AppState>,
-    sender: Sender,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Accepted>, ApiError> {
-    let (items, is_batch) = read_items::<EventIn>(&state, &headers, body).await?;
-    let req = request(&state, &sender, &headers);
-    let mut rows = Vec::with_capacity(items.len());
-    let mut bots = 0;
-    for (i, item) in items.into_iter().enumerate() {
-        match item.into_row(&req) {
-            Ok(Some(row)) => rows.push(row),
-            Ok(None) => bots += 1,
-            Err(e) => return Err(ApiError::invalid(is_batch.then_some(i), e.field, e.message)),
-        }
-    }
-    let accepted = rows.len();
-    state.store.append(Batch::Events(rows)).await?;
-    Ok(Json(Accepted { accepted, bots }))
-}
-
-/// `POST /api/analytics/conversions`.
-pub async fn conversions(
-    State(state): State<AppState>,
-    sender: Sender,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Accepted>, ApiError> {
-    let (items, is_batch) = read_items::<ConversionIn>(&state, &headers, body).await?;
-    let req = request(&state, &sender, &headers);
-    let rows = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            item.into_row(&req)
-                .map_err(|e| ApiError::invalid(is_batch.then_some(i), e.field, e.message))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let accepted = rows.len();
-    state.store.append(Batch::Conversions(rows)).await?;
-    Ok(Json(Accepted { accepted, bots: 0 }))
 }

@@ -1,34 +1,48 @@
 //! Growth analytics: custom events and conversions, user profiles, funnels, retention
 //! cohorts, feature adoption, active users and where people come from.
 
+// The analysis engines (a spec in; its SQL and its result out) are public: the property
+// tests and `bench --growth` drive them directly, SQL included.
 pub mod active;
 pub mod adoption;
-mod api;
-pub mod enrich;
 pub mod funnel;
-mod ingest;
 pub mod overview;
-pub mod profile;
-pub mod query;
 pub mod retention;
 pub mod time;
+
+mod api;
+mod enrich;
+mod ingest;
+mod profile;
+mod query;
 
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use enrich::{feature, host, visitor_id};
 pub use ingest::{ConversionIn, EventIn};
+pub use query::{Headline, HeadlineTotals};
 
+use crate::http::Window;
+use crate::http::ingest::handler;
 use crate::state::AppState;
+use crate::store::{Store, StoreError};
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
+/// Its HTTP surface: event and conversion ingest, and every growth read.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/api/analytics/events",
-            post(ingest::events).get(api::events),
+            post(handler::<EventIn>).get(api::events),
         )
         .route(
             "/api/analytics/conversions",
-            post(ingest::conversions).get(api::conversions),
+            post(handler::<ConversionIn>).get(api::conversions),
         )
         .route("/api/analytics/users/{id}", get(api::user))
         .route("/api/analytics/funnels", post(api::funnel_adhoc))
@@ -36,4 +50,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/analytics/retention", get(api::retention))
         .route("/api/analytics/features", get(api::features))
         .route("/api/analytics/growth", get(api::overview))
+}
+
+/// Its background task: folds new events into `user_profiles` every few seconds.
+pub fn start(state: &AppState) {
+    profile::spawn_fold(state.store.clone());
+}
+
+/// Does now what the background task would do next (the demo, after writing); returns
+/// how many events it folded.
+pub async fn catch_up(store: &Store) -> Result<u64, StoreError> {
+    profile::fold(store).await
+}
+
+/// What the dashboard's overview shows of growth over `window`.
+pub async fn headline(state: &AppState, window: Window) -> Result<Headline, StoreError> {
+    query::headline(&state.store, window).await
 }

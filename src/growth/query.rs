@@ -62,9 +62,44 @@ pub async fn conversions(store: &Store, window: Window) -> Result<ConversionSumm
         .await
 }
 
-fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError> {
+/// What the dashboard's overview shows of growth: event totals and the events trend.
+#[derive(Debug, Serialize)]
+pub struct Headline {
+    pub events: HeadlineTotals,
+    /// Events and people per bucket, as on the events page.
+    pub series: Vec<JsonRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HeadlineTotals {
+    pub total: u64,
+    /// People, counted by `visitor_id` like the growth pages: the user id when the event
+    /// carries one, else the cookieless visitor id.
+    pub users: u64,
+    pub sessions: u64,
+    pub conversions: u64,
+}
+
+pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
+    store
+        .query(move |conn| {
+            let t = event_totals(conn, &window)?;
+            Ok(Headline {
+                events: HeadlineTotals {
+                    total: t.events,
+                    users: t.users,
+                    sessions: t.sessions,
+                    conversions: t.conversions,
+                },
+                series: event_series(conn, &window)?,
+            })
+        })
+        .await
+}
+
+fn event_totals(conn: &Connection, w: &Window) -> Result<EventTotals, StoreError> {
     let (from, to) = (ts_param(w.from_us()), ts_param(w.to_us()));
-    let totals = conn.query_row(
+    Ok(conn.query_row(
         &format!(
             "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT session_id), count(DISTINCT event), \
              (SELECT count(*) FROM {CONVERSIONS} WHERE created_at >= $1 AND created_at < $2) \
@@ -80,7 +115,22 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
                 conversions: r.get(4)?,
             })
         },
-    )?;
+    )?)
+}
+
+fn event_series(conn: &Connection, w: &Window) -> Result<Vec<JsonRow>, StoreError> {
+    series(
+        conn,
+        EVENTS,
+        "count(*) AS events, count(DISTINCT visitor_id) AS users",
+        w.from_us(),
+        w.to_us(),
+        w.bucket_us(),
+    )
+}
+
+fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError> {
+    let totals = event_totals(conn, w)?;
     let top_events = query_json(
         conn,
         &format!(
@@ -90,14 +140,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_EVENTS],
         &[],
     )?;
-    let series = series(
-        conn,
-        EVENTS,
-        "count(*) AS events, count(DISTINCT visitor_id) AS users",
-        w.from_us(),
-        w.to_us(),
-        w.bucket_us(),
-    )?;
+    let series = event_series(conn, w)?;
     let rows = newest_rows(
         conn,
         EVENTS,

@@ -68,31 +68,52 @@ impl Interval {
     }
 }
 
-/// `+02:00`, `-0530`, `Z`, or minutes (`120`) as an offset in microseconds, within ±14 h.
+/// `Z`, `+02:00`, `-0530`, or minutes (`120`, `-330`) as an offset in microseconds,
+/// within ±14 h: exactly the strings `OFFSET_PATTERN` (with `upto(840)`) describes.
 pub fn parse_offset(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if s.is_empty() || s == "Z" || s == "z" {
+    offset_minutes(s).map(|m| m * MINUTE_US)
+}
+
+/// The regular expression of `parse_offset`'s language, given `upto(840)`.
+pub fn offset_pattern(upto_840: &str) -> String {
+    format!("^(?:[Zz]|[+-](?:(?:0[0-9]|1[0-3]):?[0-5][0-9]|14:?00)|[+-]?(?:0|{upto_840}))$")
+}
+
+fn offset_minutes(s: &str) -> Option<i64> {
+    if s == "Z" || s == "z" {
         return Some(0);
     }
-    let hhmm = || -> Option<i64> {
-        let (sign, rest) = match s.as_bytes().first()? {
-            b'+' => (1, &s[1..]),
-            b'-' => (-1, &s[1..]),
-            _ => return None,
-        };
-        let digits: String = rest.chars().filter(|c| *c != ':').collect();
-        if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        let (h, m): (i64, i64) = (digits[..2].parse().ok()?, digits[2..].parse().ok()?);
-        (m < 60).then_some(sign * (h * 60 + m))
+    // The first byte is ASCII when it is a sign, so slicing after it is on a boundary.
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => (1, s),
     };
-    let minutes = match hhmm() {
-        Some(m) => m,
-        None if s.contains(':') => return None,
-        None => s.parse::<i64>().ok()?,
+    let signed = rest.len() != s.len();
+    let b = rest.as_bytes();
+    let hhmm = match (b.len(), b.get(2)) {
+        (5, Some(b':')) => Some([b[0], b[1], b[3], b[4]]),
+        (4, _) => Some([b[0], b[1], b[2], b[3]]),
+        _ => None,
     };
-    (minutes.abs() <= 14 * 60).then_some(minutes * MINUTE_US)
+    if let Some(d) = hhmm.filter(|d| signed && d.iter().all(u8::is_ascii_digit)) {
+        let n = |i: usize| i64::from(d[i] - b'0');
+        let (h, m) = (n(0) * 10 + n(1), n(2) * 10 + n(3));
+        return (m < 60 && h * 60 + m <= 14 * 60).then_some(sign * (h * 60 + m));
+    }
+    if rest == "0" {
+        return Some(0);
+    }
+    let digits_ok = !rest.is_empty()
+        && rest.len() <= 3
+        && !rest.starts_with('0')
+        && rest.bytes().all(|c| c.is_ascii_digit());
+    let minutes: i64 = if digits_ok {
+        rest.parse().ok()?
+    } else {
+        return None;
+    };
+    (minutes <= 14 * 60).then_some(sign * minutes)
 }
 
 #[cfg(test)]
@@ -128,7 +149,9 @@ mod tests {
         assert_eq!(parse_offset("-0530"), Some(-330 * MINUTE_US));
         assert_eq!(parse_offset("90"), Some(90 * MINUTE_US));
         assert_eq!(parse_offset("Z"), Some(0));
-        for bad in ["+2:0", "+25:00", "abc", "+02:60", "9999"] {
+        for bad in [
+            "+2:0", "+25:00", "abc", "+02:60", "9999", "", " 02:00", "+14:30", "0120", "Å",
+        ] {
             assert_eq!(parse_offset(bad), None, "{bad}");
         }
     }

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 use subtle::ConstantTimeEq;
 
+use super::limits::MAX_USER_AGENT;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -39,16 +40,7 @@ impl FromRequestParts<AppState> for Admin {
                 session: session_id.is_some(),
             });
         }
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        if let Some(t) = bearer {
+        if let Some(t) = bearer(&parts.headers) {
             return if token_matches(state, t) {
                 Ok(Admin { session: false })
             } else {
@@ -74,6 +66,18 @@ impl FromRequestParts<AppState> for Admin {
         }
         Ok(Admin { session: true })
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 /// Whether `token` is the admin token (always true with `--no-auth`).
@@ -128,11 +132,7 @@ impl FromRequestParts<AppState> for Sender {
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| {
-                ua.chars()
-                    .take(crate::http::ingest::MAX_USER_AGENT)
-                    .collect()
-            });
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
         Ok(Sender { ip, user_agent })
     }
 }
@@ -195,6 +195,38 @@ mod tests {
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
         assert!(check_origin(&h, &allowed).is_err());
         assert!(check_origin(&h, &["*".to_string()]).is_ok());
+    }
+
+    proptest::proptest! {
+        /// Arbitrary header values and query strings: the auth parsers answer or refuse,
+        /// never panic.
+        #[test]
+        fn any_auth_input(v in "\\PC*", q in "\\PC*", bytes in proptest::prelude::any::<Vec<u8>>()) {
+            let mut h = HeaderMap::new();
+            for value in [axum::http::HeaderValue::from_str(&v).ok(), axum::http::HeaderValue::from_bytes(&bytes).ok()].into_iter().flatten() {
+                h.insert(header::AUTHORIZATION, value.clone());
+                let _ = bearer(&h);
+                h.insert(header::ORIGIN, value.clone());
+                let _ = check_origin(&h, &["https://app.example".to_string()]);
+                h.insert("x-forwarded-for", value);
+                let mut req = axum::http::Request::new(());
+                *req.headers_mut() = h.clone();
+                let (parts, ()) = req.into_parts();
+                let _ = client_ip(&parts, true);
+            }
+            let _ = query_param(Some(&q), "key");
+            let _ = secret_eq(&v, &q);
+        }
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer  abc ".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
     }
 
     #[test]

@@ -200,4 +200,29 @@ mod tests {
             assert!(matches!(err(body), ApiError::Malformed(_)), "{body:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Arbitrary bodies, as text and as bytes: items or a 400/422, never a panic.
+        #[test]
+        fn any_body(text in "\\PC*", bytes in proptest::prelude::any::<Vec<u8>>()) {
+            for body in [text.as_bytes(), &bytes[..]] {
+                let _ = parse_items::<Item>(body, 3);
+                let _ = parse_items::<serde_json::Value>(body, 3);
+            }
+            let _ = backticked(&text);
+            let wrapped = format!("[{{\"name\":{}}}]", serde_json::Value::String(text.clone()));
+            let _ = parse_items::<Item>(wrapped.as_bytes(), 3);
+        }
+
+        /// Arbitrary Content-Type headers: accepted or 415, never a panic.
+        #[test]
+        fn any_content_type(ct in "\\PC*") {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&ct) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _ = rt.block_on(read(&h, Body::from("{}"), 16));
+        }
+    }
 }

@@ -1,59 +1,22 @@
-//! A few seconds of memory for read responses, so many open dashboards asking the same
-//! question cost DuckDB one query. Ingestion never touches it.
+//! Read answers served from the `ReadCache` (a few seconds of memory, so many open
+//! dashboards asking the same question cost DuckDB one query). Ingestion never touches it.
 
 use std::future::Future;
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use lru::LruCache;
 use serde::Serialize;
 
+use super::auth::Admin;
 use crate::error::ApiError;
+use crate::state::{AppState, ReadCache};
 
-pub struct ReadCache {
-    ttl: Duration,
-    entries: Mutex<LruCache<String, (Instant, Bytes)>>,
-}
-
+// `ReadCache` is held by `AppState`, below this layer; answering from it is web plumbing,
+// so that half of its methods lives here.
 impl ReadCache {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        let cap = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
-        ReadCache {
-            ttl,
-            entries: Mutex::new(LruCache::new(cap)),
-        }
-    }
-
-    /// Entries held now (some may have expired and wait to be dropped).
-    pub fn len(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn get(&self, key: &str) -> Option<Bytes> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        match entries.get(key) {
-            Some((at, body)) if at.elapsed() < self.ttl => Some(body.clone()),
-            Some(_) => {
-                entries.pop(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, key: String, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.put(key, (Instant::now(), body));
-    }
-
     /// The JSON answer for `key`, computed by `f` only when not cached within the TTL;
     /// without a key it is always computed.
     pub async fn json<T, F>(&self, key: Option<String>, f: F) -> Result<Response, ApiError>
@@ -84,10 +47,56 @@ impl ReadCache {
     }
 }
 
+/// The one way a read handler answers: the admin check, then the JSON of `f`, shared for
+/// a few seconds between dashboards (session cookie) and always fresh for API clients
+/// (bearer token), so a script that writes then reads sees its write.
+///
+/// ```ignore
+/// pub async fn get(State(state): State<AppState>, read: CachedRead, window: Window)
+///     -> Result<Response, ApiError> {
+///     read.json(query::summary(&state.store, window)).await
+/// }
+/// ```
+pub struct CachedRead {
+    cache: std::sync::Arc<ReadCache>,
+    key: Option<String>,
+}
+
+impl CachedRead {
+    /// Answers with `f`'s value as JSON, computed only when not cached.
+    pub async fn json<T, E, F>(self, f: F) -> Result<Response, ApiError>
+    where
+        T: Serialize,
+        E: Into<ApiError>,
+        F: Future<Output = Result<T, E>>,
+    {
+        self.cache
+            .json(self.key, async { f.await.map_err(Into::into) })
+            .await
+    }
+}
+
+impl FromRequestParts<AppState> for CachedRead {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let admin = Admin::from_request_parts(parts, state).await?;
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |u| &u.0);
+        Ok(CachedRead {
+            key: admin.cache_key(uri),
+            cache: state.read_cache.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn computes_once_within_ttl() {

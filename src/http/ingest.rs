@@ -1,5 +1,5 @@
 //! The one ingest path every stream shares: read, parse, validate every item, then append
-//! all rows as one batch and answer only after the commit.
+//! all rows as one batch and answer only after the commit (`handler::<Item>`).
 
 use axum::body::Body;
 use axum::extract::State;
@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde::Serialize;
+use std::borrow::Cow;
+use std::net::IpAddr;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::Sender;
@@ -17,48 +20,100 @@ use crate::error::ApiError;
 use crate::state::{AppState, IpPolicy};
 use crate::store::Batch;
 
-pub const MAX_USER_AGENT: usize = 512;
-/// Ids, names, models, endpoints.
-pub const MAX_SHORT: usize = 256;
-/// Routes, referrers, URLs.
-pub const MAX_URL: usize = 2048;
-/// Error messages.
-pub const MAX_TEXT: usize = 4096;
-pub const MAX_QUERY: usize = 16 * 1024;
-/// Serialised `properties` object, in bytes.
-pub const MAX_PROPERTIES: usize = 16 * 1024;
-/// Durations above a day are a unit mistake, not a measurement.
-pub const MAX_DURATION_MS: f64 = 86_400_000.0;
-/// Client clocks drift; a day ahead is drift, more is a bug (often seconds vs milliseconds).
-const MAX_FUTURE_MS: i64 = 86_400_000;
+pub use super::limits::{
+    MAX_DURATION_MS, MAX_PROPERTIES, MAX_QUERY, MAX_SHORT, MAX_TEXT, MAX_URL, MAX_USER_AGENT,
+};
 /// 2000-01-01: anything earlier is almost surely seconds sent as milliseconds.
-const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
+pub const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
+/// 2100-01-01 (exclusive): anything later is almost surely microseconds. A fixed bound,
+/// not "now + drift", so the OpenAPI document can state it exactly.
+pub const END_TIMESTAMP_MS: i64 = 4_102_444_800_000;
 
 /// A validation failure inside one item.
 #[derive(Debug)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 pub fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
-        field,
+        field: Cow::Borrowed(field),
         message: message.into(),
     }
 }
 
-/// One item of a stream as clients send it; it knows how to become a stored row.
+impl FieldError {
+    /// The field error inside a 422 from `body::parse_value` (a second-stage parse).
+    pub fn from_api(e: ApiError) -> FieldError {
+        match e {
+            ApiError::Invalid { field, message, .. } => FieldError {
+                field: Cow::Owned(field),
+                message,
+            },
+            other => FieldError {
+                field: Cow::Borrowed("(item)"),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// One item of a stream as clients send it, and how it becomes a stored row. Every
+/// `POST /api/analytics/...` is `handler::<TheItem>`; a new stream only writes this:
+///
+/// ```ignore
+/// #[derive(Debug, Deserialize, ToSchema)]
+/// #[serde(deny_unknown_fields)]
+/// pub struct ScaleEventIn { id: Option<Uuid>, #[schema(min_length = 1, max_length = 256)] kind: String, ... }
+///
+/// impl IngestItem for ScaleEventIn {
+///     type Row = ScaleRow;
+///     type Scope<'a> = ();
+///     fn scope<'a>(_: &'a AppState, _: &'a HeaderMap) {}
+///     fn into_row(self, ctx: &Ctx<'_>, _: &()) -> Result<Option<ScaleRow>, FieldError> {
+///         Ok(Some(ScaleRow { id: ctx.id(self.id), kind: required(self.kind, "kind", MAX_SHORT)?, ... }))
+///     }
+///     fn into_batch(rows: Vec<ScaleRow>) -> Batch { Batch::Scale(rows) }
+/// }
+/// // mod.rs: .route("/api/analytics/scaling", post(handler::<ScaleEventIn>))
+/// // api.rs: #[utoipa::path(post, path = "/api/analytics/scaling", request_body(content = OneOrMany<ScaleEventIn>, ...), ...)]
+/// ```
 pub trait IngestItem: DeserializeOwned + Send {
-    type Row;
-    fn into_row(self, ctx: &Ctx<'_>) -> Result<Self::Row, FieldError>;
+    type Row: Send;
+    /// What the stream reads from the request once, besides `Ctx` (the page's site, the
+    /// Referer, its config); `()` for most streams.
+    type Scope<'a>;
+    /// How items dropped on purpose are reported in the answer.
+    const SKIPPED: Skipped = Skipped::Never;
+    fn scope<'a>(state: &'a AppState, headers: &'a HeaderMap) -> Self::Scope<'a>;
+    /// The row to store, or `None` to drop the item on purpose (a crawler's event, a
+    /// timing that is not a web vital); an error refuses the whole batch.
+    fn into_row(
+        self,
+        ctx: &Ctx<'_>,
+        scope: &Self::Scope<'_>,
+    ) -> Result<Option<Self::Row>, FieldError>;
     fn into_batch(rows: Vec<Self::Row>) -> Batch;
+}
+
+/// Whether and how an answer counts the items a stream dropped on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// The stream never drops items.
+    Never,
+    /// `ignored`, always present (performance: Next.js custom timings).
+    Ignored,
+    /// `bots`, present when not zero (events from crawlers).
+    Bots,
 }
 
 /// What the server fills in: clock, sender address (already anonymised) and user agent.
 pub struct Ctx<'a> {
     pub now_us: i64,
-    sender_ip: Option<String>,
+    /// The sender's own address, before anonymisation (for visitor ids, never stored).
+    pub sender_ip: IpAddr,
+    stored_ip: Option<String>,
     user_agent: Option<&'a str>,
     policy: &'a IpPolicy,
 }
@@ -67,10 +122,16 @@ impl<'a> Ctx<'a> {
     pub fn new(sender: &'a Sender, policy: &'a IpPolicy, now: DateTime<Utc>) -> Self {
         Ctx {
             now_us: now.timestamp_micros(),
-            sender_ip: policy.apply(sender.ip),
+            sender_ip: sender.ip,
+            stored_ip: policy.apply(sender.ip),
             user_agent: sender.user_agent.as_deref(),
             policy,
         }
+    }
+
+    /// The sender's User-Agent header (already cut to `MAX_USER_AGENT`).
+    pub fn sender_user_agent(&self) -> Option<&'a str> {
+        self.user_agent
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -84,10 +145,9 @@ impl<'a> Ctx<'a> {
     /// A server-side SDK may report the end user's address; it is anonymised the same way.
     pub fn ip(&self, supplied: Option<String>) -> Result<Option<String>, FieldError> {
         match supplied {
-            None => Ok(self.sender_ip.clone()),
+            None => Ok(self.stored_ip.clone()),
             Some(s) => {
                 let ip = s
-                    .trim()
                     .parse()
                     .map_err(|_| field_error("ip", "is not an IPv4 or IPv6 address"))?;
                 Ok(self.policy.apply(ip))
@@ -103,34 +163,65 @@ impl<'a> Ctx<'a> {
     }
 
     /// Client time in epoch milliseconds; now when absent.
-    pub fn timestamp(&self, t: Option<i64>) -> Result<i64, FieldError> {
-        let Some(t) = t else { return Ok(self.now_ms()) };
+    pub fn timestamp(&self, t: Option<JsonInt>) -> Result<i64, FieldError> {
+        let Some(JsonInt(t)) = t else {
+            return Ok(self.now_ms());
+        };
         if t < MIN_TIMESTAMP_MS {
             return Err(field_error(
                 "timestamp",
                 "is before the year 2000; send milliseconds since the Unix epoch",
             ));
         }
-        if t > self.now_ms() + MAX_FUTURE_MS {
-            return Err(field_error("timestamp", "is more than a day in the future"));
+        if t >= END_TIMESTAMP_MS {
+            return Err(field_error(
+                "timestamp",
+                "is after the year 2100; send milliseconds since the Unix epoch",
+            ));
         }
         Ok(t)
     }
 
-    /// Server time in epoch microseconds; a client may backfill it, never into the future.
+    /// Server time in epoch microseconds. A client may backfill it; an instant after now
+    /// is recorded as now, so no row waits in the future for the windows to reach it.
     pub fn created_at(&self, c: Option<DateTime<Utc>>) -> Result<i64, FieldError> {
-        let Some(c) = c else { return Ok(self.now_us) };
-        let us = c.timestamp_micros();
-        if us > self.now_us + MAX_FUTURE_MS * 1000 {
-            return Err(field_error(
-                "created_at",
-                "is more than a day in the future",
-            ));
+        Ok(c.map_or(self.now_us, |c| c.timestamp_micros().min(self.now_us)))
+    }
+}
+
+/// A whole number in a JSON body, written `42` or `42.0`: JSON Schema's `integer` counts
+/// both, and JavaScript clients send either, so both are accepted; `42.5` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonInt(pub i64);
+
+impl<'de> Deserialize<'de> for JsonInt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = JsonInt;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<JsonInt, E> {
+                Ok(JsonInt(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<JsonInt, E> {
+                i64::try_from(n)
+                    .map(JsonInt)
+                    .map_err(|_| E::custom(format!("{n} is too large")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<JsonInt, E> {
+                // Only where f64 still counts by ones: beyond 2^53 a float is not one
+                // number (and serde_json reads integers past i64 as floats).
+                const EXACT: f64 = 9_007_199_254_740_992.0;
+                if f.fract() == 0.0 && f.abs() <= EXACT {
+                    Ok(JsonInt(f as i64))
+                } else {
+                    Err(E::custom(format!("{f} is not a whole number in range")))
+                }
+            }
         }
-        if us < MIN_TIMESTAMP_MS * 1000 {
-            return Err(field_error("created_at", "is before the year 2000"));
-        }
-        Ok(us)
+        d.deserialize_any(V)
     }
 }
 
@@ -139,19 +230,41 @@ impl<'a> Ctx<'a> {
 #[serde(untagged)]
 pub enum UserId {
     Text(String),
-    Number(i64),
+    Number(JsonInt),
 }
+
+impl utoipa::PartialSchema for UserId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(MAX_SHORT)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(i64::MIN))
+                    .maximum(Some(i64::MAX)),
+            )
+            .description(Some(
+                "The app's own id for the person: a string (up to 256 characters) or an integer",
+            ))
+            .into()
+    }
+}
+impl ToSchema for UserId {}
 
 pub fn user_id(v: Option<UserId>) -> Result<Option<String>, FieldError> {
     match v {
         None => Ok(None),
-        Some(UserId::Number(n)) => Ok(Some(n.to_string())),
+        Some(UserId::Number(n)) => Ok(Some(n.0.to_string())),
         Some(UserId::Text(s)) => {
-            let s = s.trim().to_string();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            text(Some(s), "user_id", MAX_SHORT)
+            // The length is checked as sent, so the schema's maxLength states the rule.
+            let s = text(Some(s), "user_id", MAX_SHORT)?.unwrap_or_default();
+            let s = s.trim();
+            Ok((!s.is_empty()).then(|| s.to_string()))
         }
     }
 }
@@ -170,8 +283,9 @@ pub fn text(
     }
 }
 
+/// A required text: at least one character (the schema's `minLength: 1`), at most `max`.
 pub fn required(v: String, field: &'static str, max: usize) -> Result<String, FieldError> {
-    if v.trim().is_empty() {
+    if v.is_empty() {
         return Err(field_error(field, "must not be empty"));
     }
     text(Some(v), field, max).map(|s| s.unwrap_or_default())
@@ -197,8 +311,8 @@ pub fn opt_duration(v: Option<f64>, field: &'static str) -> Result<Option<f64>, 
     v.map(|v| duration(v, field)).transpose()
 }
 
-pub fn count(v: Option<i64>, field: &'static str) -> Result<Option<i32>, FieldError> {
-    v.map(|n| {
+pub fn count(v: Option<JsonInt>, field: &'static str) -> Result<Option<i32>, FieldError> {
+    v.map(|JsonInt(n)| {
         i32::try_from(n)
             .ok()
             .filter(|n| *n >= 0)
@@ -224,12 +338,22 @@ pub fn properties(v: Option<serde_json::Value>) -> Result<Option<String>, FieldE
     }
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to an ingest call, sent only after the rows are committed.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
+    /// Items stored.
     pub accepted: usize,
+    /// Items ignored on purpose (performance: Next.js custom timings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<usize>,
+    /// Items dropped because their user agent is a crawler (events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bots: Option<usize>,
 }
 
-/// The handler behind every `POST /api/analytics/...`: a batch with one bad item writes nothing.
+/// The handler behind every `POST /api/analytics/...`: read the body (one object or an
+/// array, JSON or a `text/plain` beacon), turn every item into a row, then append them
+/// as one batch and answer after the commit. A batch with one bad item writes nothing.
 pub async fn handler<T: IngestItem>(
     State(state): State<AppState>,
     sender: Sender,
@@ -240,15 +364,58 @@ pub async fn handler<T: IngestItem>(
     let bytes = body::read(&headers, body, cfg.body_limit).await?;
     let (items, is_batch) = body::parse_items::<T>(&bytes, cfg.max_batch)?;
     let ctx = Ctx::new(&sender, &state.privacy, Utc::now());
-    let rows = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            item.into_row(&ctx)
-                .map_err(|e| ApiError::invalid(is_batch.then_some(i), e.field, e.message))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let scope = T::scope(&state, &headers);
+    let mut rows = Vec::with_capacity(items.len());
+    let mut skipped = 0;
+    for (i, item) in items.into_iter().enumerate() {
+        match item.into_row(&ctx, &scope) {
+            Ok(Some(row)) => rows.push(row),
+            Ok(None) => skipped += 1,
+            Err(e) => return Err(ApiError::invalid(is_batch.then_some(i), e.field, e.message)),
+        }
+    }
     let accepted = rows.len();
-    state.store.append(T::into_batch(rows)).await?;
-    Ok(Json(Accepted { accepted }))
+    if accepted > 0 {
+        state.store.append(T::into_batch(rows)).await?;
+    }
+    Ok(Json(Accepted {
+        accepted,
+        ignored: (T::SKIPPED == Skipped::Ignored).then_some(skipped),
+        bots: (T::SKIPPED == Skipped::Bots && skipped > 0).then_some(skipped),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The field checks on arbitrary text: a value or a clear error, never a panic.
+        #[test]
+        fn text_checks_never_panic(s in "\\PC*", n in any::<i64>(), f in any::<f64>()) {
+            let _ = user_id(Some(UserId::Text(s.clone())));
+            let _ = user_id(Some(UserId::Number(JsonInt(n))));
+            let _ = text(Some(s.clone()), "x", 8);
+            let _ = required(s.clone(), "x", 8);
+            let _ = duration(f, "x");
+            let _ = count(Some(JsonInt(n)), "x");
+            let _ = serde_json::from_str::<JsonInt>(&s);
+            let _ = serde_json::from_str::<JsonInt>(&f.to_string());
+            let _ = properties(serde_json::from_str(&s).ok());
+        }
+    }
+
+    #[test]
+    fn user_id_length_is_checked_as_sent() {
+        let long = format!(" {} ", "u".repeat(MAX_SHORT - 1));
+        assert!(user_id(Some(UserId::Text(long))).is_err());
+        assert_eq!(user_id(Some(UserId::Text("  ".into()))).unwrap(), None);
+        assert_eq!(
+            user_id(Some(UserId::Text(" u1 ".into())))
+                .unwrap()
+                .as_deref(),
+            Some("u1")
+        );
+    }
 }

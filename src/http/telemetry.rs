@@ -14,7 +14,7 @@ use axum::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::telemetry::{method_name, HTTP};
+use crate::telemetry::HTTP;
 
 /// Requests no route matched (static files of the dashboard, 404s) share one label, so
 /// scanners cannot grow the label set.
@@ -35,6 +35,20 @@ pub async fn track(req: Request, next: Next) -> Response {
         start.elapsed().as_secs_f64(),
     );
     resp
+}
+
+/// The method as a static string, so a slot key never allocates for it.
+pub fn method_name(m: &axum::http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 /// A TCP listener whose connections count themselves open until dropped.

@@ -1,18 +1,16 @@
-//! The read window every GET shares: `?range=` or `from`/`to`, plus `limit`/`offset` paging.
+//! The read window every GET shares (`?range=` or `from`/`to`, plus `limit`/`offset` paging,
+//! typed in `params`), resolved to instants, and the report shape reads answer with.
 
-use std::collections::HashMap;
-
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::params::{Params, Range, WindowQuery};
 use crate::error::ApiError;
 use crate::store::JsonRow;
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 1000;
-const MAX_RANGE_DAYS: i64 = 3660;
+pub use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// A half-open time window `[from, to)` in server time, and which page of rows to return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,47 +50,6 @@ pub struct WindowJson {
 }
 
 impl Window {
-    pub fn parse(params: &HashMap<String, String>, now: DateTime<Utc>) -> Result<Window, ApiError> {
-        let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let (from, to) = match (get("from"), get("to")) {
-            (None, None) => {
-                let span = parse_range(get("range").unwrap_or("24h"))?;
-                (now - span, now)
-            }
-            (from, to) => {
-                let to = to
-                    .map(|t| parse_instant("to", t))
-                    .transpose()?
-                    .unwrap_or(now);
-                let from = match from {
-                    Some(f) => parse_instant("from", f)?,
-                    None => to - parse_range(get("range").unwrap_or("24h"))?,
-                };
-                (from, to)
-            }
-        };
-        if from >= to {
-            return Err(ApiError::BadParam {
-                param: "from",
-                message: "must be before `to`".into(),
-            });
-        }
-        let limit = parse_u32(get("limit"), "limit", DEFAULT_LIMIT)?;
-        if limit > MAX_LIMIT {
-            return Err(ApiError::BadParam {
-                param: "limit",
-                message: format!("must be at most {MAX_LIMIT}"),
-            });
-        }
-        let offset = parse_u32(get("offset"), "offset", 0)?;
-        Ok(Window {
-            from,
-            to,
-            limit,
-            offset,
-        })
-    }
-
     pub fn json(&self) -> WindowJson {
         WindowJson {
             from: self
@@ -147,102 +104,73 @@ impl Window {
     }
 }
 
+impl WindowQuery {
+    /// The window these parameters ask for, ending at `to` or `now`. `from` after `to`
+    /// is an empty window (it has no rows), not an error: the schema cannot forbid it.
+    pub fn resolve(&self, now: DateTime<Utc>) -> Window {
+        let to = self.to.map_or(now, |t| t.0);
+        let from = match self.from {
+            Some(f) => f.0.min(to),
+            None => to - self.range.unwrap_or(Range::DEFAULT).0,
+        };
+        Window {
+            from,
+            to,
+            limit: self.limit.map_or(DEFAULT_LIMIT, |l| l.0),
+            offset: self.offset.map_or(0, |o| o.0),
+        }
+    }
+}
+
+/// Handlers take `window: Window`: the shared `WindowQuery` parameters, resolved now.
 impl<S: Send + Sync> FromRequestParts<S> for Window {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Query(params) =
-            Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map_err(|e| {
-                ApiError::BadParam {
-                    param: "query",
-                    message: e.body_text(),
-                }
-            })?;
-        Window::parse(&params, Utc::now())
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Params(q) = Params::<WindowQuery>::from_request_parts(parts, state).await?;
+        Ok(q.resolve(Utc::now()))
     }
-}
-
-/// `1h`, `24h`, `7d`, `30d`, or any count of `m`, `h`, `d`.
-fn parse_range(s: &str) -> Result<chrono::Duration, ApiError> {
-    let bad = || ApiError::BadParam {
-        param: "range",
-        message: format!("{s:?} is not a range like 1h, 24h, 7d or 30d"),
-    };
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| bad())?;
-    let span = match unit {
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
-        _ => return Err(bad()),
-    };
-    if n <= 0 || span > chrono::Duration::days(MAX_RANGE_DAYS) {
-        return Err(bad());
-    }
-    Ok(span)
-}
-
-fn parse_instant(param: &'static str, s: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(ApiError::BadParam {
-        param,
-        message: format!("{s:?} is not an ISO 8601 date or date-time such as 2026-01-31T12:00:00Z"),
-    })
-}
-
-fn parse_u32(v: Option<&str>, param: &'static str, default: u32) -> Result<u32, ApiError> {
-    v.map_or(Ok(default), |v| {
-        v.parse().map_err(|_| ApiError::BadParam {
-            param,
-            message: format!("{v:?} is not a non-negative integer"),
-        })
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::params::parse_query;
 
-    fn parse(q: &[(&str, &str)]) -> Result<Window, ApiError> {
+    fn parse(q: &str) -> Result<Window, ApiError> {
         let now = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let map = q
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Window::parse(&map, now)
+        parse_query::<WindowQuery>(q).map(|p| p.resolve(now))
     }
 
     #[test]
     fn ranges() {
-        let w = parse(&[]).unwrap();
+        let w = parse("").unwrap();
         assert_eq!((w.to - w.from).num_hours(), 24);
         assert_eq!(w.limit, DEFAULT_LIMIT);
         for (r, hours) in [("1h", 1), ("7d", 168), ("30d", 720)] {
-            let w = parse(&[("range", r)]).unwrap();
+            let w = parse(&format!("range={r}")).unwrap();
             assert_eq!((w.to - w.from).num_hours(), hours);
         }
-        for bad in ["24", "h", "0h", "-1d", "5y", "99999d"] {
-            assert!(parse(&[("range", bad)]).is_err(), "{bad}");
+        for bad in ["24", "h", "0h", "-1d", "5y", "99999d", "3%C3%85", ""] {
+            assert!(parse(&format!("range={bad}")).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn from_to() {
-        let w = parse(&[("from", "2026-05-01"), ("to", "2026-05-02T00:00:00+02:00")]).unwrap();
+        let w = parse("from=2026-05-01&to=2026-05-02T00:00:00%2B02:00").unwrap();
         assert_eq!(w.from.to_rfc3339(), "2026-05-01T00:00:00+00:00");
         assert_eq!(w.to.to_rfc3339(), "2026-05-01T22:00:00+00:00");
-        assert!(parse(&[("from", "2026-05-03"), ("to", "2026-05-02")]).is_err());
-        assert!(parse(&[("from", "yesterday")]).is_err());
-        assert!(parse(&[("limit", "5000")]).is_err());
-        assert!(parse(&[("offset", "-1")]).is_err());
+        let empty = parse("from=2026-05-03&to=2026-05-02").unwrap();
+        assert_eq!(empty.from, empty.to, "from after to is an empty window");
+        assert!(parse("from=yesterday").is_err());
+        assert!(parse("to=").is_err());
+        assert!(parse("limit=5000").is_err());
+        assert!(parse("offset=-1").is_err());
+        let w = parse("range=1h&to=2026-05-01T01:00:00Z&limit=0&offset=7").unwrap();
+        assert_eq!(w.from.to_rfc3339(), "2026-05-01T00:00:00+00:00");
+        assert_eq!((w.limit, w.offset), (0, 7));
     }
 }

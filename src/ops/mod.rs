@@ -1,6 +1,6 @@
 //! Operating the server: liveness, readiness and the OpenAPI document.
 
-mod openapi;
+pub mod openapi;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,11 +11,19 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+/// The ops routes; `doc` is the whole OpenAPI document (`app::openapi`), served as is.
+pub fn routes(doc: &utoipa::openapi::OpenApi) -> Router<AppState> {
+    let served = openapi::Served::new(doc);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/openapi.json", get(openapi_json))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let served = served.clone();
+                async move { served }
+            }),
+        )
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -43,8 +51,4 @@ async fn readyz(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
-}
-
-async fn openapi_json() -> Json<serde_json::Value> {
-    Json(openapi::document())
 }

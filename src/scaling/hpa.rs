@@ -1,11 +1,12 @@
 //! The Kubernetes Horizontal Pod Autoscaler's algorithm as a pure function: per metric
 //! `ceil(current * value / target)` outside the tolerance, the largest over metrics,
 //! clamped to [min, max], and a scale-down held to the highest recommendation of the
-//! stabilisation window. The guide's thresholds say how urgent the answer is.
+//! stabilisation window. The guide's thresholds say how urgent the answer is. Every
+//! number it uses is a setting of `config.scalability` (`[scalability]`).
 
 use serde::Serialize;
 
-use crate::config::AutoScalingConfig;
+use crate::config::ScalabilityConfig;
 
 /// The latest fresh sample of one running instance.
 #[derive(Debug, Clone, Serialize)]
@@ -107,7 +108,7 @@ pub struct Decision {
 
 /// Decides for `instances` (each with its latest fresh sample) given the recommendations
 /// of the stabilisation window (`recent`, clamped values as recorded).
-pub fn decide(instances: &[InstanceNow], cfg: &AutoScalingConfig, recent: &[u32]) -> Decision {
+pub fn decide(instances: &[InstanceNow], cfg: &ScalabilityConfig, recent: &[u32]) -> Decision {
     let current = u32::try_from(instances.len()).unwrap_or(u32::MAX);
     let mut inputs = Vec::new();
     let targets = [
@@ -216,7 +217,7 @@ fn per_metric(
     })
 }
 
-fn reason(d: &Decision, cfg: &AutoScalingConfig) -> String {
+fn reason(d: &Decision, cfg: &ScalabilityConfig) -> String {
     let n = d.current_instances;
     let plural = |k: u32| if k == 1 { "instance" } else { "instances" };
     let mut out = match d.inputs.iter().find(|i| Some(i.metric) == d.metric) {
@@ -294,8 +295,8 @@ mod tests {
             .collect()
     }
 
-    fn cfg() -> AutoScalingConfig {
-        AutoScalingConfig::default()
+    fn cfg() -> ScalabilityConfig {
+        ScalabilityConfig::default()
     }
 
     #[test]

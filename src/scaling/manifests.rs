@@ -3,18 +3,27 @@
 //! `docker compose up --scale` / `kubectl scale` lines for the count recommended now.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::config::AutoScalingConfig;
+use crate::config::ScalabilityConfig;
 
-#[derive(Debug, Serialize)]
+/// `is_dns_label` as a JSON Schema pattern, for the OpenAPI document.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
+/// The manifests and command lines of `GET /api/scaling/manifests`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Manifests {
     pub name: String,
     pub namespace: String,
     /// What the `compose` and `kubectl` lines set: the recommendation, else `min_instances`.
     pub replicas: u32,
+    /// A Kubernetes `autoscaling/v2` HorizontalPodAutoscaler (YAML).
     pub hpa: String,
+    /// A KEDA `ScaledObject` (YAML).
     pub keda: String,
+    /// `docker compose up -d --scale name=replicas`.
     pub compose: String,
+    /// `kubectl scale` to the recommended count.
     pub kubectl: String,
 }
 
@@ -29,7 +38,7 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-pub fn render(a: &AutoScalingConfig, name: &str, namespace: &str, replicas: u32) -> Manifests {
+pub fn render(a: &ScalabilityConfig, name: &str, namespace: &str, replicas: u32) -> Manifests {
     let (min, max) = (a.min_instances, a.max_instances.max(a.min_instances));
     let cpu = a.target_cpu.round() as u32;
     let memory = a.target_memory.round() as u32;
@@ -141,7 +150,7 @@ mod tests {
 
     #[test]
     fn hpa_carries_the_settings() {
-        let m = render(&AutoScalingConfig::default(), "web", "shop", 4);
+        let m = render(&ScalabilityConfig::default(), "web", "shop", 4);
         assert!(m.hpa.contains("minReplicas: 1\n  maxReplicas: 10"));
         assert!(m.hpa.contains("averageUtilization: 70"));
         assert!(m.hpa.contains("averageUtilization: 80"), "memory target");

@@ -394,7 +394,8 @@ impl ProcStat {
     fn read() -> Option<ProcStat> {
         let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
         // Fields after the command name (which may hold spaces and parentheses).
-        let f: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let (_, after) = stat.rsplit_once(')')?;
+        let f: Vec<&str> = after.split_whitespace().collect();
         let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
         // SAFETY: sysconf only reads a system constant.
         let (ticks, page) = unsafe {

@@ -3,7 +3,6 @@
 //! ready to apply, and the Prometheus exposition of the whole server at `/metrics`.
 
 mod api;
-pub mod demo;
 mod forecast;
 mod hpa;
 mod ingest;
@@ -22,11 +21,18 @@ use serde::Serialize;
 
 pub use ingest::SampleIn;
 
-use crate::config::ScalabilityConfig;
 use crate::http::ingest::handler;
+use crate::http::Window;
 use crate::state::AppState;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
+/// Its HTTP surface: sample ingest and reads, the recommendation, its history, the
+/// forecast, the manifests, and `/metrics`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -40,14 +46,14 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(api::metrics))
 }
 
-/// Starts the host sampler (unless `scalability.sample_interval` is 0) and the task that
-/// records a recommendation every interval (the stabilisation window reads them back).
+/// Its background tasks: the host sampler (unless `scalability.sample_interval` is 0) and
+/// the task that records a recommendation every interval (the stabilisation window and
+/// the history read them back).
 pub fn start(state: &AppState) {
     let cfg = &state.config.scalability;
-    let every = Duration::from_secs(if cfg.sample_interval > 0 {
-        cfg.sample_interval
-    } else {
-        15
+    let every = Duration::from_secs(match cfg.sample_interval {
+        0 => 15,
+        s => s,
     });
     if cfg.sample_interval > 0 {
         sampler::spawn(
@@ -56,7 +62,7 @@ pub fn start(state: &AppState) {
             every,
         );
     }
-    if cfg.auto_scaling.enabled {
+    if cfg.enabled {
         let config = state.config.clone();
         state.store.every(
             every,
@@ -69,31 +75,34 @@ pub fn start(state: &AppState) {
     }
 }
 
-/// What the overview shows: the recommendation in one line, and whether it differs
-/// from the count running now.
+/// What the overview shows: the recommendation now (it is about the fleet running now, so
+/// the overview's window does not change it), and whether it differs from that count.
 #[derive(Debug, Serialize)]
 pub struct Headline {
     pub state: recommend::State,
     pub current_instances: u32,
     pub desired_instances: Option<u32>,
     pub changes: bool,
+    pub action: Option<hpa::Action>,
     pub urgency: Option<hpa::Urgency>,
     pub reason: String,
 }
 
-pub async fn headline(store: &Store, cfg: &ScalabilityConfig) -> Result<Headline, StoreError> {
-    let rec = recommend::current(store, cfg).await?;
+/// What the dashboard's overview shows of scaling.
+pub async fn headline(state: &AppState, _window: Window) -> Result<Headline, StoreError> {
+    let rec = recommend::current(&state.store, &state.config.scalability).await?;
     Ok(Headline {
         state: rec.state,
         current_instances: rec.current_instances,
         desired_instances: rec.desired_instances,
         changes: rec.changes(),
+        action: rec.action,
         urgency: rec.urgency,
         reason: rec.reason,
     })
 }
 
-/// The host's name as samples record it (for tools and tests).
+/// The name this host's samples carry in `instance` (the demo writes its samples so).
 pub fn host_instance() -> String {
     sampler::host_name()
 }

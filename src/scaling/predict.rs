@@ -103,8 +103,7 @@ pub fn compute(
     now: DateTime<Utc>,
     hours: Option<u32>,
 ) -> Result<Forecast, StoreError> {
-    let a = &cfg.auto_scaling;
-    let horizon = hours.unwrap_or(a.forecast_hours).max(1);
+    let horizon = hours.unwrap_or(cfg.forecast_hours).max(1);
     let now_us = now.timestamp_micros();
     // Whole hours only: the current hour is still filling up.
     let to = now_us.div_euclid(HOUR_US) * HOUR_US;
@@ -140,7 +139,7 @@ pub fn compute(
         history_hours: known,
         needs_hours: MIN_POINTS,
         horizon_hours: horizon,
-        target_cpu: a.target_cpu,
+        target_cpu: cfg.target_cpu,
         fit: None,
         actual,
         points: Vec::new(),
@@ -169,8 +168,8 @@ pub fn compute(
     let peak = out.points.iter().max_by(|x, y| x.value.total_cmp(&y.value));
     if let Some(p) = peak {
         let need = |load: f64| -> u32 {
-            let n = ((load / a.target_cpu) - 1e-9).ceil().max(0.0) as u32;
-            n.clamp(a.min_instances, a.max_instances.max(a.min_instances))
+            let n = ((load / cfg.target_cpu) - 1e-9).ceil().max(0.0) as u32;
+            n.clamp(cfg.min_instances, cfg.max_instances.max(cfg.min_instances))
         };
         let high = p.high.unwrap_or(p.value);
         let desired = need(p.value);
@@ -183,7 +182,7 @@ pub fn compute(
             reason: format!(
                 "The next {horizon} h peak at {} is forecast at {:.0}% of one instance (95% up to {:.0}%): \
                  {desired} instances keep CPU at or under the {:.0}% target; set them before the peak.",
-                p.t, p.value, high, a.target_cpu
+                p.t, p.value, high, cfg.target_cpu
             ),
         });
     }

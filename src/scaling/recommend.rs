@@ -16,7 +16,7 @@ pub enum State {
     Ok,
     /// No instance reported within `scalability.stale_after`: nothing to decide from.
     NotEnoughData,
-    /// `scalability.auto_scaling.enabled = false`.
+    /// `scalability.enabled = false`.
     Disabled,
 }
 
@@ -79,18 +79,17 @@ pub fn compute(
     cfg: &ScalabilityConfig,
     now: DateTime<Utc>,
 ) -> Result<Recommendation, StoreError> {
-    let a = &cfg.auto_scaling;
     let now_us = now.timestamp_micros();
     let stale_us = i64::try_from(cfg.stale_after).unwrap_or(i64::MAX / 4) * 1_000_000;
     let (fleet, instances) = query::fleet_now(conn, now_us, stale_us)?;
     let limits = Limits {
-        min_instances: a.min_instances,
-        max_instances: a.max_instances,
-        target_cpu: a.target_cpu,
-        target_memory: a.target_memory,
-        scale_up_threshold: a.scale_up_threshold,
-        scale_down_threshold: a.scale_down_threshold,
-        tolerance: a.tolerance,
+        min_instances: cfg.min_instances,
+        max_instances: cfg.max_instances,
+        target_cpu: cfg.target_cpu,
+        target_memory: cfg.target_memory,
+        scale_up_threshold: cfg.scale_up_threshold,
+        scale_down_threshold: cfg.scale_down_threshold,
+        tolerance: cfg.tolerance,
         stale_after_seconds: cfg.stale_after,
     };
     let mut rec = Recommendation {
@@ -107,15 +106,15 @@ pub fn compute(
         inputs: Vec::new(),
         instances: Vec::new(),
         stabilization: Stabilization {
-            window_seconds: a.stabilization_window,
+            window_seconds: cfg.stabilization_window,
             held: false,
             window_highest: None,
         },
         limits,
     };
-    if !a.enabled {
+    if !cfg.enabled {
         rec.state = State::Disabled;
-        rec.reason = "Recommendations are off (scalability.auto_scaling.enabled = false).".into();
+        rec.reason = "Recommendations are off (scalability.enabled = false).".into();
         rec.instances = instances;
         return Ok(rec);
     }
@@ -128,9 +127,9 @@ pub fn compute(
         );
         return Ok(rec);
     }
-    let window_us = i64::try_from(a.stabilization_window).unwrap_or(i64::MAX / 4) * 1_000_000;
+    let window_us = i64::try_from(cfg.stabilization_window).unwrap_or(i64::MAX / 4) * 1_000_000;
     let recent = query::recent_raw(conn, now_us - window_us)?;
-    let d = hpa::decide(&instances, a, &recent);
+    let d = hpa::decide(&instances, cfg, &recent);
     rec.desired_instances = Some(d.desired_instances);
     rec.raw_desired_instances = Some(d.raw_desired_instances);
     rec.action = Some(d.action);

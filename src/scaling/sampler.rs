@@ -4,9 +4,9 @@
 //! 5xx rate from our own HTTP counters. One row per tick, through the store's writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use parking_lot::RwLock;
 use sysinfo::{
     DiskRefreshKind, Disks, Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System,
 };
@@ -15,10 +15,10 @@ use crate::store::{Batch, Store, StoreError, SystemRow};
 use crate::telemetry::{self, LATENCY_BUCKETS};
 
 /// The newest host sample, for `/metrics` and the headline (one process = one host).
-static LATEST: RwLock<Option<SystemRow>> = RwLock::new(None);
+static LATEST: RwLock<Option<SystemRow>> = parking_lot::const_rwlock(None);
 
 pub fn latest() -> Option<SystemRow> {
-    LATEST.read().unwrap_or_else(|e| e.into_inner()).clone()
+    LATEST.read().clone()
 }
 
 /// What this host calls itself in `instance`.
@@ -198,7 +198,8 @@ fn to_i64(v: u64) -> i64 {
 /// This process's thread count (Linux: field 20 of /proc/self/stat).
 fn threads() -> Option<i32> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
+    // After the command name, which may itself hold spaces and parentheses.
+    let (_, after) = stat.rsplit_once(')')?;
     after.split_whitespace().nth(17)?.parse().ok()
 }
 
@@ -241,7 +242,7 @@ pub fn spawn(store: Store, data_dir: PathBuf, every: Duration) {
             std::thread::sleep(every.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL));
             loop {
                 let row = sampler.sample(chrono::Utc::now().timestamp_micros());
-                *LATEST.write().unwrap_or_else(|e| e.into_inner()) = Some(row.clone());
+                *LATEST.write() = Some(row.clone());
                 match handle.block_on(store.append(Batch::System(vec![row]))) {
                     Ok(()) => {}
                     Err(StoreError::Closed) => break,

@@ -9,7 +9,9 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -161,7 +163,7 @@ impl Store {
         let (done, answer) = oneshot::channel();
         let table = batch.table();
         {
-            let tx = lock(&self.inner.tx);
+            let tx = self.inner.tx.lock();
             let tx = tx.as_ref().ok_or(StoreError::Closed)?;
             tx.send(writer::Job {
                 batch,
@@ -187,14 +189,14 @@ impl Store {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let conn = match lock(&self.inner.readers).pop() {
+        let conn = match self.inner.readers.lock().pop() {
             Some(c) => c,
-            None => lock(&self.inner.origin).try_clone()?,
+            None => self.inner.origin.lock().try_clone()?,
         };
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let result = f(&conn);
-            lock(&inner.readers).push(conn);
+            inner.readers.lock().push(conn);
             result
         })
         .await
@@ -235,8 +237,8 @@ impl Store {
 
     /// Stops taking writes, commits everything queued, checkpoints and waits for the writer.
     pub async fn close(&self) -> Result<(), StoreError> {
-        lock(&self.inner.tx).take();
-        let handle = lock(&self.inner.writer).take();
+        self.inner.tx.lock().take();
+        let handle = self.inner.writer.lock().take();
         if let Some(h) = handle {
             tokio::task::spawn_blocking(move || h.join())
                 .await
@@ -246,12 +248,6 @@ impl Store {
         self.inner.queue.close();
         Ok(())
     }
-}
-
-/// A poisoned lock only means another thread panicked while holding it; the data
-/// (connections, a sender) is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn open_error(path: &Path, e: duckdb::Error) -> StoreError {

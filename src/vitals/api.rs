@@ -1,144 +1,235 @@
-//! HTTP handlers for performance: ingest of both report shapes, and the reads.
+//! HTTP handlers for performance: the reads, each with its typed query string, and the
+//! OpenAPI operations of this capability (ingest is `http::ingest::handler`).
 
-use std::collections::HashMap;
-
-use axum::body::Body;
-use axum::extract::{OriginalUri, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::extract::State;
 use axum::response::Response;
-use axum::Json;
-use chrono::Utc;
+use serde::Deserialize;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
-use super::ingest::{rows, Origin};
+use super::ingest::PerformanceItem;
 use super::query::{self, Filter, Stat};
 use super::{Device, Metric};
 use crate::error::ApiError;
-use crate::http::body;
-use crate::http::ingest::Ctx;
-use crate::http::{Admin, Sender, Window};
+use crate::http::ingest::Accepted;
+use crate::http::openapi::{IngestErrors, OneOrMany, ReadErrors};
+use crate::http::params::{enum_schema, Params};
+use crate::http::{CachedRead, Window, WindowQuery};
 use crate::state::AppState;
-use crate::store::Batch;
 
-/// `POST /api/analytics/performance`: page-view samples and web-vitals objects, mixed freely.
-pub async fn post(
-    State(state): State<AppState>,
-    sender: Sender,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<VitalsAccepted>, ApiError> {
-    let cfg = &state.config.ingest;
-    let bytes = body::read(&headers, body, cfg.body_limit).await?;
-    let (items, is_batch) = body::parse_items::<serde_json::Value>(&bytes, cfg.max_batch)?;
-    let ctx = Ctx::new(&sender, &state.privacy, Utc::now());
-    let origin = Origin {
-        referer: same_origin_referer(&headers),
-        recent: &state.recent_metrics,
-    };
-    let (rows, ignored) = rows(items, is_batch, &ctx, &origin)?;
-    let accepted = rows.len();
-    if accepted > 0 {
-        state.store.append(Batch::Performance(rows)).await?;
+/// The body of `POST /api/analytics/performance`.
+type PerformanceBody = OneOrMany<PerformanceItem>;
+
+/// The operations of this capability, merged into `/api/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(paths(post, get, routes, histogram))]
+pub(super) struct Doc;
+
+/// `POST /api/analytics/performance` is `http::ingest::handler::<PerformanceItem>`; this
+/// function only carries its OpenAPI description.
+#[utoipa::path(post, path = "/api/analytics/performance", tag = "Performance",
+    summary = "Record page-view samples and web-vitals objects, mixed freely",
+    description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing. \
+        `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too.",
+    request_body(content = PerformanceBody, content_type = "application/json"),
+    security((), ("ingestKey" = [])),
+    responses((status = 200, description = "Committed; `ignored` counts custom timings", body = Accepted), IngestErrors))]
+#[allow(dead_code)]
+fn post() {}
+
+/// `?stat=`: which percentile a read reports; p75 is what Core Web Vitals are judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct StatParam(Stat);
+
+impl std::str::FromStr for StatParam {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Stat::parse(s)
+            .map(StatParam)
+            .ok_or_else(|| format!("{s:?} is not p50, p75, p90, p95 or p99"))
     }
-    Ok(Json(VitalsAccepted { accepted, ignored }))
+}
+crate::str_param!(StatParam);
+
+impl PartialSchema for StatParam {
+    fn schema() -> RefOr<Schema> {
+        enum_schema(
+            &["p50", "p75", "p90", "p95", "p99"],
+            "Percentile to report (linear interpolation); default p75",
+        )
+    }
+}
+impl ToSchema for StatParam {}
+
+/// `?device=`: one device class, or `all` (the default).
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceParam(Option<Device>);
+
+impl std::str::FromStr for DeviceParam {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(DeviceParam(None));
+        }
+        Device::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .map(|d| DeviceParam(Some(d)))
+            .ok_or_else(|| format!("{s:?} is not all, mobile, tablet, desktop or unknown"))
+    }
+}
+crate::str_param!(DeviceParam);
+
+impl PartialSchema for DeviceParam {
+    fn schema() -> RefOr<Schema> {
+        enum_schema(
+            &["all", "mobile", "tablet", "desktop", "unknown"],
+            "Only this device class; default all",
+        )
+    }
+}
+impl ToSchema for DeviceParam {}
+
+/// `?metric=`: a web vital by name, in lower or upper case.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricParam(Metric);
+
+impl MetricParam {
+    fn names() -> Vec<String> {
+        Metric::ALL
+            .iter()
+            .map(|m| m.column().to_string())
+            .chain(Metric::ALL.iter().map(|m| m.column().to_ascii_uppercase()))
+            .collect()
+    }
 }
 
-/// The ingest answer, plus the Next.js custom timings that were skipped.
-#[derive(serde::Serialize)]
-pub struct VitalsAccepted {
-    pub accepted: usize,
-    pub ignored: usize,
+impl std::str::FromStr for MetricParam {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.column() == s || m.column().to_ascii_uppercase() == s)
+            .map(MetricParam)
+            .ok_or_else(|| format!("{s:?} is not lcp, inp, cls, fcp, ttfb or fid"))
+    }
+}
+crate::str_param!(MetricParam);
+
+impl PartialSchema for MetricParam {
+    fn schema() -> RefOr<Schema> {
+        let names = Self::names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        enum_schema(&names, "Which web vital; default lcp")
+    }
+}
+impl ToSchema for MetricParam {}
+
+/// The filters of the summary and the route table.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VitalsQuery {
+    #[param(inline)]
+    stat: Option<StatParam>,
+    /// Only this route template, e.g. `/recipes/:id`; empty means every route.
+    #[param(nullable = false)]
+    route: Option<String>,
+    #[param(inline)]
+    device: Option<DeviceParam>,
 }
 
-/// The `Referer` when the report comes from a page on this server's host: browsers send
-/// only the origin to other sites, which would file every cross-origin report under `/`.
-fn same_origin_referer(headers: &HeaderMap) -> Option<&str> {
-    let referer = headers.get(header::REFERER)?.to_str().ok()?;
-    let host = headers.get(header::HOST)?.to_str().ok()?;
-    let after_scheme = referer.split_once("://")?.1;
-    let referer_host = after_scheme.split(['/', '?', '#']).next()?;
-    referer_host.eq_ignore_ascii_case(host).then_some(referer)
+/// The histogram's metric and filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistogramQuery {
+    #[param(inline)]
+    metric: Option<MetricParam>,
+    /// Only this route template; empty means every route.
+    #[param(nullable = false)]
+    route: Option<String>,
+    #[param(inline)]
+    device: Option<DeviceParam>,
 }
 
-type Params = Query<HashMap<String, String>>;
+fn filter(route: Option<String>, device: Option<DeviceParam>) -> Filter {
+    Filter {
+        route: route.filter(|r| !r.is_empty()),
+        device: device.and_then(|d| d.0),
+    }
+}
 
 fn exact_max(state: &AppState) -> u64 {
     state.config.performance.exact_max_samples
 }
 
-fn filter(p: &HashMap<String, String>) -> Result<Filter, ApiError> {
-    let device = match p.get("device").map(String::as_str) {
-        None | Some("") | Some("all") => None,
-        Some(d) => Some(Device::parse(d).ok_or_else(|| ApiError::BadParam {
-            param: "device",
-            message: format!("{d:?} is not mobile, tablet, desktop or unknown"),
-        })?),
-    };
-    let route = p.get("route").filter(|r| !r.is_empty()).cloned();
-    Ok(Filter { route, device })
-}
-
-fn stat(p: &HashMap<String, String>) -> Result<Stat, ApiError> {
-    match p.get("stat").map(String::as_str) {
-        None | Some("") => Ok(Stat::P75),
-        Some(s) => Stat::parse(s).ok_or_else(|| ApiError::BadParam {
-            param: "stat",
-            message: format!("{s:?} is not p50, p75, p90, p95 or p99"),
-        }),
-    }
-}
-
 /// `GET /api/analytics/performance`: totals, every metric at `stat`, score, trend, rows.
+#[utoipa::path(get, path = "/api/analytics/performance", tag = "Performance",
+    summary = "Web vitals: totals, each metric at `stat` with its shares and rating, the 0-100 score, \
+        busiest routes, devices, trend, newest samples",
+    params(WindowQuery, VitalsQuery), security(("admin" = [])),
+    responses((status = 200, description = "The report", body = Object), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
-    admin: Admin,
+    read: CachedRead,
     window: Window,
-    Query(p): Params,
-    OriginalUri(uri): OriginalUri,
+    Params(q): Params<VitalsQuery>,
 ) -> Result<Response, ApiError> {
-    let (f, s) = (filter(&p)?, stat(&p)?);
-    state
-        .read_cache
-        .json(admin.cache_key(&uri), async {
-            Ok(query::summary(&state.store, window, f, s, exact_max(&state)).await?)
-        })
-        .await
+    let stat = q.stat.map_or(Stat::P75, |s| s.0);
+    let f = filter(q.route, q.device);
+    read.json(query::summary(
+        &state.store,
+        window,
+        f,
+        stat,
+        exact_max(&state),
+    ))
+    .await
 }
 
 /// `GET /api/analytics/performance/routes`: route × device, ranked by opportunity.
+#[utoipa::path(get, path = "/api/analytics/performance/routes", tag = "Performance",
+    summary = "Route x device groups: each metric at `stat` with its shares, the group's 0-100 score, page \
+        views, and the site-score points fixing it would gain (opportunity), highest first",
+    params(WindowQuery, VitalsQuery), security(("admin" = [])),
+    responses((status = 200, description = "The groups", body = Object), ReadErrors))]
 pub async fn routes(
     State(state): State<AppState>,
-    admin: Admin,
+    read: CachedRead,
     window: Window,
-    Query(p): Params,
-    OriginalUri(uri): OriginalUri,
+    Params(q): Params<VitalsQuery>,
 ) -> Result<Response, ApiError> {
-    let (f, s) = (filter(&p)?, stat(&p)?);
-    state
-        .read_cache
-        .json(admin.cache_key(&uri), async {
-            Ok(query::groups(&state.store, window, f, s, exact_max(&state)).await?)
-        })
-        .await
+    let stat = q.stat.map_or(Stat::P75, |s| s.0);
+    let f = filter(q.route, q.device);
+    read.json(query::groups(
+        &state.store,
+        window,
+        f,
+        stat,
+        exact_max(&state),
+    ))
+    .await
 }
 
 /// `GET /api/analytics/performance/histogram?metric=lcp`.
+#[utoipa::path(get, path = "/api/analytics/performance/histogram", tag = "Performance",
+    summary = "A metric's distribution in (from, to] bins whose edges include its thresholds, each rated",
+    params(WindowQuery, HistogramQuery), security(("admin" = [])),
+    responses((status = 200, description = "The bins", body = Object), ReadErrors))]
 pub async fn histogram(
     State(state): State<AppState>,
-    admin: Admin,
+    read: CachedRead,
     window: Window,
-    Query(p): Params,
-    OriginalUri(uri): OriginalUri,
+    Params(q): Params<HistogramQuery>,
 ) -> Result<Response, ApiError> {
-    let f = filter(&p)?;
-    let name = p.get("metric").map(String::as_str).unwrap_or("lcp");
-    let metric = Metric::from_name(name).ok_or_else(|| ApiError::BadParam {
-        param: "metric",
-        message: format!("{name:?} is not lcp, inp, cls, fcp, ttfb or fid"),
-    })?;
-    state
-        .read_cache
-        .json(admin.cache_key(&uri), async {
-            Ok(query::histogram(&state.store, window, f, metric, exact_max(&state)).await?)
-        })
-        .await
+    let metric = q.metric.map_or(Metric::Lcp, |m| m.0);
+    let f = filter(q.route, q.device);
+    read.json(query::histogram(
+        &state.store,
+        window,
+        f,
+        metric,
+        exact_max(&state),
+    ))
+    .await
 }

@@ -4,57 +4,90 @@
 
 use std::hash::{Hash, Hasher};
 
+use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use super::route::{path_of, template};
 use super::{Device, Metric};
-use crate::error::ApiError;
 use crate::http::body::parse_value;
 use crate::http::ingest::{
-    duration, field_error, opt_duration, properties, text, user_id, Ctx, FieldError, UserId,
-    MAX_SHORT, MAX_URL,
+    duration, field_error, opt_duration, properties, text, user_id, Ctx, FieldError, IngestItem,
+    JsonInt, Skipped, UserId, MAX_SHORT, MAX_URL,
 };
-use crate::state::RecentKeys;
-use crate::store::PerformanceRow;
+use crate::http::openapi::IpText;
+use crate::state::{AppState, RecentKeys};
+use crate::store::{Batch, PerformanceRow};
 
 /// CLS is unitless; real pages stay far below this.
 const MAX_CLS: f64 = 100.0;
 const MAX_NAV_TYPE: usize = 32;
 
 /// A page view's metrics in one object: the guide's row, plus what our tracker adds.
-#[derive(Debug, Deserialize)]
+/// Multi-word fields also accept their camelCase spelling.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PerformanceSample)]
 pub struct PerformanceIn {
+    /// Default: a new UUID.
     id: Option<Uuid>,
     #[serde(alias = "userId")]
+    #[schema(inline)]
     user_id: Option<UserId>,
     #[serde(alias = "sessionId")]
+    #[schema(max_length = 256)]
     session_id: Option<String>,
+    /// Kept as sent; when absent, the templated path.
+    #[schema(max_length = 2048)]
     route: Option<String>,
+    #[schema(max_length = 2048)]
     path: Option<String>,
+    /// Its path is used as `path`.
+    #[schema(max_length = 2048)]
     url: Option<String>,
+    /// Milliseconds.
+    #[schema(minimum = 0, maximum = 86400000)]
     lcp: Option<f64>,
+    #[schema(minimum = 0, maximum = 86400000)]
     inp: Option<f64>,
+    /// Unitless.
+    #[schema(minimum = 0, maximum = 100)]
     cls: Option<f64>,
+    #[schema(minimum = 0, maximum = 86400000)]
     fcp: Option<f64>,
+    #[schema(minimum = 0, maximum = 86400000)]
     ttfb: Option<f64>,
+    #[schema(minimum = 0, maximum = 86400000)]
     fid: Option<f64>,
     /// The page view this reports on; reports of one page view replace each other.
     #[serde(alias = "metricId")]
+    #[schema(max_length = 256)]
     metric_id: Option<String>,
     /// 1 for the first report of `metric_id`, 2 for the next, ...
-    report: Option<u32>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
+    report: Option<JsonInt>,
     #[serde(alias = "navigationType")]
+    #[schema(max_length = 32)]
     navigation_type: Option<String>,
-    device: Option<String>,
+    /// Default: from the user agent.
+    #[schema(inline)]
+    device: Option<DeviceName>,
     #[serde(alias = "userAgent")]
+    #[schema(max_length = 512)]
     user_agent: Option<String>,
+    #[schema(max_length = 256)]
     connection: Option<String>,
-    ip: Option<String>,
-    timestamp: Option<i64>,
+    #[schema(inline)]
+    ip: Option<IpText>,
+    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
+    /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
 }
@@ -62,29 +95,99 @@ pub struct PerformanceIn {
 /// One metric as web-vitals hands it to `onLCP(...)` and Next.js to `useReportWebVitals`:
 /// `{name, value, id, delta, rating, navigationType, attribution?, entries}`. Fields we do
 /// not store (`entries`, Next.js `label` and `startTime`, later additions) are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = WebVital)]
 pub struct WebVitalIn {
+    /// LCP, INP, CLS, FCP, TTFB or FID, in any letter case.
     name: String,
+    /// Milliseconds (CLS: unitless, at most 100).
+    #[schema(minimum = 0)]
     value: Option<f64>,
+    /// web-vitals' id of this metric instance.
+    #[schema(max_length = 256)]
     id: Option<String>,
     delta: Option<f64>,
-    rating: Option<String>,
+    /// Checked (one of three words), not stored: the server rates values itself.
+    #[schema(inline)]
+    #[allow(dead_code)]
+    rating: Option<RatingName>,
     #[serde(alias = "navigationType")]
+    #[schema(max_length = 32)]
     navigation_type: Option<String>,
+    /// At most 16 KiB of JSON.
+    #[schema(value_type = Option<Object>)]
     attribution: Option<Value>,
     // What a reporter may add around the object.
+    #[schema(max_length = 2048)]
     route: Option<String>,
+    #[schema(max_length = 2048)]
     path: Option<String>,
+    #[schema(max_length = 2048)]
     url: Option<String>,
     #[serde(alias = "sessionId")]
+    #[schema(max_length = 256)]
     session_id: Option<String>,
     #[serde(alias = "userId")]
+    #[schema(inline)]
     user_id: Option<UserId>,
-    device: Option<String>,
+    #[schema(inline)]
+    device: Option<DeviceName>,
+    #[schema(max_length = 256)]
     connection: Option<String>,
     #[serde(alias = "userAgent")]
+    #[schema(max_length = 512)]
     user_agent: Option<String>,
-    timestamp: Option<i64>,
+    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    timestamp: Option<JsonInt>,
+}
+
+/// A device class as clients name it: exactly `mobile`, `tablet`, `desktop` or `unknown`.
+#[derive(Debug)]
+pub struct DeviceName(Device);
+
+impl<'de> Deserialize<'de> for DeviceName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Device::ALL
+            .into_iter()
+            .find(|dev| dev.as_str() == s)
+            .map(DeviceName)
+            .ok_or_else(|| serde::de::Error::custom("must be mobile, tablet, desktop or unknown"))
+    }
+}
+
+impl PartialSchema for DeviceName {
+    fn schema() -> RefOr<Schema> {
+        crate::http::params::enum_schema(
+            &Device::ALL.map(Device::as_str),
+            "Device class; default: from the user agent",
+        )
+    }
+}
+impl ToSchema for DeviceName {}
+
+/// web-vitals' rating of a value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RatingName {
+    Good,
+    NeedsImprovement,
+    Poor,
+}
+
+/// One item of `POST /api/analytics/performance`: a page view's sample, a web-vitals
+/// metric object (it has `name`), or anything labelled `custom`. Next.js hands its own
+/// timings (`Next.js-hydration`, ...) to the same callback with `label: "custom"`: they
+/// are not web vitals, so they are counted as ignored, not refused, and an app can
+/// forward everything `useReportWebVitals` gives it.
+#[derive(Debug)]
+pub struct PerformanceItem(Value);
+
+impl<'de> Deserialize<'de> for PerformanceItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(PerformanceItem)
+    }
 }
 
 /// What the request itself says about the page, for items that do not.
@@ -94,35 +197,133 @@ pub struct Origin<'a> {
     pub recent: &'a RecentKeys,
 }
 
-/// Validates every item (either shape) into rows; the first bad item fails them all.
-/// Next.js hands its own timings (`Next.js-hydration`, ...) to the same callback with
-/// `label: "custom"`: they are not web vitals, so they are counted as ignored, not refused,
-/// and an app can forward everything `useReportWebVitals` gives it. Returns the rows and
-/// how many items were ignored.
-pub fn rows(
-    items: Vec<Value>,
-    is_batch: bool,
-    ctx: &Ctx<'_>,
-    origin: &Origin<'_>,
-) -> Result<(Vec<PerformanceRow>, usize), ApiError> {
-    let total = items.len();
-    let rows = items
-        .into_iter()
-        .enumerate()
-        .filter(|(_, item)| item.get("label").and_then(Value::as_str) != Some("custom"))
-        .map(|(i, item)| {
-            let index = is_batch.then_some(i);
-            let is_metric_object = item.get("name").is_some();
-            let row = if is_metric_object {
-                parse_value::<WebVitalIn>(item, index)?.into_row(ctx, origin)
-            } else {
-                parse_value::<PerformanceIn>(item, index)?.into_row(ctx, origin)
-            };
-            row.map_err(|e| ApiError::invalid(index, e.field, e.message))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let ignored = total - rows.len();
-    Ok((rows, ignored))
+impl IngestItem for PerformanceItem {
+    type Row = PerformanceRow;
+    type Scope<'a> = Origin<'a>;
+    const SKIPPED: Skipped = Skipped::Ignored;
+
+    fn scope<'a>(state: &'a AppState, headers: &'a HeaderMap) -> Origin<'a> {
+        Origin {
+            referer: same_origin_referer(headers),
+            recent: &state.recent_metrics,
+        }
+    }
+
+    fn into_row(
+        self,
+        ctx: &Ctx<'_>,
+        origin: &Origin<'_>,
+    ) -> Result<Option<PerformanceRow>, FieldError> {
+        let item = self.0;
+        if item.get("label").and_then(Value::as_str) == Some("custom") {
+            return Ok(None);
+        }
+        let row = if item.get("name").is_some() {
+            parse_value::<WebVitalIn>(item, None)
+                .map_err(FieldError::from_api)?
+                .into_row(ctx, origin)
+        } else {
+            parse_value::<PerformanceIn>(item, None)
+                .map_err(FieldError::from_api)?
+                .into_row(ctx, origin)
+        };
+        row.map(Some)
+    }
+
+    fn into_batch(rows: Vec<PerformanceRow>) -> Batch {
+        Batch::Performance(rows)
+    }
+}
+
+/// The `Referer` when the report comes from a page on this server's host: browsers send
+/// only the origin to other sites, which would file every cross-origin report under `/`.
+fn same_origin_referer(headers: &HeaderMap) -> Option<&str> {
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let after_scheme = referer.split_once("://")?.1;
+    let referer_host = after_scheme.split(['/', '?', '#']).next()?;
+    referer_host.eq_ignore_ascii_case(host).then_some(referer)
+}
+
+/// The metric names `WebVitalIn` takes, in any letter case: a pattern per metric class.
+fn names_pattern(metrics: &[Metric]) -> String {
+    let any_case = |name: &str| -> String {
+        name.chars()
+            .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
+            .collect()
+    };
+    let alts: Vec<String> = metrics.iter().map(|m| any_case(m.column())).collect();
+    format!("^(?:{})$", alts.join("|"))
+}
+
+/// What the body's items may be: a sample with at least one metric, a web-vitals object
+/// (CLS at most 100, the others at most a day in milliseconds), or a `custom` timing.
+impl PartialSchema for PerformanceItem {
+    fn schema() -> RefOr<Schema> {
+        let mut any = AnyOfBuilder::new().description(Some(
+            "A page view's sample (at least one metric), a web-vitals metric object (it has \
+             `name`), or an item labelled `custom` (counted as ignored)",
+        ));
+        if let RefOr::T(Schema::Object(sample)) = PerformanceIn::schema() {
+            for m in Metric::ALL {
+                let mut one = sample.clone();
+                let max = if m == Metric::Cls { 100 } else { 86_400_000 };
+                one.properties.insert(
+                    m.column().into(),
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .minimum(Some(0))
+                        .maximum(Some(max))
+                        .into(),
+                );
+                one.required.push(m.column().into());
+                any = any.item(one);
+            }
+        }
+        if let RefOr::T(Schema::Object(vital)) = WebVitalIn::schema() {
+            let others: Vec<Metric> = Metric::ALL
+                .into_iter()
+                .filter(|m| *m != Metric::Cls)
+                .collect();
+            for (metrics, max) in [(vec![Metric::Cls], 100), (others, 86_400_000)] {
+                let mut one = vital.clone();
+                one.properties.insert(
+                    "name".into(),
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(names_pattern(&metrics)))
+                        .into(),
+                );
+                one.properties.insert(
+                    "value".into(),
+                    ObjectBuilder::new()
+                        .schema_type(Type::Number)
+                        .minimum(Some(0))
+                        .maximum(Some(max))
+                        .into(),
+                );
+                one.required = vec!["name".into(), "value".into()];
+                any = any.item(one);
+            }
+        }
+        any.item(
+            ObjectBuilder::new()
+                .property(
+                    "label",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["custom"])),
+                )
+                .required("label"),
+        )
+        .into()
+    }
+}
+
+impl ToSchema for PerformanceItem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "PerformanceReport".into()
+    }
 }
 
 impl PerformanceIn {
@@ -137,14 +338,16 @@ impl PerformanceIn {
                  (or send a web-vitals object with name and value)",
             ));
         }
-        if self.report == Some(0) {
-            return Err(field_error("report", "counts from 1"));
+        let report = self.report.map(|r| r.0);
+        if report.is_some_and(|r| !(1..=i64::from(u32::MAX)).contains(&r)) {
+            return Err(field_error("report", "counts from 1 (to 4294967295)"));
         }
         let (route, path) = place(self.route, self.path, self.url, origin.referer)?;
         let user_agent = ctx.user_agent(self.user_agent)?;
         let metric_id = text(self.metric_id, "metric_id", MAX_SHORT)?;
-        let rereport = repeated(origin.recent, metric_id.as_deref(), None)
-            || self.report.is_some_and(|n| n > 1);
+        let device = device(self.device, user_agent.as_deref());
+        let rereport =
+            repeated(origin.recent, metric_id.as_deref(), None) || report.is_some_and(|n| n > 1);
         Ok(PerformanceRow {
             id: ctx.id(self.id),
             user_id: user_id(self.user_id)?,
@@ -156,10 +359,10 @@ impl PerformanceIn {
             fcp: opt_duration(self.fcp, Metric::Fcp.column())?,
             ttfb: opt_duration(self.ttfb, Metric::Ttfb.column())?,
             fid: opt_duration(self.fid, Metric::Fid.column())?,
-            device: Some(device(self.device, user_agent.as_deref())?.as_str().into()),
+            device: Some(device.as_str().into()),
             user_agent,
             connection: text(self.connection, "connection", MAX_SHORT)?,
-            ip: ctx.ip(self.ip)?,
+            ip: ctx.ip(self.ip.map(|i| i.0))?,
             timestamp: ctx.timestamp(self.timestamp)?,
             created_at: ctx.created_at(self.created_at)?,
             metric_id,
@@ -174,15 +377,19 @@ impl PerformanceIn {
 
 impl WebVitalIn {
     fn into_row(self, ctx: &Ctx<'_>, origin: &Origin<'_>) -> Result<PerformanceRow, FieldError> {
-        let metric = Metric::from_name(&self.name).ok_or_else(|| {
-            field_error(
-                "name",
-                format!(
-                    "{:?} is not a web vital we store; send LCP, INP, CLS, FCP, TTFB or FID",
-                    self.name
-                ),
-            )
-        })?;
+        // The name exactly, in any letter case: the schema's pattern states no spaces.
+        let exact = self.name.trim().len() == self.name.len();
+        let metric = Metric::from_name(&self.name)
+            .filter(|_| exact)
+            .ok_or_else(|| {
+                field_error(
+                    "name",
+                    format!(
+                        "{:?} is not a web vital we store; send LCP, INP, CLS, FCP, TTFB or FID",
+                        self.name
+                    ),
+                )
+            })?;
         let value = self.value.ok_or_else(|| {
             field_error(
                 "value",
@@ -195,14 +402,6 @@ impl WebVitalIn {
         };
         if self.delta.is_some_and(|d| !d.is_finite()) {
             return Err(field_error("delta", "must be a finite number"));
-        }
-        if let Some(r) = &self.rating {
-            if !matches!(r.as_str(), "good" | "needs-improvement" | "poor") {
-                return Err(field_error(
-                    "rating",
-                    "must be good, needs-improvement or poor",
-                ));
-            }
         }
         let attribution = match self.attribution {
             Some(v @ Value::Object(_)) => properties(Some(v)).map_err(|e| {
@@ -217,6 +416,7 @@ impl WebVitalIn {
         let (route, path) = place(self.route, self.path, self.url, origin.referer)?;
         let user_agent = ctx.user_agent(self.user_agent)?;
         let metric_id = text(self.id, "id", MAX_SHORT)?;
+        let device = device(self.device, user_agent.as_deref());
         // web-vitals reports `delta == value` the first time and the change afterwards.
         let changed = self.delta.is_some_and(|d| (d - value).abs() > 1e-9);
         let rereport = repeated(origin.recent, metric_id.as_deref(), Some(metric)) || changed;
@@ -225,7 +425,7 @@ impl WebVitalIn {
             user_id: user_id(self.user_id)?,
             session_id: text(self.session_id, "sessionId", MAX_SHORT)?,
             route,
-            device: Some(device(self.device, user_agent.as_deref())?.as_str().into()),
+            device: Some(device.as_str().into()),
             user_agent,
             connection: text(self.connection, "connection", MAX_SHORT)?,
             ip: ctx.ip(None)?,
@@ -286,11 +486,10 @@ fn place(
     Ok((route, path))
 }
 
-fn device(given: Option<String>, user_agent: Option<&str>) -> Result<Device, FieldError> {
+fn device(given: Option<DeviceName>, user_agent: Option<&str>) -> Device {
     match given {
-        Some(d) => Device::parse(&d)
-            .ok_or_else(|| field_error("device", "must be mobile, tablet, desktop or unknown")),
-        None => Ok(user_agent.map_or(Device::Unknown, Device::from_user_agent)),
+        Some(d) => d.0,
+        None => user_agent.map_or(Device::Unknown, Device::from_user_agent),
     }
 }
 

@@ -2,29 +2,59 @@
 //! percentiles, ratings and a 0-100 score, fed by `gs.js` or by web-vitals objects.
 
 mod api;
-pub mod demo;
-mod device;
+mod exact;
+mod filter;
 mod ingest;
-pub mod query;
-pub mod rollup;
+mod query;
+mod rolled;
+mod rollup;
 mod route;
-pub mod score;
+mod score;
+mod stats;
 
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
-pub use device::Device;
-pub use ingest::{PerformanceIn, WebVitalIn};
-pub use route::template as route_template;
+pub use crate::http::agent::Device;
+pub use exact::{Headline, Vital};
+pub use ingest::{PerformanceIn, PerformanceItem, WebVitalIn};
 
+use crate::http::ingest::handler;
+use crate::http::Window;
 use crate::state::AppState;
+use crate::store::{Store, StoreError};
 
+/// This capability's operations for `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <api::Doc as utoipa::OpenApi>::openapi()
+}
+
+/// Its HTTP surface: report ingest and the Performance page's reads.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/analytics/performance", post(api::post).get(api::get))
+        .route(
+            "/api/analytics/performance",
+            post(handler::<PerformanceItem>).get(api::get),
+        )
         .route("/api/analytics/performance/routes", get(api::routes))
         .route("/api/analytics/performance/histogram", get(api::histogram))
+}
+
+/// Its background task: rolls up each hour of samples as it ends.
+pub fn start(state: &AppState) {
+    rollup::spawn(state);
+}
+
+/// Does now what the background task would do next (the demo, after writing); returns
+/// how many hours it rolled up.
+pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
+    rollup::catch_up(store).await
+}
+
+/// What the dashboard's overview shows of web vitals over `window`: each metric's p75.
+pub async fn headline(state: &AppState, window: Window) -> Result<Headline, StoreError> {
+    query::headline(&state.store, window).await
 }
 
 /// A web-vitals metric, with the thresholds web.dev publishes for it.

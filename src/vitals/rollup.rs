@@ -9,7 +9,7 @@ use std::time::Duration;
 use duckdb::types::Value as DbValue;
 use duckdb::{params, params_from_iter, Connection};
 
-use super::query::{latest, Filter};
+use super::filter::{latest, Filter};
 use super::Metric;
 use crate::http::window::Window;
 use crate::state::AppState;
@@ -317,16 +317,7 @@ pub fn histograms(
     grain: Grain,
 ) -> Result<Hists, StoreError> {
     let mut out: Hists = HashMap::new();
-    let mut filters = String::new();
-    let mut extra: Vec<DbValue> = Vec::new();
-    if let Some(r) = &f.route {
-        filters.push_str(" AND route = ?");
-        extra.push(DbValue::Text(r.clone()));
-    }
-    if let Some(d) = f.device {
-        filters.push_str(" AND device = ?");
-        extra.push(DbValue::Text(d.as_str().into()));
-    }
+    let (filters, extra) = f.sql();
     let keys = match grain {
         Grain::Groups => "route, device, 0",
         Grain::Days => "NULL::VARCHAR, '', epoch_us(day)",

@@ -92,4 +92,14 @@ mod tests {
             assert_eq!(template(input), want, "{input}");
         }
     }
+
+    proptest::proptest! {
+        /// Arbitrary URLs and paths: a template, never a panic.
+        #[test]
+        fn any_url(s in "\\PC*") {
+            let _ = template(&s);
+            let p = path_of(&s);
+            proptest::prop_assert!(s.contains(p) || p == "/");
+        }
+    }
 }

@@ -201,11 +201,17 @@ fn demo_provider_answers_without_configuration() {
         .any(|r| r["success"] == false && r["error"].as_str().unwrap().contains("model")));
 }
 
-/// A streaming request over a raw socket, so the test sees when each byte arrives.
-fn timed_stream(url: &str, body: &Value) -> (Duration, Duration, String) {
+/// A streaming request over a raw socket while the mock holds its stream after the first
+/// event: returns what arrived before the test let the mock go on, and everything.
+/// A gateway that buffered the stream would send nothing until the mock finished, which it
+/// cannot do before `release`: the read times out and the test fails.
+fn held_stream(url: &str, body: &Value, mock: &Mock) -> (String, String) {
     let addr = url.trim_start_matches("http://");
     let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let payload = body.to_string();
+    mock.hold_next_stream();
     write!(
         sock,
         "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\n\
@@ -213,23 +219,31 @@ fn timed_stream(url: &str, body: &Value) -> (Duration, Duration, String) {
         payload.len()
     )
     .unwrap();
-    let start = Instant::now();
-    let mut first = None;
+    let mut before = None;
     let mut all = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
-        let n = sock.read(&mut buf).unwrap();
+        let n = sock.read(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "stream stalled ({e}); so far: {}",
+                String::from_utf8_lossy(&all)
+            )
+        });
         if n == 0 {
             break;
         }
         all.extend_from_slice(&buf[..n]);
-        if first.is_none() && String::from_utf8_lossy(&all).contains("data: ") {
-            first = Some(start.elapsed());
+        let text = String::from_utf8_lossy(&all);
+        let first_event = text
+            .find("data: ")
+            .is_some_and(|i| text[i..].contains("\n\n"));
+        if before.is_none() && first_event {
+            before = Some(text.into_owned());
+            mock.release();
         }
     }
     (
-        first.unwrap(),
-        start.elapsed(),
+        before.expect("no event arrived"),
         String::from_utf8_lossy(&all).into_owned(),
     )
 }
@@ -286,13 +300,13 @@ fn openai_calls_are_proxied_cached_and_streamed() {
         "client did not ask for usage: {text}"
     );
 
-    // A streamed miss is forwarded as it arrives: the mock pauses 400 ms after its first event.
+    // A streamed miss is forwarded as it arrives: the mock holds its stream after the
+    // first event, and that event must reach the client before the test lets it go on.
     let body = json!({"model": "gpt-mock", "stream": true, "messages": [{"role": "user", "content": "stream me a plan"}]});
-    let (first_byte, total, raw) = timed_stream(&s.url, &body);
-    assert!(total >= Duration::from_millis(380), "{total:?}");
+    let (before, raw) = held_stream(&s.url, &body, &mock);
     assert!(
-        first_byte < total - Duration::from_millis(250),
-        "first {first_byte:?} total {total:?}"
+        before.contains("\"role\":\"assistant\"") && !before.contains("[DONE]"),
+        "only the first event before the release: {before}"
     );
     assert!(raw.contains("x-growth-cache: MISS"), "{raw}");
     assert!(
@@ -375,15 +389,17 @@ fn openai_calls_are_proxied_cached_and_streamed() {
     let e: Value = broken.json().unwrap();
     assert_eq!(e["error"]["message"], "mock provider exploded", "{e}");
     assert_eq!(mock.calls("gpt-500"), 2, "retried once");
-    let started = Instant::now();
+    // The mock never answers `gpt-slow` within the test: only the first-byte timeout can
+    // end the call, after one retry, with a 504.
     let slow = chat(&s, &ask("gpt-slow", "x"), &[]);
     assert_eq!(slow.status(), 504);
-    assert!(
-        started.elapsed() < Duration::from_millis(2900),
-        "first-byte timeout"
-    );
     let e: Value = slow.json().unwrap();
     assert_eq!(e["error"]["code"], "timeout", "{e}");
+    assert_eq!(
+        mock.calls("gpt-slow"),
+        2,
+        "timed out, retried once, timed out"
+    );
     let refused = chat(&s, &ask("gpt-401", "x"), &[]);
     assert_eq!(
         refused.status(),

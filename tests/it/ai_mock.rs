@@ -1,8 +1,10 @@
 //! A fake LLM provider on loopback (OpenAI and Anthropic shapes, streaming, failures),
 //! standing in for what we do not own. The model name picks the behaviour:
 //! `*-500` always fails, `*-flaky` fails once then answers, `*-429` is rate limited,
-//! `*-slow` answers after 3 s, `*-wait` after 300 ms, `*-401` refuses the key (echoing
-//! it, as a careless provider might); anything else answers `echo: <last prompt>`.
+//! `*-slow` does not answer within a test's time (60 s), `*-wait` answers after 300 ms,
+//! `*-401` refuses the key (echoing it, as a careless provider might); anything else
+//! answers `echo: <last prompt>`. Streams pause after their first event: 400 ms, or, after
+//! `hold_next_stream`, until the test calls `release`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,6 +27,14 @@ pub const ANTHROPIC_KEY: &str = "sk-ant-upstream-secret";
 struct Seen {
     calls: HashMap<String, usize>,
     bodies: Vec<Value>,
+    gate: Arc<Gate>,
+}
+
+/// Holds one stream after its first event until the test opens it.
+#[derive(Default)]
+struct Gate {
+    armed: std::sync::atomic::AtomicBool,
+    open: tokio::sync::Notify,
 }
 
 pub struct Mock {
@@ -87,6 +97,17 @@ impl Mock {
             .get(model)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The next stream stops after its first event until `release`.
+    pub fn hold_next_stream(&self) {
+        let gate = self.seen.lock().unwrap().gate.clone();
+        gate.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets the held stream go on (or the next one, if none is waiting yet).
+    pub fn release(&self) {
+        self.seen.lock().unwrap().gate.open.notify_one();
     }
 
     pub fn last_body(&self) -> Value {
@@ -159,7 +180,7 @@ async fn misbehave(seen: &Shared, body: &Value, key_ok: bool, anthropic: bool) -
         );
     }
     if model.ends_with("-slow") {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
     if model.ends_with("-wait") {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -167,18 +188,29 @@ async fn misbehave(seen: &Shared, body: &Value, key_ok: bool, anthropic: bool) -
     None
 }
 
-fn sse(events: Vec<String>, pause_after_first: Duration) -> Response {
-    let stream = futures_util::stream::unfold((events, 0usize), move |(events, i)| async move {
-        if i >= events.len() {
-            return None;
+fn sse(seen: &Shared, events: Vec<String>, pause_after_first: Duration) -> Response {
+    let gate = seen.lock().unwrap().gate.clone();
+    let held = gate
+        .armed
+        .swap(false, std::sync::atomic::Ordering::SeqCst)
+        .then_some(gate);
+    let stream = futures_util::stream::unfold((events, 0usize), move |(events, i)| {
+        let held = held.clone();
+        async move {
+            if i >= events.len() {
+                return None;
+            }
+            if i == 1 {
+                match held {
+                    Some(gate) => gate.open.notified().await,
+                    None => tokio::time::sleep(pause_after_first).await,
+                }
+            }
+            Some((
+                Ok::<_, Infallible>(Bytes::from(events[i].clone())),
+                (events, i + 1),
+            ))
         }
-        if i == 1 {
-            tokio::time::sleep(pause_after_first).await;
-        }
-        Some((
-            Ok::<_, Infallible>(Bytes::from(events[i].clone())),
-            (events, i + 1),
-        ))
     });
     let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut()
@@ -223,7 +255,7 @@ async fn openai(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             ));
         }
         events.push("data: [DONE]\n\n".into());
-        return sse(events, Duration::from_millis(400));
+        return sse(&seen, events, Duration::from_millis(400));
     }
     axum::Json(json!({
         "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
@@ -265,7 +297,7 @@ async fn anthropic(State(seen): State<Shared>, headers: HeaderMap, body: Bytes) 
         ));
         events.push(ev("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 7}})));
         events.push(ev("message_stop", json!({"type": "message_stop"})));
-        return sse(events, Duration::from_millis(400));
+        return sse(&seen, events, Duration::from_millis(400));
     }
     axum::Json(json!({
         "id": "msg_mock", "type": "message", "role": "assistant", "model": model,

@@ -182,6 +182,14 @@ fn reads_need_the_admin_token() {
     }
     let e = error_of(s.get("/api/analytics/events?range=forever"), 400);
     assert_eq!(e["code"], "invalid_parameter");
+    // A multi-byte last character once sliced inside the character and dropped the connection.
+    for path in [
+        "/api/analytics/events?range=3%C3%85",
+        "/api/analytics/performance?range=7%F0%9F%98%80",
+    ] {
+        let e = error_of(s.get(path), 400);
+        assert_eq!(e["code"], "invalid_parameter", "{path}");
+    }
     error_of(s.get("/api/nothing-here"), 404);
 }
 

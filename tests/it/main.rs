@@ -5,6 +5,7 @@ mod ai_mock;
 mod ai_sdk;
 mod browser;
 mod cli;
+mod contract;
 mod dashboard;
 mod durability;
 mod errors;

@@ -103,7 +103,7 @@ fn no_samples_is_a_state_not_a_guess() {
     assert_eq!(r["state"], "not_enough_data", "{r}");
     assert_eq!(r["current_instances"], 0);
     assert!(r["desired_instances"].is_null());
-    let off = server(&[("GROWTH_SCALABILITY_AUTO_SCALING_ENABLED", "false")]);
+    let off = server(&[("GROWTH_SCALABILITY_ENABLED", "false")]);
     report(&off.1, fleet(2, 90.0));
     let r = recommendation(&off.1);
     assert_eq!(r["state"], "disabled", "{r}");
@@ -149,7 +149,7 @@ fn stale_instances_drop_out() {
 fn the_window_holds_a_scale_down() {
     let (_dir, s) = server(&[
         ("GROWTH_SCALABILITY_SAMPLE_INTERVAL", "1"),
-        ("GROWTH_SCALABILITY_AUTO_SCALING_STABILIZATION_WINDOW", "8"),
+        ("GROWTH_SCALABILITY_STABILIZATION_WINDOW", "8"),
     ]);
     report(&s, fleet(3, 90.0));
     // The recorder writes one recommendation a second; wait until it has seen 4.
@@ -236,7 +236,7 @@ fn forecast_follows_a_daily_season() {
 
 #[test]
 fn manifests_are_ready_to_apply() {
-    let (_dir, s) = server(&[("GROWTH_SCALABILITY_AUTO_SCALING_MIN_INSTANCES", "2")]);
+    let (_dir, s) = server(&[("GROWTH_SCALABILITY_MIN_INSTANCES", "2")]);
     report(&s, fleet(3, 90.0));
     let m = s.get_json("/api/scaling/manifests?name=web&namespace=shop");
     let hpa = m["hpa"].as_str().unwrap();
@@ -259,7 +259,7 @@ fn bad_samples_write_nothing() {
             "cpu",
         ),
         (json!({ "instance": "", "cpu": 50 }), "instance"),
-        (json!({ "instance": "a" }), "cpu"),
+        (json!({ "instance": "a", "memory": 2000 }), "memory"),
         (
             json!({ "instance": "a", "cpu": 10, "error_rate": 3 }),
             "error_rate",

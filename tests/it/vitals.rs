@@ -432,6 +432,57 @@ fn tracker_is_served_small_and_cacheable() {
 }
 
 #[test]
+fn tracker_is_served_with_the_performance_settings() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        temp.path(),
+        &[],
+        &[
+            ("GROWTH_PERFORMANCE_BATCH_SIZE", "25"),
+            ("GROWTH_PERFORMANCE_FLUSH_INTERVAL", "1500"),
+            ("GROWTH_PERFORMANCE_ENABLE_WEB_VITALS", "false"),
+        ],
+    );
+    let plain = client().get(format!("{}/gs.js", s.url)).send().unwrap();
+    assert_eq!(plain.status(), 200);
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let js = plain.text().unwrap();
+    for setting in [
+        r#""batch-size":25"#,
+        r#""flush-interval":1500"#,
+        r#""web-vitals":false"#,
+        r#""custom-metrics":true"#,
+    ] {
+        assert!(js.contains(setting), "{setting} not in the served gs.js");
+    }
+    // The brotli copy is the same script, under the same ETag, and revalidates.
+    let br = client()
+        .get(format!("{}/gs.js", s.url))
+        .header("accept-encoding", "br")
+        .send()
+        .unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["etag"].to_str().unwrap(), etag);
+    let mut unpacked = Vec::new();
+    brotli::BrotliDecompress(&mut br.bytes(), &mut unpacked).unwrap();
+    assert_eq!(String::from_utf8(unpacked).unwrap(), js);
+    let again = client()
+        .get(format!("{}/gs.js", s.url))
+        .header("if-none-match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // Another server with the default settings serves another script, so another ETag.
+    let default = Server::start();
+    let other = client()
+        .get(format!("{}/gs.js", default.url))
+        .send()
+        .unwrap();
+    assert_ne!(other.headers()["etag"].to_str().unwrap(), etag);
+    assert!(other.text().unwrap().contains(r#""batch-size":10"#));
+}
+
+#[test]
 fn tracker_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let Some(chromium) = chromium_for("tracker_in_a_real_browser") else {

@@ -106,8 +106,7 @@ export default function overview(root, ctx) {
 
   // Only when the recommendation differs from what runs: the overview stays quiet otherwise.
   function renderScaling(r) {
-    const differs = r && r.state === "ok" && r.desired_instances !== r.current_instances;
-    clear(scale, differs ? h("div", { class: "cards" }, card({
+    clear(scale, r && r.changes ? h("div", { class: "cards" }, card({
       label: "Scaling", value: `${r.current_instances} → ${r.desired_instances}`, unit: " instances",
       chip: { kind: r.urgency === "urgent" ? "poor" : "needs-improvement", text: r.action === "scale_up" ? "Scale up" : "Scale down" },
       sub: r.reason, href: ctx.link("scaling"),
@@ -116,14 +115,15 @@ export default function overview(root, ctx) {
 
   return {
     async load({ quiet }) {
-      ctx.get("/api/scaling/recommendation").then(renderScaling, () => clear(scale));
       if (!quiet) {
         grids.forEach((g) => g.loading());
         loading(chart.body);
         clear(banner);
       }
       try {
-        render(await ctx.get("/api/overview"));
+        const d = await ctx.get("/api/overview");
+        render(d);
+        renderScaling(d.scaling);
       } catch (e) {
         grids.forEach((g) => g.error(e));
         error(chart.body, e);

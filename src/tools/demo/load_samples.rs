@@ -18,7 +18,7 @@ pub async fn generate(store: &Store, days: u32, seed: u64) -> Result<u64, StoreE
     let now = chrono::Utc::now().timestamp_micros();
     let days = i64::from(days.max(1));
     let start = now - days * DAY_US;
-    let host = super::sampler::host_name();
+    let host = crate::scaling::host_instance();
     let disk_total: i64 = 200 << 30;
     let mut rows = Vec::with_capacity(CHUNK);
     let mut written = 0u64;

@@ -4,8 +4,6 @@
 //! then cache-hit throughput with many connections, then a check that every call the
 //! gateway answered is a row in DuckDB.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,27 +11,14 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::routing::post;
 use axum::Router;
-use http_body_util::{BodyExt, Full};
-use tokio::process::{Child, Command};
 
+use super::client::{get_json, http_client, percentiles, request, BenchError, HttpClient, Server};
 use crate::cli::BenchAiArgs;
 
 const KEY: &str = "bench-gateway-key-0123456789";
 
 /// A small, typical completion: what the mock answers to every call.
 const REPLY: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Sheet-pan chicken with lemon and potatoes: 10 minutes of prep, 35 in the oven.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":24,"completion_tokens":21,"total_tokens":45}}"#;
-
-#[derive(Debug, thiserror::Error)]
-pub enum BenchAiError {
-    #[error("bench-ai: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("bench-ai: HTTP: {0}")]
-    Http(String),
-    #[error("bench-ai: {0}")]
-    Failed(String),
-}
-
-use crate::bench::{http_client, HttpClient};
 
 fn body(prompt: &str) -> String {
     serde_json::json!({
@@ -53,27 +38,19 @@ async fn post_json(
     client: &HttpClient,
     url: &str,
     body: String,
-) -> Result<(u16, Option<String>), BenchAiError> {
-    let req = hyper::Request::post(url)
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {KEY}"))
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    let resp = client
-        .request(req)
-        .await
-        .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    let status = resp.status().as_u16();
-    let cache = resp
-        .headers()
+) -> Result<(u16, Option<String>), BenchError> {
+    let auth = format!("Bearer {KEY}");
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", &auth),
+    ];
+    let reply = request(client, "POST", url, body, &headers).await?;
+    let cache = reply
+        .headers
         .get("x-growth-cache")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    resp.into_body()
-        .collect()
-        .await
-        .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    Ok((status, cache))
+    Ok((reply.status, cache))
 }
 
 struct Stats {
@@ -85,19 +62,12 @@ struct Stats {
 }
 
 fn stats(name: &'static str, mut d: Vec<Duration>, seconds: Option<f64>) -> Stats {
-    d.sort();
-    let at = |q: f64| {
-        if d.is_empty() {
-            return 0.0;
-        }
-        let i = ((d.len() as f64 - 1.0) * q).round() as usize;
-        d[i].as_secs_f64() * 1000.0
-    };
+    let (p50, p99) = percentiles(&mut d);
     Stats {
         name,
         n: d.len(),
-        p50: at(0.5),
-        p99: at(0.99),
+        p50,
+        p99,
         per_sec: seconds.map(|s| d.len() as f64 / s),
     }
 }
@@ -113,7 +83,7 @@ fn print(s: &Stats) {
 }
 
 /// The fixed-reply provider, in this process, on a free loopback port.
-async fn start_mock() -> Result<(String, Arc<AtomicU64>), BenchAiError> {
+async fn start_mock() -> Result<(String, Arc<AtomicU64>), BenchError> {
     let calls = Arc::new(AtomicU64::new(0));
     let counter = calls.clone();
     let app = Router::new().route(
@@ -134,80 +104,47 @@ async fn start_mock() -> Result<(String, Arc<AtomicU64>), BenchAiError> {
     Ok((format!("http://{addr}"), calls))
 }
 
-/// The gateway: this binary serving on a free port with its own data dir.
+/// The gateway: this binary serving on a free port with its own data dir, the mock as
+/// its only provider.
 async fn start_gateway(
-    data_dir: &Path,
+    data_dir: &std::path::Path,
     mock: &str,
     cache_entries: usize,
-) -> Result<(Child, String), BenchAiError> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-auth",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .env("OPENAI_BASE_URL", format!("{mock}/v1"))
-        .env("OPENAI_API_KEY", "sk-bench-not-a-real-key")
-        .env("GROWTH_GATEWAY_KEYS", KEY)
-        .env("GROWTH_AI_RATE_LIMIT_PER_MINUTE", "0")
-        .env("GROWTH_AI_MAX_CACHE_SIZE", cache_entries.to_string())
-        .env_remove("GROWTH_ADMIN_TOKEN")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_BASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
-    let url = crate::bench::listen_url(&mut child)
-        .await
-        .map_err(BenchAiError::Failed)?;
-    Ok((child, url))
+) -> Result<Server, BenchError> {
+    Server::start_with(
+        data_dir,
+        &[
+            ("OPENAI_BASE_URL", Some(format!("{mock}/v1"))),
+            ("OPENAI_API_KEY", Some("sk-bench-not-a-real-key".into())),
+            ("GROWTH_GATEWAY_KEYS", Some(KEY.into())),
+            ("GROWTH_AI_RATE_LIMIT_PER_MINUTE", Some("0".into())),
+            ("GROWTH_AI_MAX_CACHE_SIZE", Some(cache_entries.to_string())),
+            ("ANTHROPIC_API_KEY", None),
+            ("ANTHROPIC_BASE_URL", None),
+        ],
+    )
+    .await
 }
 
 /// Calls recorded in `ai_performance_metrics` over the last hour.
-async fn recorded(client: &HttpClient, url: &str) -> Result<u64, BenchAiError> {
-    let req = hyper::Request::get(format!(
-        "{url}/api/analytics/ai-performance?range=1h&limit=1"
-    ))
-    .body(Full::new(Bytes::new()))
-    .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    let resp = client
-        .request(req)
-        .await
-        .map_err(|e| BenchAiError::Http(e.to_string()))?;
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| BenchAiError::Http(e.to_string()))?
-        .to_bytes();
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| BenchAiError::Http(e.to_string()))?;
+async fn recorded(client: &HttpClient, url: &str) -> Result<u64, BenchError> {
+    let v = get_json(
+        client,
+        &format!("{url}/api/analytics/ai-performance?range=1h&limit=1"),
+    )
+    .await?;
     v["totals"]["calls"]
         .as_u64()
-        .ok_or_else(|| BenchAiError::Failed(format!("unexpected answer: {v}")))
+        .ok_or_else(|| BenchError::Failed(format!("unexpected answer: {v}")))
 }
 
-pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
+/// `bench-ai`: see the module comment.
+pub async fn run(args: &BenchAiArgs) -> Result<(), BenchError> {
     let dir = tempfile::tempdir()?;
     let (mock, mock_calls) = start_mock().await?;
-    let (mut child, gw) =
-        start_gateway(&dir.path().join("data"), &mock, args.requests + 16).await?;
+    let server = start_gateway(&dir.path().join("data"), &mock, args.requests + 16).await?;
+    let gw = server.url.clone();
     let client = http_client(args.concurrency.max(1));
-    let ready = Instant::now();
-    while post_json(&client, &format!("{gw}/readyz"), String::new())
-        .await
-        .is_err()
-    {
-        if ready.elapsed() > Duration::from_secs(30) {
-            return Err(BenchAiError::Failed("gateway not ready".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     println!(
         "growth-stack bench-ai: {} interleaved requests per path, then {} cache hits over {} connections, {} cores",
         args.requests,
@@ -241,7 +178,7 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
         let (status, cache) = post_json(&client, &gw_url, body(&prompt)).await?;
         miss.push(t.elapsed());
         if status != 200 || cache.as_deref() != Some("MISS") {
-            return Err(BenchAiError::Failed(format!(
+            return Err(BenchError::Failed(format!(
                 "miss answered {status} {cache:?}"
             )));
         }
@@ -249,7 +186,7 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
         let (status, cache) = post_json(&client, &gw_url, hot.clone()).await?;
         hit.push(t.elapsed());
         if status != 200 || cache.as_deref() != Some("HIT") {
-            return Err(BenchAiError::Failed(format!(
+            return Err(BenchError::Failed(format!(
                 "hit answered {status} {cache:?}"
             )));
         }
@@ -282,18 +219,18 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
                 let t = Instant::now();
                 let (status, cache) = post_json(&client, &url, body.clone()).await?;
                 if status != 200 || cache.as_deref() != Some("HIT") {
-                    return Err(BenchAiError::Failed(format!(
+                    return Err(BenchError::Failed(format!(
                         "hit answered {status} {cache:?}"
                     )));
                 }
                 lat.push(t.elapsed());
             }
-            Ok::<_, BenchAiError>(lat)
+            Ok::<_, BenchError>(lat)
         }));
     }
     let mut lat = Vec::new();
     for w in workers {
-        lat.extend(w.await.map_err(|e| BenchAiError::Failed(e.to_string()))??);
+        lat.extend(w.await.map_err(|e| BenchError::Failed(e.to_string()))??);
     }
     let seconds = start.elapsed().as_secs_f64();
     sent_to_gateway += lat.len() as u64;
@@ -310,28 +247,19 @@ pub async fn run(args: &BenchAiArgs) -> Result<(), BenchAiError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let flushed_after = wait.elapsed();
-    if let Some(pid) = child.id() {
-        // SIGTERM: the gateway drains its metric rows, commits, checkpoints, exits 0.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
-    }
-    let status = child.wait().await?;
+    // SIGTERM: the gateway drains its metric rows, commits, checkpoints, exits 0.
+    let stopped = server.stop().await;
     println!(
         "gateway calls answered: {sent_to_gateway}, of which {} went upstream (the misses); rows in DuckDB: {rows} (all there {:.0} ms after the last answer)",
         mock_calls.load(Ordering::Relaxed) - sent_direct,
         flushed_after.as_secs_f64() * 1000.0
     );
     if rows != sent_to_gateway {
-        return Err(BenchAiError::Failed(format!(
+        return Err(BenchError::Failed(format!(
             "{sent_to_gateway} calls answered but {rows} rows recorded"
         )));
     }
-    if !status.success() {
-        return Err(BenchAiError::Failed(format!(
-            "gateway exited with {status}"
-        )));
-    }
+    stopped?;
     println!("verified: every call is a row, none dropped; gateway stopped cleanly");
     Ok(())
 }

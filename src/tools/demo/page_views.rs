@@ -6,8 +6,8 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
 use uuid::Uuid;
 
-use super::Device;
 use crate::store::{Batch, PerformanceRow, Store, StoreError};
+use crate::vitals::Device;
 
 const CHUNK: u64 = 50_000;
 const DAY_US: i64 = 86_400_000_000;

@@ -11,14 +11,16 @@ use rand_distr::{Distribution, LogNormal};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::app::store_options;
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::growth::enrich;
 use crate::http::agent;
 use crate::store::{
     AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Store, StoreError,
 };
+use crate::{ai, app, growth, vitals};
+
+mod load_samples;
+mod page_views;
 
 const CHUNK: u64 = 20_000;
 const DAY_US: i64 = 86_400_000_000;
@@ -110,12 +112,7 @@ struct Rows {
 
 pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
     let path = config.db_path();
-    let store = {
-        let (path, opts) = (path.clone(), store_options(config));
-        tokio::task::spawn_blocking(move || Store::open(&path, &opts))
-            .await
-            .map_err(|e| StoreError::Internal(e.to_string()))??
-    };
+    let store = app::open_store(config).await?;
     if let Some(n) = args.page_views {
         return vitals_only(&store, args, n).await;
     }
@@ -130,8 +127,8 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
     let counts = generate(&store, args, |n| bar.inc(n)).await?;
     bar.finish();
     // Profiles are current without it; folding leaves profile reads nothing to add.
-    crate::growth::profile::fold(&store).await?;
-    let samples = crate::scaling::demo::generate(&store, args.days, args.seed).await?;
+    growth::catch_up(&store).await?;
+    let samples = load_samples::generate(&store, args.days, args.seed).await?;
     store.close().await?;
     println!("wrote {samples} load samples of 4 app instances and this host");
     println!(
@@ -154,10 +151,9 @@ async fn vitals_only(store: &Store, args: &DemoArgs, page_views: u64) -> Result<
     let bar = ProgressBar::new(page_views);
     let started = Instant::now();
     let rows =
-        crate::vitals::demo::generate(store, page_views, args.days, args.seed, |n| bar.inc(n))
-            .await?;
+        page_views::generate(store, page_views, args.days, args.seed, |n| bar.inc(n)).await?;
     bar.finish();
-    let hours = crate::vitals::rollup::catch_up(store).await?;
+    let hours = vitals::catch_up(store).await?;
     store.close().await?;
     println!(
         "wrote {page_views} page views of web vitals ({rows} reports) over {} days and rolled up \
@@ -278,7 +274,7 @@ impl Generator {
         let mut t = self.session_start(slice);
         let parsed = agent::parse(&ua);
         let visitor = user_name.clone().unwrap_or_else(|| {
-            enrich::visitor_id(&DEMO_SECRET, t / 1000, "demo.example", ip_addr, &ua)
+            growth::visitor_id(&DEMO_SECRET, t / 1000, "demo.example", ip_addr, &ua)
         });
         let length = self.rng.gen_range(3..14);
         let mut discovery_step = 0;
@@ -303,14 +299,14 @@ impl Generator {
                 user_id: user_name.clone(),
                 session_id: Some(session.clone()),
                 event: event.to_string(),
-                feature: enrich::feature(
+                feature: growth::feature(
                     event,
                     properties.as_ref().and_then(|p| p.as_object()),
                     &[],
                 ),
                 properties: properties.map(|p| p.to_string()),
                 route: Some(route.to_string()),
-                referrer_domain: referrer.as_deref().and_then(enrich::host),
+                referrer_domain: referrer.as_deref().and_then(growth::host),
                 referrer,
                 user_agent: Some(ua.clone()),
                 ip: Some(ip.clone()),
@@ -538,7 +534,7 @@ impl Generator {
             ),
             prompt_tokens: Some(tokens * 7 / 10),
             completion_tokens: Some(tokens - tokens * 7 / 10),
-            cost: Some(crate::ai::price::list_cost(
+            cost: Some(ai::list_cost(
                 model,
                 tokens * 7 / 10,
                 tokens - tokens * 7 / 10,

@@ -8,15 +8,15 @@ use std::time::Instant;
 use duckdb::types::Value;
 use duckdb::Connection;
 
-use crate::app::store_options;
-use crate::bench::{http_client, percentiles, send, BenchError};
+use super::client::{http_client, percentiles, send, BenchError};
+use crate::app;
 use crate::config::Config;
 use crate::growth::active::{self, ActiveSpec};
 use crate::growth::funnel::{self, FunnelSpec, Source, Step};
 use crate::growth::overview;
 use crate::growth::retention::{self, RetentionSpec};
 use crate::growth::time::{Interval, DAY_US};
-use crate::store::Store;
+use crate::store::{ts_param, StoreError};
 
 const FUNNEL_STEPS: [&str; 4] = [
     "recipe_searched",
@@ -79,10 +79,7 @@ type Sql = (String, Vec<Value>);
 /// The raw SQL of each measured query, built for "now".
 fn raw_queries(now_us: i64) -> Vec<(&'static str, Vec<Sql>)> {
     let a = active_spec(now_us);
-    let breakdown = vec![
-        crate::store::ts_param(a.from_us),
-        crate::store::ts_param(a.to_us),
-    ];
+    let breakdown = vec![ts_param(a.from_us), ts_param(a.to_us)];
     vec![
         (
             "4-step funnel, 30 days",
@@ -114,13 +111,15 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
         data_dir.display(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let opts = store_options(config);
-    let store = {
-        let p = db_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&p, &opts))
-            .await
-            .map_err(|e| BenchError::Failed(e.to_string()))??
-    };
+    // The real server, built as `serve` builds it, in this process on the same store, so
+    // each API call and its raw SQL alternate under the same load and DuckDB caches.
+    let mut server_config = config.clone();
+    server_config.server.data_dir = data_dir.to_path_buf();
+    server_config.server.no_auth = true;
+    server_config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let app = app::build(server_config).await?;
+    let url = app.url();
+    let store = app.state.store.clone();
     let events: i64 = store
         .query(|c| Ok(c.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))?))
         .await?;
@@ -128,24 +127,10 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
         .query(|c| Ok(c.query_row("SELECT count(*) FROM user_profiles", [], |r| r.get(0))?))
         .await?;
     println!("file: {events} events, {users} user profiles");
-
-    // The real router over loopback HTTP, in this process on the same store, so each API
-    // call and its raw SQL alternate under the same load and the same DuckDB caches.
-    let mut server_config = config.clone();
-    server_config.server.no_auth = true;
-    let state = crate::state::AppState::new(server_config, store.clone(), None, [0; 32]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let gateway = crate::ai::Gateway::start(&state.config, store.clone(), state.privacy.clone())
-        .map_err(|e| BenchError::Failed(e.to_string()))?;
-    let app = crate::app::router(state, gateway);
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
     let client = http_client(1);
     let funnel_body =
         serde_json::json!({ "steps": FUNNEL_STEPS, "window": "7d", "range": "30d" }).to_string();
@@ -173,7 +158,7 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
                     let mut n = 0;
                     for (sql, params) in raw_queries(now).swap_remove(i).1 {
                         n += raw(c, &sql, params)
-                            .map_err(|e| crate::store::StoreError::Internal(e.to_string()))?;
+                            .map_err(|e| StoreError::Internal(e.to_string()))?;
                     }
                     Ok(n)
                 })
@@ -202,7 +187,9 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
             api50 / raw50
         );
     }
-    server.abort();
-    store.close().await?;
+    let _ = stop.send(());
+    server
+        .await
+        .map_err(|e| BenchError::Failed(e.to_string()))??;
     Ok(())
 }

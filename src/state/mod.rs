@@ -1,15 +1,22 @@
-//! `AppState`: what every handler may reach: config, store, auth secrets, limiters.
+//! `AppState`: what every handler may reach: config, store, auth secrets, limiters, and
+//! the shared in-memory state (sessions, the read cache, recently seen metrics).
+
+mod read_cache;
+mod sessions;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Config, IpMode};
-use crate::http::cache::ReadCache;
-use crate::http::session::Sessions;
 use crate::store::Store;
+
+pub use read_cache::ReadCache;
+pub use sessions::{Sessions, SESSION_TTL};
 
 pub type IpLimiter = DefaultKeyedRateLimiter<IpAddr>;
 
@@ -31,7 +38,7 @@ impl RecentKeys {
 
     /// Records `key`; true when it was already there.
     pub fn seen(&self, key: u64) -> bool {
-        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.0.lock();
         cache.put(key, ()).is_some()
     }
 }

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::bench::{
-    bodies as event_bodies, http_client, load_url, percentiles, print_phase, send, BenchError,
-    Server,
+use super::client::{
+    get_json, http_client, load_url, percentiles, print_phase, send, BenchError, Server,
 };
+use super::ingest::bodies as event_bodies;
 use crate::cli::BenchArgs;
 
 /// Timed repetitions of each read.
@@ -89,15 +89,11 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
         "ratio vitals / event beacons: {:.2}",
         phase.events_per_sec() / events.events_per_sec()
     );
-    let (_, body) = send(
+    let v = get_json(
         &client,
-        "GET",
         &format!("{}/api/analytics/performance?range=1h&limit=1", server.url),
-        String::new(),
     )
     .await?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| BenchError::Http(e.to_string()))?;
     let stored = v["totals"]["samples"].as_u64().unwrap_or(0);
     server.stop().await?;
     if stored != phase.events {
@@ -115,15 +111,11 @@ async fn reads(data_dir: &Path) -> Result<(), BenchError> {
     let server = Server::start(data_dir).await?;
     let client = http_client(1);
     let base = &server.url;
-    let (_, body) = send(
+    let v = get_json(
         &client,
-        "GET",
         &format!("{base}/api/analytics/performance/routes?range=30d"),
-        String::new(),
     )
     .await?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| BenchError::Http(e.to_string()))?;
     let groups = v["groups"].as_array().map_or(0, Vec::len);
     let views: u64 = v["groups"]
         .as_array()

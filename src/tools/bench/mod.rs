@@ -1,0 +1,28 @@
+//! `growth-stack bench` and `bench-ai`: measurements in one run on one machine, against a
+//! real server. The shared client, server process and percentiles are in `client`.
+
+mod ai;
+mod client;
+mod growth;
+mod ingest;
+mod vitals;
+
+pub use ai::run as run_ai;
+pub use client::BenchError;
+
+use crate::cli::BenchArgs;
+use crate::config::Config;
+
+/// `bench`: ingest by default; `--startup`, `--vitals` or `--growth` pick another bench.
+pub async fn run(config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
+    if let Some(data_dir) = &args.startup {
+        return ingest::startup(data_dir).await;
+    }
+    if args.vitals {
+        return vitals::run(args).await;
+    }
+    if let Some(data_dir) = &args.growth {
+        return growth::run(config, data_dir, args.reps).await;
+    }
+    ingest::run(args).await
+}

@@ -1,0 +1,145 @@
+// Browser test of the tracker's settings: growth-stack serves gs.js with its [performance]
+// values (the Rust test starts it with batch_size 3, flush_interval 10 minutes and custom
+// metrics off), and each page's tag may override them with data- attributes:
+//
+//   /configured  no attributes: nothing is sent until the third item (batch size 3, and
+//                the flush interval is far away); on hide, vitals without FCP and TTFB
+//   /override    data-batch-size="1" data-web-vitals="false" data-custom-metrics="true":
+//                the page view goes alone at once; on hide, FCP and TTFB but no vitals
+//   /off         data-web-vitals="false" data-flush-interval="300": the page view goes
+//                after 300 ms although the batch is not full; on hide, no vitals report
+//
+//   node settings.mjs <growth-stack-url>
+//
+// Prints `RESULT {...}` with the requests each page made; the Rust test checks what the
+// server stored. Exits non-zero when the browser part fails.
+
+import http from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import puppeteer from "puppeteer-core";
+
+const [gsArg] = process.argv.slice(2);
+if (!gsArg) {
+  console.error("usage: node settings.mjs <growth-stack-url>");
+  process.exit(2);
+}
+const gs = gsArg.replace(/\/+$/, "");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const fail = (msg) => {
+  console.log(`FAIL  ${msg}`);
+  process.exit(1);
+};
+
+const PAGES = {
+  "/configured": "",
+  "/override": 'data-batch-size="1" data-web-vitals="false" data-custom-metrics="true"',
+  "/off": 'data-web-vitals="false" data-flush-interval="300"',
+};
+const html = (attrs) => `<!doctype html>
+<html><head><meta charset="utf-8"><title>settings fixture</title>
+<script defer src="${gs}/gs.js" ${attrs}></script></head>
+<body><h1>Tracker settings</h1><p>${"A paragraph the browser paints, so there is a largest contentful paint. ".repeat(20)}</p></body></html>`;
+
+const server = http.createServer((req, res) => {
+  const path = req.url.split("?")[0];
+  if (!(path in PAGES)) {
+    res.writeHead(404);
+    res.end();
+    return;
+  }
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+  res.end(html(PAGES[path]));
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const site = `http://127.0.0.1:${server.address().port}`;
+
+const watchdog = setTimeout(() => fail("the test did not finish within 90 s"), 90_000);
+const profile = mkdtempSync(join(tmpdir(), "gs-settings-"));
+const browser = await puppeteer
+  .launch({
+    executablePath: CHROMIUM,
+    headless: false, // the flags below ask for the new headless mode explicitly
+    defaultViewport: { width: 800, height: 600 },
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+      "--window-size=800,600", `--user-data-dir=${profile}`,
+    ],
+  })
+  .catch((e) => fail(`could not start Chromium at ${CHROMIUM}: ${e.message.split("\n")[0]}`));
+
+const problems = [];
+const result = {};
+// Waits for a condition the page should reach; the deadline only keeps a broken tracker
+// from hanging the test.
+async function until(what, test) {
+  for (let i = 0; i < 100; i++) {
+    if (test()) return;
+    await sleep(100);
+  }
+  fail(what);
+}
+
+for (const [path, attrs] of Object.entries(PAGES)) {
+  const tab = await browser.newPage();
+  tab.on("pageerror", (e) => problems.push(`${path}: page error: ${e.message}`));
+  tab.on("console", (m) => m.type() === "error" && problems.push(`${path}: console error: ${m.text()}`));
+  let phase = "shown";
+  const sent = [];
+  tab.on("request", (r) => {
+    if (!r.url().startsWith(gs + "/api/analytics/")) return;
+    let items = null;
+    try {
+      const body = JSON.parse(r.postData() ?? "null");
+      items = Array.isArray(body) ? body.length : 1;
+    } catch (e) {}
+    sent.push({ stream: new URL(r.url()).pathname.split("/").pop(), phase, items });
+  });
+  const events = () => sent.filter((s) => s.stream === "events");
+
+  await tab.goto(`${site}${path}`, { waitUntil: "load" });
+  await tab.waitForFunction(() => typeof window.growth === "object", { timeout: 10_000 })
+    .catch(() => fail(`${path}: gs.js did not define window.growth`));
+
+  if (path === "/configured") {
+    // The page view and one event: two items, below the batch size of 3.
+    await tab.evaluate(() => window.growth.track("first"));
+    await sleep(1000);
+    if (events().length) fail(`/configured sent before its batch was full: ${JSON.stringify(sent)}`);
+    await tab.evaluate(() => window.growth.track("second"));
+    await until("/configured did not send its full batch of 3", () => events().length > 0);
+  } else {
+    await until(`${path} did not send its page view`, () => events().length > 0);
+  }
+  await sleep(500); // paints and the navigation entry settle
+
+  const other = await browser.newPage();
+  phase = "hidden";
+  await other.bringToFront();
+  let hidden = (await tab.evaluate(() => document.visibilityState)) === "hidden";
+  if (!hidden) await tab.goto("about:blank"); // some headless builds keep background tabs visible
+  await sleep(1500);
+  result[path] = { sent, hidden: hidden ? "another tab" : "navigated away" };
+  await other.close();
+  await tab.close();
+}
+
+clearTimeout(watchdog);
+await browser.close().catch(() => {});
+server.close();
+rmSync(profile, { recursive: true, force: true });
+if (problems.length) fail(problems.join("; "));
+
+const shown = (p) => result[p].sent.filter((s) => s.stream === "events" && s.phase === "shown");
+const vitals = (p) => result[p].sent.filter((s) => s.stream === "performance");
+const first = shown("/configured")[0];
+if (first.items !== null && first.items !== 3) fail(`/configured's first batch held ${first.items} items, not 3`);
+const alone = shown("/override")[0];
+if (alone.items !== null && alone.items !== 1) fail(`/override's page view went with ${alone.items} items, not alone`);
+if (vitals("/off").length) fail(`/off sent vitals although both kinds were off: ${JSON.stringify(result["/off"])}`);
+if (!vitals("/configured").length || !vitals("/override").length) fail(`no vitals report on hide: ${JSON.stringify(result)}`);
+for (const p of Object.keys(PAGES)) console.log(`ok    ${p}: ${JSON.stringify(result[p])}`);
+console.log(`RESULT ${JSON.stringify(result)}`);
