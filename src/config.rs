@@ -279,13 +279,13 @@ section! {
         tolerance: f64 = 0.1
             => "relative distance from a target within which nothing changes";
         stabilization_window: u64 = 300
-            => "seconds; a scale-down takes the highest recommendation of this window";
+            => "seconds (up to 86400); a scale-down takes the highest recommendation of this window";
         forecast_hours: u32 = 6
             => "hours ahead the load forecast looks for a peak (1 to 168)";
         sample_interval: u64 = 15
-            => "seconds between samples of this host and between recorded recommendations; 0 turns the host sampler off";
+            => "seconds between samples of this host and between recorded recommendations (up to 3600); 0 turns the host sampler off";
         stale_after: u64 = 60
-            => "seconds without a sample after which an instance no longer counts as running";
+            => "seconds without a sample after which an instance no longer counts as running (1 to 86400)";
     }
 }
 
@@ -560,8 +560,23 @@ impl Config {
                 "must be between 1 and 168",
             ));
         }
-        if a.stale_after == 0 {
-            return Err(invalid("scalability.stale_after", "must be greater than 0"));
+        // Bounded so the windows stay inside DuckDB's timestamps and tokio's timers.
+        for (key, v, min, max) in [
+            ("scalability.stale_after", a.stale_after, 1, 86_400),
+            (
+                "scalability.stabilization_window",
+                a.stabilization_window,
+                0,
+                86_400,
+            ),
+            ("scalability.sample_interval", a.sample_interval, 0, 3_600),
+        ] {
+            if !(min..=max).contains(&v) {
+                return Err(invalid(
+                    key,
+                    format!("must be between {min} and {max} seconds"),
+                ));
+            }
         }
         Ok(())
     }
@@ -759,6 +774,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.no_auth"), "{e}");
+    }
+
+    #[test]
+    fn scalability_settings_are_checked() {
+        let c = load(None, &[("GROWTH_SCALABILITY_TARGET_CPU", "60")], vec![]).unwrap();
+        assert_eq!(c.scalability.target_cpu, 60.0);
+        for (var, value) in [
+            ("GROWTH_SCALABILITY_SCALE_DOWN_THRESHOLD", "90"),
+            ("GROWTH_SCALABILITY_TARGET_CPU", "0"),
+            ("GROWTH_SCALABILITY_TOLERANCE", "1"),
+            ("GROWTH_SCALABILITY_MIN_INSTANCES", "0"),
+            ("GROWTH_SCALABILITY_MAX_INSTANCES", "0"),
+            ("GROWTH_SCALABILITY_FORECAST_HOURS", "200"),
+            ("GROWTH_SCALABILITY_STALE_AFTER", "0"),
+            ("GROWTH_SCALABILITY_SAMPLE_INTERVAL", "86400"),
+        ] {
+            let e = load(None, &[(var, value)], vec![]).unwrap_err().to_string();
+            let key = var
+                .trim_start_matches("GROWTH_SCALABILITY_")
+                .to_ascii_lowercase();
+            assert!(e.contains(&format!("scalability.{key}")), "{var}: {e}");
+        }
     }
 
     #[test]

@@ -204,7 +204,7 @@ impl utoipa::IntoResponses for MetricsErrors {
         and the scaling recommendation. Prometheus sends the admin token as a bearer token \
         (`authorization: { credentials_file: ... }`).",
     security(("admin" = [])),
-    responses((status = 200, description = "The exposition", content_type = "text/plain; version=0.0.4", body = String),
+    responses((status = 200, description = "The exposition", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
         MetricsErrors))]
 pub async fn metrics(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     let (rows_written, commits) = state.store.stats();

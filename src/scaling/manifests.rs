@@ -130,6 +130,23 @@ spec:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every string of the documented pattern is a name; any other text is refused
+        /// without a panic, and what is accepted has the label's shape.
+        #[test]
+        fn names_match_their_pattern(
+            good in "[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?",
+            any in "\\PC{0,80}",
+        ) {
+            prop_assert!(is_dns_label(&good));
+            if is_dns_label(&any) {
+                prop_assert!(any.len() <= 63 && !any.starts_with('-') && !any.ends_with('-'));
+                prop_assert!(any.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            }
+        }
+    }
 
     #[test]
     fn names_are_dns_labels() {

@@ -293,7 +293,9 @@ pub async fn system(
     stale_after: u64,
 ) -> Result<SystemReport, StoreError> {
     let now_us = chrono::Utc::now().timestamp_micros();
-    let stale_us = i64::try_from(stale_after).unwrap_or(i64::MAX / 4) * 1_000_000;
+    let stale_us = i64::try_from(stale_after)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
     store
         .query(move |conn| system_report(conn, &w, now_us, stale_us))
         .await

@@ -80,7 +80,9 @@ pub fn compute(
     now: DateTime<Utc>,
 ) -> Result<Recommendation, StoreError> {
     let now_us = now.timestamp_micros();
-    let stale_us = i64::try_from(cfg.stale_after).unwrap_or(i64::MAX / 4) * 1_000_000;
+    let stale_us = i64::try_from(cfg.stale_after)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
     let (fleet, instances) = query::fleet_now(conn, now_us, stale_us)?;
     let limits = Limits {
         min_instances: cfg.min_instances,
@@ -127,7 +129,9 @@ pub fn compute(
         );
         return Ok(rec);
     }
-    let window_us = i64::try_from(cfg.stabilization_window).unwrap_or(i64::MAX / 4) * 1_000_000;
+    let window_us = i64::try_from(cfg.stabilization_window)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
     let recent = query::recent_raw(conn, now_us - window_us)?;
     let d = hpa::decide(&instances, cfg, &recent);
     rec.desired_instances = Some(d.desired_instances);
