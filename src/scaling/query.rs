@@ -178,6 +178,11 @@ pub type SystemReport = Report<SystemStats>;
 
 /// `GET /api/analytics/system`: per bucket, the app fleet's average CPU and memory, its
 /// instance count and requests, and this host's CPU and memory; the instances; newest rows.
+///
+/// Each bucket is averaged per instance first and then across instances (so an instance
+/// that reports more often does not weigh more, and the fleet's requests are the sum of
+/// its instances'); grouping by instance before the bucket also spares DuckDB a
+/// `count(DISTINCT)`, which made a 30-day read of 50 instances three times slower.
 pub fn system_report(
     conn: &Connection,
     w: &Window,
@@ -189,34 +194,42 @@ pub fn system_report(
     let series = query_json(
         conn,
         &format!(
-            "SELECT make_timestamp((epoch_us(ts) // {bucket}) * {bucket}) AS t, \
+            "SELECT make_timestamp(b * {bucket}) AS t, \
              avg(cpu) FILTER (WHERE source = 'app') AS cpu, \
              avg(memory) FILTER (WHERE source = 'app') AS memory, \
-             count(DISTINCT instance) FILTER (WHERE source = 'app') AS instances, \
-             avg(requests_per_second) FILTER (WHERE source = 'app') * \
-                count(DISTINCT instance) FILTER (WHERE source = 'app') AS requests_per_second, \
-             max(p95_latency) FILTER (WHERE source = 'app') AS p95_latency, \
+             count(*) FILTER (WHERE source = 'app') AS instances, \
+             sum(rps) FILTER (WHERE source = 'app') AS requests_per_second, \
+             max(p95) FILTER (WHERE source = 'app') AS p95_latency, \
              avg(cpu) FILTER (WHERE source = 'host') AS host_cpu, \
              avg(memory) FILTER (WHERE source = 'host') AS host_memory, \
-             avg(requests_per_second) FILTER (WHERE source = 'host') AS host_requests_per_second, \
-             max(p95_latency) FILTER (WHERE source = 'host') AS host_p95_latency \
-             FROM {SAMPLES} WHERE ts >= ? AND ts < ? GROUP BY 1 ORDER BY 1"
+             sum(rps) FILTER (WHERE source = 'host') AS host_requests_per_second, \
+             max(p95) FILTER (WHERE source = 'host') AS host_p95_latency \
+             FROM (SELECT epoch_us(ts) // {bucket} AS b, source, instance, avg(cpu) AS cpu, \
+                avg(memory) AS memory, avg(requests_per_second) AS rps, max(p95_latency) AS p95 \
+                FROM {SAMPLES} WHERE ts >= ? AND ts < ? GROUP BY ALL) \
+             GROUP BY b ORDER BY b"
         ),
         params![from.clone(), to.clone()],
         &[],
     )?;
+    // The latest sample of each instance by a join on its newest `ts`: far cheaper over
+    // millions of rows than one `arg_max` per column.
     let instances = query_json(
         conn,
         &format!(
-            "SELECT instance, source, max(ts) AS last_seen, \
-             (epoch_us(max(ts)) >= ?) AS fresh, count(*) AS samples, \
-             arg_max(cpu, ts) AS cpu, arg_max(memory, ts) AS memory, \
-             arg_max(requests_per_second, ts) AS requests_per_second, \
-             arg_max(p95_latency, ts) AS p95_latency, arg_max(connections, ts) AS connections \
-             FROM {SAMPLES} WHERE ts >= ? AND ts < ? \
-             GROUP BY instance, source ORDER BY source, instance LIMIT 500"
+            "WITH last AS ( \
+                SELECT instance, source, max(ts) AS ts, count(*) AS samples FROM {SAMPLES} \
+                WHERE ts >= ? AND ts < ? GROUP BY instance, source) \
+             SELECT l.instance, l.source, l.ts AS last_seen, (epoch_us(l.ts) >= ?) AS fresh, \
+                l.samples, any_value(m.cpu) AS cpu, any_value(m.memory) AS memory, \
+                any_value(m.requests_per_second) AS requests_per_second, \
+                any_value(m.p95_latency) AS p95_latency, any_value(m.connections) AS connections \
+             FROM last l JOIN {SAMPLES} m \
+                ON m.instance = l.instance AND m.source = l.source AND m.ts = l.ts \
+             GROUP BY l.instance, l.source, l.ts, l.samples \
+             ORDER BY l.source, l.instance LIMIT 500"
         ),
-        params![now_us - stale_us, from.clone(), to.clone()],
+        params![from.clone(), to.clone(), now_us - stale_us],
         &[],
     )?;
     let total: u64 = conn.query_row(
