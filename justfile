@@ -43,3 +43,9 @@ bench-vitals N="5000000":
     rm -rf $HOME/.cache/growth-stack/bench-vitals
     cargo run --release -- demo --page-views {{N}} --days 30 --data-dir $HOME/.cache/growth-stack/bench-vitals
     cargo run --release -- bench --vitals --vitals-data $HOME/.cache/growth-stack/bench-vitals
+
+# Scaling: the host sampler's CPU per sample, then the recommendation, forecast, 30-day
+# samples read and /metrics over 30 days of 15-second samples from 50 instances
+bench-scaling:
+    cargo test --release --lib scaling::sampler::tests::bench_sample_cost -- --ignored --nocapture
+    cargo test --release --test it scaling::bench_ -- --ignored --nocapture
