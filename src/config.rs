@@ -293,7 +293,13 @@ section! {
 pub fn keys() -> impl Iterator<Item = Key> {
     SECTIONS
         .iter()
-        .flat_map(|&(section, fields)| fields.iter().map(move |field| Key { section, field }))
+        .flat_map(|&(section, section_type, fields)| {
+            fields.iter().map(move |field| Key {
+                section,
+                section_type,
+                field,
+            })
+        })
 }
 
 /// `growth-stack config --keys`: every setting with its variables, default and help,
@@ -884,8 +890,8 @@ mod tests {
     }
 
     /// A key no code reads is a promise the binary does not keep. Readers are found by
-    /// name: `.section.field` in a file, or `.section` and `.field` in the same file (for
-    /// `let cfg = &config.ingest; cfg.max_batch`). A name-based check, so it can be fooled
+    /// name: `.section.field` in a file, or `.section` (or the section's type) and `.field`
+    /// in the same file (for `let cfg = &config.ingest; cfg.max_batch`). A name-based check, so it can be fooled
     /// by an unrelated `.field`; it still catches the common case of a key added and forgotten.
     #[test]
     fn every_key_is_read_by_code() {
@@ -915,7 +921,8 @@ mod tests {
             let (section, field) = (format!(".{}", key.section), format!(".{}", key.field.name));
             let read = files.iter().any(|(_, text)| {
                 mentions(text, &format!("{section}{field}"))
-                    || (mentions(text, &section) && mentions(text, &field))
+                    || ((mentions(text, &section) || mentions(text, key.section_type))
+                        && mentions(text, &field))
             });
             assert!(read, "no code reads {}", key.path());
         }

@@ -58,6 +58,8 @@ pub struct Field {
 #[derive(Debug, Clone, Copy)]
 pub struct Key {
     pub section: &'static str,
+    /// The Rust type of the section (`PerformanceConfig`), for the reader check.
+    pub section_type: &'static str,
     pub field: &'static Field,
 }
 
@@ -145,7 +147,8 @@ macro_rules! sections {
             $(pub $section: $ty,)*
         }
 
-        const SECTIONS: &[(&str, &[registry::Field])] = &[$((stringify!($section), $ty::FIELDS),)*];
+        const SECTIONS: &[(&str, &str, &[registry::Field])] =
+            &[$((stringify!($section), stringify!($ty), $ty::FIELDS),)*];
     };
 }
 

@@ -23,8 +23,8 @@ pub use enrich::{feature, host, visitor_id};
 pub use ingest::{ConversionIn, EventIn};
 pub use query::{Headline, HeadlineTotals};
 
-use crate::http::Window;
 use crate::http::ingest::handler;
+use crate::http::Window;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 

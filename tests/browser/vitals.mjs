@@ -12,10 +12,7 @@
 // stored against it. Exits non-zero when the browser part fails.
 
 import http from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import puppeteer from "puppeteer-core";
+import { fail, launch, sleep } from "./chromium.mjs";
 
 const [gsArg, key] = process.argv.slice(2);
 if (!gsArg || !key) {
@@ -23,16 +20,10 @@ if (!gsArg || !key) {
   process.exit(2);
 }
 const gs = gsArg.replace(/\/+$/, "");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const IMAGE_DELAY_MS = 400;
 // Event durations are rounded to 8 ms: delays of 8k + 4 ms round up, so INP > delay.
 const HANDLER_MS = 300;
 const SECOND_HANDLER_MS = 604;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const fail = (msg) => {
-  console.log(`FAIL  ${msg}`);
-  process.exit(1);
-};
 
 const page = `<!doctype html>
 <html><head><meta charset="utf-8"><title>vitals fixture</title>
@@ -98,20 +89,7 @@ const server = http.createServer((req, res) => {
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const site = `http://127.0.0.1:${server.address().port}`;
 
-const watchdog = setTimeout(() => fail("the test did not finish within 90 s"), 90_000);
-const profile = mkdtempSync(join(tmpdir(), "gs-vitals-"));
-const browser = await puppeteer
-  .launch({
-    executablePath: CHROMIUM,
-    headless: false, // the flags below ask for the new headless mode explicitly
-    defaultViewport: { width: 800, height: 600 },
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-      "--window-size=800,600", `--user-data-dir=${profile}`,
-    ],
-  })
-  .catch((e) => fail(`could not start Chromium at ${CHROMIUM}: ${e.message.split("\n")[0]}`));
+const { browser, done } = await launch({ name: "vitals" });
 
 const problems = [];
 const tab = await browser.newPage();
@@ -177,10 +155,8 @@ if (state === "hidden") {
   await sleep(1000);
 }
 
-clearTimeout(watchdog);
-await browser.close().catch(() => {});
+await done();
 server.close();
-rmSync(profile, { recursive: true, force: true });
 if (problems.length) fail(problems.join("; "));
 console.log(`ok    page measured its shifts: ${measured.shifts.map((s) => s.toFixed(4)).join(", ")}`);
 console.log(`ok    hidden by ${state === "hidden" ? "another tab" : "navigating away"}; requests to growth-stack: ${beacons.join(", ")}`);

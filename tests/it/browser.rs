@@ -4,47 +4,26 @@
 //! tracker's settings, from the server and from the tag (`tests/browser/settings.mjs`).
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{bin, chromium_for, Server, TOKEN};
+use crate::helpers::{chromium_for, demo_into, run_browser_script, Server, TOKEN};
 
 #[test]
 fn dashboard_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("tests/browser/dashboard.mjs");
     let Some(chromium) = chromium_for("dashboard_in_a_real_browser") else {
         return;
     };
     let temp = tempfile::tempdir().unwrap();
-    let demo = bin()
-        .args(["demo", "--events", "20000", "--days", "30", "--data-dir"])
-        .arg(temp.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        demo.status.success(),
-        "{}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
+    demo_into(temp.path(), 20_000, 30);
     let s = Server::start_in(temp.path(), &[], &[]);
     let shots = root.join("target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = Command::new("node")
-        .arg(&script)
-        .arg(&s.url)
-        .arg(TOKEN)
-        .arg(&shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{stderr}"
+    run_browser_script(
+        "dashboard.mjs",
+        &chromium,
+        &[s.url.as_ref(), TOKEN.as_ref(), shots.as_os_str()],
     );
 }
 
@@ -52,7 +31,6 @@ fn dashboard_in_a_real_browser() {
 /// attributes override them per site (`tests/browser/settings.mjs` says what each page does).
 #[test]
 fn tracker_settings_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let Some(chromium) = chromium_for("tracker_settings_in_a_real_browser") else {
         return;
     };
@@ -66,19 +44,7 @@ fn tracker_settings_in_a_real_browser() {
             ("GROWTH_PERFORMANCE_ENABLE_CUSTOM_METRICS", "false"),
         ],
     );
-    let out = Command::new("node")
-        .arg(root.join("tests/browser/settings.mjs"))
-        .arg(&s.url)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser part failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_browser_script("settings.mjs", &chromium, &[s.url.as_ref()]);
 
     // What the server stored, by page. Beacons sent on hide may land a moment late.
     let rows = |path: &str| -> Vec<Value> {

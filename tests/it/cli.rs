@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::helpers::{bin, client, Server};
+use crate::helpers::{bin, client, demo_into, Server};
 
 #[test]
 fn help_documents_every_flag() {
@@ -106,17 +106,7 @@ fn first_start_generates_a_private_token_and_prints_it_once() {
 #[test]
 fn demo_fills_every_stream() {
     let temp = tempfile::tempdir().unwrap();
-    let out = bin()
-        .current_dir(temp.path())
-        .args(["demo", "--events", "3000", "--days", "7", "--data-dir"])
-        .arg(temp.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    demo_into(temp.path(), 3000, 7);
     let s = Server::start_in(temp.path(), &[], &[]);
     let events = s.get_json("/api/analytics/events?range=7d");
     assert_eq!(events["totals"]["events"], 3000);

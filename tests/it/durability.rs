@@ -1,6 +1,7 @@
 //! An acknowledged write survives kill -9; SIGTERM drains the queue and exits 0;
 //! migrations run once and a newer schema is refused.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,13 +88,30 @@ fn wait_for_acks(acked: &AtomicU64, n: u64) {
     }
 }
 
+/// A server in `dir` under four writers that already have `MEANINGFUL` acknowledged events.
+fn under_load(dir: &Path) -> (Server, Hammer) {
+    let s = Server::start_in(dir, &["--rate-limit", "0"], &[]);
+    let load = hammer(&s.url, 4);
+    wait_for_acks(&load.acked, MEANINGFUL);
+    (s, load)
+}
+
+/// After a restart in `dir`: every one of the `n` acknowledged events, and at most one
+/// in-flight batch per writer more (committed, but its answer never left the process).
+fn restart_keeps(dir: &Path, n: u64) {
+    let s = Server::start_in(dir, &[], &[]);
+    let stored = events_total(&s);
+    assert!(
+        stored >= n && stored <= n + 4 * 5,
+        "acknowledged {n}, stored {stored}"
+    );
+}
+
 #[test]
 fn kill_9_loses_no_acknowledged_write() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();
-    let s = Server::start_in(&dir, &["--rate-limit", "0"], &[]);
-    let load = hammer(&s.url, 4);
-    wait_for_acks(&load.acked, MEANINGFUL);
+    let (s, load) = under_load(&dir);
     let n = load.finish();
     assert!(
         n >= MEANINGFUL,
@@ -110,30 +128,19 @@ fn kill_9_loses_no_acknowledged_write() {
 fn kill_9_under_load_keeps_every_acknowledged_write() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();
-    let s = Server::start_in(&dir, &["--rate-limit", "0"], &[]);
-    let load = hammer(&s.url, 4);
-    // Kill only once a meaningful number of writes was acknowledged, with more in flight.
-    wait_for_acks(&load.acked, MEANINGFUL);
+    // Killed only once a meaningful number of writes was acknowledged, with more in flight.
+    let (s, load) = under_load(&dir);
     s.kill9();
     let n = load.finish();
     assert!(n >= MEANINGFUL, "only {n} writes were acknowledged");
-    let s = Server::start_in(&dir, &[], &[]);
-    let stored = events_total(&s);
-    // Rows committed whose answer never left the dying process may add at most one
-    // in-flight batch per writer.
-    assert!(
-        stored >= n && stored <= n + 4 * 5,
-        "acknowledged {n}, stored {stored}"
-    );
+    restart_keeps(&dir, n);
 }
 
 #[test]
 fn sigterm_commits_the_queue_and_exits_zero() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().to_path_buf();
-    let s = Server::start_in(&dir, &["--rate-limit", "0"], &[]);
-    let load = hammer(&s.url, 4);
-    wait_for_acks(&load.acked, MEANINGFUL);
+    let (s, load) = under_load(&dir);
     let status = s.terminate();
     assert!(status.success(), "exit status {status}");
     let n = load.finish();
@@ -144,12 +151,7 @@ fn sigterm_commits_the_queue_and_exits_zero() {
         !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
         "WAL left behind"
     );
-    let s = Server::start_in(&dir, &[], &[]);
-    let stored = events_total(&s);
-    assert!(
-        stored >= n && stored <= n + 4 * 5,
-        "acknowledged {n}, stored {stored}"
-    );
+    restart_keeps(&dir, n);
 }
 
 #[test]

@@ -332,3 +332,45 @@ pub fn chromium_for(test: &str) -> Option<String> {
     eprintln!("SKIPPED {test}: run `bash .ci/run` or install chromium and `npm ci --prefix tests/browser`");
     None
 }
+
+/// Runs `tests/browser/<script>` under node with `args`, in `chromium`, and returns what it
+/// printed; a failing browser part fails the test with its output.
+pub fn run_browser_script(script: &str, chromium: &str, args: &[&std::ffi::OsStr]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("node")
+        .arg(root.join("tests/browser").join(script))
+        .args(args)
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser part of {script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Fills `dir/data` with the demo's `events` events over `days` days.
+pub fn demo_into(dir: &Path, events: u32, days: u32) {
+    let out = bin()
+        .current_dir(dir)
+        .args([
+            "demo",
+            "--events",
+            &events.to_string(),
+            "--days",
+            &days.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

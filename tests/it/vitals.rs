@@ -3,13 +3,11 @@
 //! values, route templates, histograms and bad payloads.
 
 use std::io::Write;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{chromium_for, client, error_of, Server};
+use crate::helpers::{chromium_for, client, error_of, run_browser_script, Server};
 
 const DESKTOP_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
@@ -484,26 +482,12 @@ fn tracker_is_served_with_the_performance_settings() {
 
 #[test]
 fn tracker_in_a_real_browser() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let Some(chromium) = chromium_for("tracker_in_a_real_browser") else {
         return;
     };
     let key = "browser-ingest-key-0123456789";
     let s = Server::start_with(&["--ingest-key", key]);
-    let out = Command::new("node")
-        .arg(root.join("tests/browser/vitals.mjs"))
-        .arg(&s.url)
-        .arg(key)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser part failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_browser_script("vitals.mjs", &chromium, &[s.url.as_ref(), key.as_ref()]);
     let result: Value = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
