@@ -49,3 +49,8 @@ bench-vitals N="5000000":
 bench-alerts RULES="100" DIR="target/bench-growth":
     test -f {{DIR}}/growth.duckdb || cargo run --release -- demo --events 10000000 --users 200000 --data-dir {{DIR}}
     cargo run --release -- bench --alerts {{DIR}} --user-rules {{RULES}}
+# Scaling: the host sampler's CPU per sample, then the recommendation, forecast, 30-day
+# samples read and /metrics over 30 days of 15-second samples from 50 instances
+bench-scaling:
+    cargo test --release --lib scaling::sampler::tests::bench_sample_cost -- --ignored --nocapture
+    cargo test --release --test it scaling::bench_ -- --ignored --nocapture

@@ -18,7 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::{ai, alerts, dashboard, dbperf, growth, ops, vitals, web};
+use crate::{ai, alerts, dashboard, dbperf, growth, ops, scaling, vitals, web};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -61,6 +61,7 @@ pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
             ai::openapi(),
             dbperf::openapi(),
             growth::openapi(),
+            scaling::openapi(),
             dashboard::openapi(),
             alerts::openapi(),
         ],
@@ -78,6 +79,7 @@ fn router(state: AppState, gateway: Arc<ai::Gateway>, alerts: Arc<alerts::Engine
         .merge(ai::routes(gateway))
         .merge(dbperf::routes())
         .merge(growth::routes())
+        .merge(scaling::routes())
         .merge(ops::routes(&doc))
         .merge(dashboard::routes())
         .merge(alerts::routes(alerts))
@@ -90,6 +92,7 @@ fn router(state: AppState, gateway: Arc<ai::Gateway>, alerts: Arc<alerts::Engine
         .layer(cors)
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(crate::http::telemetry::track))
         .with_state(state)
 }
 
@@ -267,6 +270,7 @@ impl App {
         growth::start(&self.state);
         dbperf::start(&self.state);
         alerts::start(&self.alerts);
+        scaling::start(&self.state);
     }
 
     pub fn url(&self) -> String {
@@ -288,6 +292,12 @@ impl App {
             ..
         } = self;
         let shutdown_state = state.clone();
+        // Counted connections feed /metrics and the host samples; `tap_io` gives the
+        // wrapped listener axum's socket-address ConnectInfo.
+        let listener = axum::serve::ListenerExt::tap_io(
+            crate::http::telemetry::CountingListener(listener),
+            |_| {},
+        );
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

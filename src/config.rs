@@ -38,6 +38,7 @@ sections! {
     database: DatabaseConfig,
     analytics: AnalyticsConfig,
     alerts: AlertsConfig,
+    scalability: ScalabilityConfig,
 }
 
 section! {
@@ -261,6 +262,38 @@ section! {
     }
 }
 
+section! {
+    /// `[scalability]`: host sampling and scaling recommendations; the guide's
+    /// `scalabilityConfig.autoScaling` keys, with the Kubernetes HPA's tolerance and
+    /// scale-down stabilisation window beside them.
+    pub struct ScalabilityConfig {
+        enabled: bool = true
+            => "produce scaling recommendations (the samples are kept either way)";
+        min_instances: u32 = 1
+            => "fewest instances to recommend";
+        max_instances: u32 = 10
+            => "most instances to recommend";
+        target_cpu: f64 = 70.0
+            => "CPU percent to aim for: desired = ceil(current x cpu / target_cpu)";
+        scale_up_threshold: f64 = 80.0
+            => "CPU percent above which adding instances is urgent";
+        scale_down_threshold: f64 = 30.0
+            => "CPU percent below which the fleet is over-provisioned";
+        target_memory: f64 = 80.0
+            => "memory percent to aim for; 0 leaves memory out";
+        tolerance: f64 = 0.1
+            => "relative distance from a target within which nothing changes";
+        stabilization_window: u64 = 300
+            => "seconds (up to 86400); a scale-down takes the highest recommendation of this window";
+        forecast_hours: u32 = 6
+            => "hours ahead the load forecast looks for a peak (1 to 168)";
+        sample_interval: u64 = 15
+            => "seconds between samples of this host and between recorded recommendations (up to 3600); 0 turns the host sampler off";
+        stale_after: u64 = 60
+            => "seconds without a sample after which an instance no longer counts as running (1 to 86400)";
+    }
+}
+
 /// Every setting, in declaration order.
 pub fn keys() -> impl Iterator<Item = Key> {
     SECTIONS
@@ -468,6 +501,7 @@ impl Config {
                 "must be a number >= 0",
             ));
         }
+        self.validate_scalability()?;
         let p = &self.performance;
         if p.batch_size == 0 || p.batch_size as usize > self.ingest.max_batch {
             return Err(invalid(
@@ -490,6 +524,71 @@ impl Config {
                     self.server.listen
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_scalability(&self) -> Result<(), ConfigError> {
+        let a = &self.scalability;
+        for (key, v) in [
+            ("scalability.target_cpu", a.target_cpu),
+            ("scalability.scale_up_threshold", a.scale_up_threshold),
+            ("scalability.scale_down_threshold", a.scale_down_threshold),
+        ] {
+            if v.is_nan() || v <= 0.0 || v > 100.0 {
+                return Err(invalid(key, "must be a percentage above 0 and at most 100"));
+            }
+        }
+        if !(0.0..=100.0).contains(&a.target_memory) {
+            return Err(invalid(
+                "scalability.target_memory",
+                "must be a percentage from 0 to 100 (0 leaves memory out)",
+            ));
+        }
+        if a.scale_down_threshold >= a.scale_up_threshold {
+            return Err(invalid(
+                "scalability.scale_down_threshold",
+                "must be below scalability.scale_up_threshold",
+            ));
+        }
+        if !(0.0..1.0).contains(&a.tolerance) {
+            return Err(invalid(
+                "scalability.tolerance",
+                "must be at least 0 and below 1",
+            ));
+        }
+        if a.min_instances == 0 {
+            return Err(invalid("scalability.min_instances", "must be at least 1"));
+        }
+        if a.max_instances < a.min_instances {
+            return Err(invalid(
+                "scalability.max_instances",
+                "must be at least scalability.min_instances",
+            ));
+        }
+        if !(1..=168).contains(&a.forecast_hours) {
+            return Err(invalid(
+                "scalability.forecast_hours",
+                "must be between 1 and 168",
+            ));
+        }
+        // Bounded so the windows stay inside DuckDB's timestamps and tokio's timers.
+        for (key, v, min, max) in [
+            ("scalability.stale_after", a.stale_after, 1, 86_400),
+            (
+                "scalability.stabilization_window",
+                a.stabilization_window,
+                0,
+                86_400,
+            ),
+            ("scalability.sample_interval", a.sample_interval, 0, 3_600),
+        ] {
+            if !(min..=max).contains(&v) {
+                return Err(invalid(
+                    key,
+                    format!("must be between {min} and {max} seconds"),
+                ));
+            }
         }
         Ok(())
     }
@@ -688,6 +787,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.no_auth"), "{e}");
+    }
+
+    #[test]
+    fn scalability_settings_are_checked() {
+        let c = load(None, &[("GROWTH_SCALABILITY_TARGET_CPU", "60")], vec![]).unwrap();
+        assert_eq!(c.scalability.target_cpu, 60.0);
+        for (var, value) in [
+            ("GROWTH_SCALABILITY_SCALE_DOWN_THRESHOLD", "90"),
+            ("GROWTH_SCALABILITY_TARGET_CPU", "0"),
+            ("GROWTH_SCALABILITY_TOLERANCE", "1"),
+            ("GROWTH_SCALABILITY_MIN_INSTANCES", "0"),
+            ("GROWTH_SCALABILITY_MAX_INSTANCES", "0"),
+            ("GROWTH_SCALABILITY_FORECAST_HOURS", "200"),
+            ("GROWTH_SCALABILITY_STALE_AFTER", "0"),
+            ("GROWTH_SCALABILITY_SAMPLE_INTERVAL", "86400"),
+        ] {
+            let e = load(None, &[(var, value)], vec![]).unwrap_err().to_string();
+            let key = var
+                .trim_start_matches("GROWTH_SCALABILITY_")
+                .to_ascii_lowercase();
+            assert!(e.contains(&format!("scalability.{key}")), "{var}: {e}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ const PAGES = {
   ai: "AI",
   database: "Database",
   alerts: "Alerts",
+  scaling: "Scaling",
   start: "Get started",
 };
 const DEFAULT_RANGE = "24h";

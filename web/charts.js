@@ -104,12 +104,13 @@ export function timeTicks(from, to, width, px = 80) {
  * Line / area chart over time.
  * rows: [{ t: ISO, key: number|null, ... }] oldest first (order is not required).
  * options: {
- *   series: [{ key, label, color: 0..5, area }],
+ *   series: [{ key, label, color: 0..5, area, dash }],
  *   from, to          the window (ISO or ms); the x axis spans it,
  *   bucket            seconds per bucket (the API's bucket_seconds),
  *   fill              "zero" (counts: missing buckets are 0) or "gap" (values: line breaks),
  *   format, tick      value formatters for tooltip and y axis,
- *   thresholds        [{ value, label, kind: "good" | "poor", showAbove }] dashed lines,
+ *   thresholds        [{ value, label, kind: "good" | "poor" | "mark", showAbove }] dashed lines,
+ *   band              { low, high, color } keys of a shaded range (a forecast's interval),
  *   integer, height, label (accessible name), emptyText
  * }
  */
@@ -117,7 +118,9 @@ export function timeSeries(el, rows, options = {}) {
   const opts = { fill: "zero", height: 220, format: count, ...options };
   opts.tick = opts.tick || opts.format;
   const series = opts.series || [];
-  const data = prepare(rows || [], series, opts);
+  const band = opts.band ? [{ key: opts.band.low }, { key: opts.band.high }] : [];
+  const data = prepare(rows || [], [...series, ...band], opts);
+  if (band.length) data.band = data.vals.splice(series.length, 2);
   if (!data.xs.length || !series.some((sr, i) => data.vals[i].some(isNum))) {
     redraws.delete(el);
     clear(el, emptyState(opts.emptyText));
@@ -166,7 +169,7 @@ function drawSeries(el, data, series, opts) {
   // y domain: the data and the thresholds shown (one with `showAbove` only once the
   // data passes that value, so a far-off "poor" line does not flatten a healthy chart).
   let max = 0;
-  for (const v of vals) for (const x of v) if (isNum(x) && x > max) max = x;
+  for (const v of [...vals, ...(data.band || [])]) for (const x of v) if (isNum(x) && x > max) max = x;
   const th = (opts.thresholds || []).filter((t) => isNum(t.value));
   const shown = th.filter((t) => !(isNum(t.showAbove) && max <= t.showAbove));
   for (const t of shown) max = Math.max(max, t.value * 1.08);
@@ -209,8 +212,17 @@ function drawSeries(el, data, series, opts) {
   }
 
   const maxGap = b ? b * 1.5 : Infinity;
+  if (data.band) {
+    const [lo, hi] = data.band;
+    const pts = xs.map((t, k) => [t, lo[k], hi[k]]).filter(([, l, u]) => isNum(l) && isNum(u));
+    if (pts.length > 1) {
+      const top = pts.map(([t, , u], k) => `${k ? "L" : "M"}${x(t).toFixed(1)},${y(u).toFixed(1)}`).join("");
+      const bottom = pts.slice().reverse().map(([t, l]) => `L${x(t).toFixed(1)},${y(l).toFixed(1)}`).join("");
+      svg.append(s("path", { class: `band s${opts.band.color ?? 0}`, d: `${top}${bottom}Z` }));
+    }
+  }
   series.forEach((sr, i) => {
-    const g = s("g", { class: `series s${sr.color ?? i}` });
+    const g = s("g", { class: `series s${sr.color ?? i}${sr.dash ? " dashed" : ""}` });
     const segs = segments(xs, vals[i], maxGap);
     for (const seg of segs) {
       if (seg.length === 1) {

@@ -56,7 +56,22 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<AppState> {
 /// background tasks (the metric recorder, the limiter cleanup). `Gateway::shutdown`
 /// writes what the recorder still holds.
 pub fn start(state: &AppState) -> Result<Arc<Gateway>, StartError> {
-    Gateway::start(&state.config, state.store.clone(), state.privacy.clone())
+    let gateway = Gateway::start(&state.config, state.store.clone(), state.privacy.clone())?;
+    // The cache's size for `/metrics`, read at scrape time (weakly: a stopped gateway
+    // reads as empty rather than kept alive by the probe).
+    let gw = Arc::downgrade(&gateway);
+    crate::telemetry::probe(
+        "growth_ai_cache_entries",
+        "Answers held in the AI gateway cache.",
+        move || gw.upgrade().map_or(0.0, |g| g.cache_stats().0 as f64),
+    );
+    let gw = Arc::downgrade(&gateway);
+    crate::telemetry::probe(
+        "growth_ai_cache_bytes",
+        "Bytes the AI gateway cache holds.",
+        move || gw.upgrade().map_or(0.0, |g| g.cache_stats().1 as f64),
+    );
+    Ok(gateway)
 }
 
 /// What the dashboard's overview shows of AI calls over `window`.

@@ -39,6 +39,12 @@ impl Recorder {
 
     /// Costs one channel send; the row is committed shortly after.
     pub fn record(&self, row: AiRow) {
+        crate::telemetry::AI.record(
+            row.cache_hit,
+            row.success,
+            row.prompt_tokens,
+            row.completion_tokens,
+        );
         if self.tx.send(row).is_err() {
             tracing::error!("AI metric row after shutdown; not recorded");
         }

@@ -132,7 +132,7 @@ pub async fn logout(State(state): State<AppState>, _: Admin, headers: HeaderMap)
 /// `GET /api/overview`: the front page's numbers.
 #[utoipa::path(get, path = "/api/overview", tag = "Dashboard",
     summary = "Front-page numbers of every stream in one call: events, users, conversions, web-vitals p75, \
-        AI calls, slow queries, and an events series",
+        AI calls, slow queries, the scaling recommendation, and an events series",
     params(WindowQuery), security(("admin" = [])),
     responses((status = 200, description = "The overview", body = Object), ReadErrors))]
 pub async fn overview(

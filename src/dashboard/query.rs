@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::http::window::{Window, WindowJson};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::{ai, dbperf, growth, vitals};
+use crate::{ai, dbperf, growth, scaling, vitals};
 
 #[derive(Debug, Serialize)]
 pub struct Overview {
@@ -17,14 +17,17 @@ pub struct Overview {
     pub vitals: vitals::Headline,
     pub ai: ai::Headline,
     pub database: dbperf::Headline,
+    /// The scaling recommendation now (the page shows it when it differs from the count).
+    pub scaling: scaling::Headline,
 }
 
 pub async fn overview(state: &AppState, window: Window) -> Result<Overview, StoreError> {
-    let (growth, vitals, ai, database) = tokio::try_join!(
+    let (growth, vitals, ai, database, scaling) = tokio::try_join!(
         growth::headline(state, window),
         vitals::headline(state, window),
         ai::headline(state, window),
         dbperf::headline(state, window),
+        scaling::headline(state, window),
     )?;
     Ok(Overview {
         range: window.json(),
@@ -33,5 +36,6 @@ pub async fn overview(state: &AppState, window: Window) -> Result<Overview, Stor
         vitals,
         ai,
         database,
+        scaling,
     })
 }

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod openapi;
 pub mod params;
 pub mod session;
+pub mod telemetry;
 pub mod window;
 
 pub use auth::{Admin, Sender};

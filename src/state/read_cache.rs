@@ -22,6 +22,15 @@ impl ReadCache {
         }
     }
 
+    /// Entries held now (some may have expired and wait to be dropped).
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The answer stored under `key`, if it is younger than the TTL.
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let mut entries = self.entries.lock();

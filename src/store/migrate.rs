@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_ai_gateway"),
     migration!(7, "0007_text_user_ids"),
     migration!(8, "0008_profile_watermark"),
+    migration!(10, "0010_scaling"),
     migration!(11, "0011_alerts"),
 ];
 

@@ -18,7 +18,10 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use json::{newest_rows, query_json, series, ts_param, JsonRow};
 pub use migrate::latest as latest_schema;
-pub use rows::{AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow, Row};
+pub use rows::{
+    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+    RecommendationRow, Row, SystemRow,
+};
 pub use writer::WriterStats;
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +161,7 @@ impl Store {
                 tokio::sync::TryAcquireError::NoPermits => StoreError::QueueFull,
             })?;
         let (done, answer) = oneshot::channel();
+        let table = batch.table();
         {
             let tx = self.inner.tx.lock();
             let tx = tx.as_ref().ok_or(StoreError::Closed)?;
@@ -168,7 +172,9 @@ impl Store {
             })
             .map_err(|_| StoreError::Closed)?;
         }
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await.map_err(|_| StoreError::Closed)??;
+        crate::telemetry::INGEST.add(table, u64::from(n));
+        Ok(())
     }
 
     /// Runs `f` on a read connection off the async runtime. Reads never wait for the writer.

@@ -13,6 +13,8 @@ pub enum Batch {
     Events(Vec<EventRow>),
     Conversions(Vec<ConversionRow>),
     Errors(Vec<ErrorRow>),
+    System(Vec<SystemRow>),
+    Recommendations(Vec<RecommendationRow>),
 }
 
 impl Batch {
@@ -24,6 +26,8 @@ impl Batch {
             Batch::Events(r) => r.len(),
             Batch::Conversions(r) => r.len(),
             Batch::Errors(r) => r.len(),
+            Batch::System(r) => r.len(),
+            Batch::Recommendations(r) => r.len(),
         }
     }
 
@@ -35,6 +39,8 @@ impl Batch {
             Batch::Events(_) => EventRow::TABLE,
             Batch::Conversions(_) => ConversionRow::TABLE,
             Batch::Errors(_) => ErrorRow::TABLE,
+            Batch::System(_) => SystemRow::TABLE,
+            Batch::Recommendations(_) => RecommendationRow::TABLE,
         }
     }
 
@@ -363,6 +369,41 @@ impl Row for ErrorRow {
     fn rows(batch: &Batch) -> Option<&[Self]> {
         match batch {
             Batch::Errors(r) => Some(r),
+/// One load sample of an instance: this host (sampler) or one of the user's app instances.
+#[derive(Debug, Clone, Default)]
+pub struct SystemRow {
+    pub instance: String,
+    /// `host` (our sampler) or `app` (reported).
+    pub source: &'static str,
+    /// When the sample was taken, microseconds since the epoch.
+    pub ts: i64,
+    pub cpu: Option<f64>,
+    pub memory: Option<f64>,
+    pub requests_per_second: Option<f64>,
+    pub p95_latency: Option<f64>,
+    pub connections: Option<i32>,
+    pub error_rate: Option<f64>,
+    pub load1: Option<f64>,
+    pub load5: Option<f64>,
+    pub load15: Option<f64>,
+    pub memory_used: Option<i64>,
+    pub memory_available: Option<i64>,
+    pub memory_limit: Option<i64>,
+    pub disk_free: Option<i64>,
+    pub disk_total: Option<i64>,
+    pub net_rx_bytes: Option<i64>,
+    pub net_tx_bytes: Option<i64>,
+    pub process_rss: Option<i64>,
+    pub process_cpu: Option<f64>,
+    pub process_threads: Option<i32>,
+    pub created_at: i64,
+}
+
+impl Row for SystemRow {
+    const TABLE: &'static str = "system_metrics";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::System(r) => Some(r),
             _ => None,
         }
     }
@@ -381,7 +422,68 @@ impl Row for ErrorRow {
             self.fingerprint,
             self.status,
             self.timestamp,
+            self.instance,
+            self.source,
+            ts(self.ts),
+            self.cpu,
+            self.memory,
+            self.requests_per_second,
+            self.p95_latency,
+            self.connections,
+            self.error_rate,
+            self.load1,
+            self.load5,
+            self.load15,
+            self.memory_used,
+            self.memory_available,
+            self.memory_limit,
+            self.disk_free,
+            self.disk_total,
+            self.net_rx_bytes,
+            self.net_tx_bytes,
+            self.process_rss,
+            self.process_cpu,
+            self.process_threads,
             ts(self.created_at),
+        ])
+    }
+}
+
+/// One scaling recommendation, kept for the stabilisation window and the history chart.
+#[derive(Debug, Clone, Default)]
+pub struct RecommendationRow {
+    pub created_at: i64,
+    pub fleet: &'static str,
+    pub current_instances: i32,
+    pub raw_desired: i32,
+    pub desired_instances: i32,
+    pub metric: Option<&'static str>,
+    pub value: Option<f64>,
+    pub target: Option<f64>,
+    pub urgency: &'static str,
+    pub reason: String,
+}
+
+impl Row for RecommendationRow {
+    const TABLE: &'static str = "scaling_recommendations";
+    fn rows(batch: &Batch) -> Option<&[Self]> {
+        match batch {
+            Batch::Recommendations(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            ts(self.created_at),
+            self.fleet,
+            self.current_instances,
+            self.raw_desired,
+            self.desired_instances,
+            self.metric,
+            self.value,
+            self.target,
+            self.urgency,
+            self.reason,
         ])
     }
 }

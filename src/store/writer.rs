@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 use super::profiles;
 use super::rows::{
-    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow, Row,
+    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+    RecommendationRow, Row, SystemRow,
 };
 use super::StoreError;
 
@@ -125,7 +126,9 @@ impl<'c> Appenders<'c> {
         self.write::<DatabaseRow>(batches)?;
         self.write::<EventRow>(batches)?;
         self.write::<ConversionRow>(batches)?;
-        self.write::<ErrorRow>(batches)
+        self.write::<ErrorRow>(batches)?;
+        self.write::<SystemRow>(batches)?;
+        self.write::<RecommendationRow>(batches)
     }
 
     /// Commits the batches. A user's profile needs no work here: it is derived from the
@@ -154,10 +157,9 @@ fn commit_group(appenders: &mut Appenders<'_>, jobs: Vec<Job>, stats: &WriterSta
     let batches: Vec<&Batch> = jobs.iter().map(|j| &j.batch).collect();
     match appenders.write_all(&batches) {
         Ok(()) => {
-            stats.rows.fetch_add(
-                batches.iter().map(|b| b.len() as u64).sum(),
-                Ordering::Relaxed,
-            );
+            let rows: u64 = batches.iter().map(|b| b.len() as u64).sum();
+            crate::telemetry::COMMITS.observe(&crate::telemetry::COMMIT_BUCKETS, rows as f64);
+            stats.rows.fetch_add(rows, Ordering::Relaxed);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             for job in jobs {
                 let _ = job.done.send(Ok(()));

@@ -18,7 +18,7 @@ if (!baseArg || !token || !shots) {
 }
 const base = baseArg.replace(/\/+$/, "");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const PAGES = { overview: "Overview", performance: "Performance", growth: "Growth", ai: "AI", database: "Database", start: "Get started" };
+const PAGES = { overview: "Overview", performance: "Performance", growth: "Growth", ai: "AI", database: "Database", scaling: "Scaling", start: "Get started" };
 const TIMEOUT = 15_000;
 mkdirSync(shots, { recursive: true });
 

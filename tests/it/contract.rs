@@ -73,6 +73,10 @@ fn the_server_keeps_its_openapi_contract() {
             "/api/analytics/database-performance",
             r#"{"query":"SELECT 1","duration":3}"#,
         ),
+        (
+            "/api/analytics/system",
+            r#"[{"instance":"web-1","cpu":90,"memory":40},{"instance":"web-2","cpu":85}]"#,
+        ),
     ] {
         assert_eq!(s.post(path, body).status(), 200, "{path}");
     }

@@ -15,4 +15,5 @@ mod growth_props;
 mod helpers;
 mod ingest;
 mod ops;
+mod scaling;
 mod vitals;

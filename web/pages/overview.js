@@ -7,6 +7,7 @@ import * as f from "/format.js";
 
 export default function overview(root, ctx) {
   const banner = h("div", { class: "banner-slot" });
+  const scale = h("div", { class: "scale-slot" });
   const traffic = cardGrid(["Events", "Active users", "Conversions"], "cards-3");
   const chart = panel("Events and users", { wide: true, note: ctx.rangeLabel });
   const vitals = cardGrid(["LCP", "INP", "CLS"], "cards-3");
@@ -39,6 +40,7 @@ export default function overview(root, ctx) {
   root.append(
     pageHead("Overview", `Everything at a glance, ${ctx.rangeLabel}.`),
     banner,
+    scale,
     h("header", { class: "group-head" }, h("h2", {}, "Growth"), badges.growth),
     traffic.el,
     chart.el,
@@ -122,6 +124,15 @@ export default function overview(root, ctx) {
     ]);
   }
 
+  // Only when the recommendation differs from what runs: the overview stays quiet otherwise.
+  function renderScaling(r) {
+    clear(scale, r && r.changes ? h("div", { class: "cards" }, card({
+      label: "Scaling", value: `${r.current_instances} → ${r.desired_instances}`, unit: " instances",
+      chip: { kind: r.urgency === "urgent" ? "poor" : "needs-improvement", text: r.action === "scale_up" ? "Scale up" : "Scale down" },
+      sub: r.reason, href: ctx.link("scaling"),
+    })) : null);
+  }
+
   return {
     async load({ quiet }) {
       if (!quiet) {
@@ -131,7 +142,9 @@ export default function overview(root, ctx) {
       }
       ctx.get("/api/alerts/summary").then(renderBadges, () => renderBadges({}));
       try {
-        render(await ctx.get("/api/overview"));
+        const d = await ctx.get("/api/overview");
+        render(d);
+        renderScaling(d.scaling);
       } catch (e) {
         grids.forEach((g) => g.error(e));
         error(chart.body, e);

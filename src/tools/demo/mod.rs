@@ -19,6 +19,7 @@ use crate::store::{
 };
 use crate::{ai, app, growth, vitals};
 
+mod load_samples;
 mod page_views;
 
 const CHUNK: u64 = 20_000;
@@ -127,7 +128,9 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
     bar.finish();
     // Profiles are current without it; folding leaves profile reads nothing to add.
     growth::catch_up(&store).await?;
+    let samples = load_samples::generate(&store, args.days, args.seed).await?;
     store.close().await?;
+    println!("wrote {samples} load samples of 4 app instances and this host");
     println!(
         "wrote {} events, {} performance samples, {} AI calls, {} query timings and {} conversions \
          over {} days to {} in {:.1} s",
