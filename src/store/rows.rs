@@ -369,6 +369,29 @@ impl Row for ErrorRow {
     fn rows(batch: &Batch) -> Option<&[Self]> {
         match batch {
             Batch::Errors(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+        app.append_row(params![
+            self.id.hyphenated().to_string(),
+            self.kind,
+            self.message,
+            self.source,
+            self.line,
+            self.col,
+            self.stack,
+            self.route,
+            self.session_id,
+            self.user_agent,
+            self.fingerprint,
+            self.status,
+            self.timestamp,
+            ts(self.created_at),
+        ])
+    }
+}
+
 /// One load sample of an instance: this host (sampler) or one of the user's app instances.
 #[derive(Debug, Clone, Default)]
 pub struct SystemRow {
@@ -409,19 +432,6 @@ impl Row for SystemRow {
     }
     fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
         app.append_row(params![
-            self.id.hyphenated().to_string(),
-            self.kind,
-            self.message,
-            self.source,
-            self.line,
-            self.col,
-            self.stack,
-            self.route,
-            self.session_id,
-            self.user_agent,
-            self.fingerprint,
-            self.status,
-            self.timestamp,
             self.instance,
             self.source,
             ts(self.ts),
