@@ -119,6 +119,10 @@ fn the_server_keeps_its_openapi_contract() {
             "2",
             "--generation-database",
             "none",
+            // How fast examples are generated is not part of the contract, and on a
+            // loaded CI machine the time-based health check fails runs that found nothing.
+            "--suppress-health-check",
+            "too_slow",
             "--request-timeout",
             "30",
             "--max-failures",
