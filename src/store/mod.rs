@@ -79,6 +79,8 @@ struct Inner {
     queue_rows: usize,
     readers: Mutex<Vec<Connection>>,
     read_slots: Semaphore,
+    /// How many read slots there are, so `close` can wait for all of them.
+    read_total: u32,
     stats: Arc<WriterStats>,
     applied: Vec<i64>,
 }
@@ -120,6 +122,7 @@ impl Store {
                 queue_rows: opts.queue_rows,
                 readers: Mutex::new(readers),
                 read_slots: Semaphore::new(opts.read_connections),
+                read_total: u32::try_from(opts.read_connections).unwrap_or(u32::MAX),
                 stats,
                 applied,
             }),
@@ -237,6 +240,16 @@ impl Store {
 
     /// Stops taking writes, commits everything queued, checkpoints and waits for the writer.
     pub async fn close(&self) -> Result<(), StoreError> {
+        // Background upkeep (roll-ups, alert states, the outbox) writes through pooled
+        // connections: wait for what runs, then refuse more, so that nothing lands in the
+        // WAL after the writer's last checkpoint.
+        let running = self
+            .inner
+            .read_slots
+            .acquire_many(self.inner.read_total)
+            .await;
+        self.inner.read_slots.close();
+        drop(running);
         self.inner.tx.lock().take();
         let handle = self.inner.writer.lock().take();
         if let Some(h) = handle {
