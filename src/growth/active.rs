@@ -56,10 +56,10 @@ pub struct Active {
 /// w-day window: summing +1/-1 at those edges and a running total gives the distinct
 /// people of every window without comparing every day with every other.
 pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
-    let day = Interval::Day.sql("epoch_us(created_at::TIMESTAMP)", spec.offset_us);
+    let day = Interval::Day.sql("epoch_us(event_time::TIMESTAMP)", spec.offset_us);
     let s = format!(
         "WITH d AS (SELECT DISTINCT hash(visitor_id) AS v, {day} AS day FROM user_events \
-         WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL), \
+         WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL), \
          p AS (SELECT day, lead(day) OVER (PARTITION BY v ORDER BY day) AS nxt FROM d) \
          SELECT x, sum(dau)::BIGINT, sum(wau)::BIGINT, sum(mau)::BIGINT FROM ( \
            SELECT day AS x, 1 AS dau, 1 AS wau, 1 AS mau FROM p \

@@ -75,7 +75,7 @@ pub fn ts_param(us: i64) -> duckdb::types::Value {
     duckdb::types::Value::Timestamp(TimeUnit::Microsecond, us)
 }
 
-/// The newest rows of `table` in `[from_us, to_us)`, newest first, one page of them.
+/// The newest rows of `table` by event time in `[from_us, to_us)`, newest first, one page of them.
 /// `table` and `columns` come from our own constants, never from input.
 #[allow(clippy::too_many_arguments)]
 pub fn newest_rows(
@@ -89,8 +89,8 @@ pub fn newest_rows(
     offset: u32,
 ) -> Result<Vec<JsonRow>, StoreError> {
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE created_at >= ? AND created_at < ? \
-         ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        "SELECT {columns} FROM {table} WHERE event_time >= ? AND event_time < ? \
+         ORDER BY event_time DESC, id LIMIT ? OFFSET ?"
     );
     query_json(
         conn,
@@ -100,7 +100,7 @@ pub fn newest_rows(
     )
 }
 
-/// Rows per time bucket of `bucket_us` microseconds over `[from_us, to_us)`, oldest first;
+/// Rows per event-time bucket of `bucket_us` microseconds over `[from_us, to_us)`, oldest first;
 /// `t` is the bucket's start. `aggregates` is our own SQL, never input.
 pub fn series(
     conn: &Connection,
@@ -114,8 +114,8 @@ pub fn series(
     // Cast to plain TIMESTAMP first: the bundled DuckDB has no ICU, and epoch_us on a
     // TIMESTAMPTZ needs it. Stored values are UTC, so the cast changes nothing.
     let sql = format!(
-        "SELECT make_timestamp((epoch_us(created_at::TIMESTAMP) // {bucket_us}) * {bucket_us}) AS t, {aggregates} \
-         FROM {table} WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 1"
+        "SELECT make_timestamp((epoch_us(event_time::TIMESTAMP) // {bucket_us}) * {bucket_us}) AS t, {aggregates} \
+         FROM {table} WHERE event_time >= ? AND event_time < ? GROUP BY 1 ORDER BY 1"
     );
     query_json(
         conn,
@@ -134,7 +134,7 @@ mod tests {
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE t (id INTEGER, v DOUBLE, props JSON, created_at TIMESTAMPTZ)",
+            "CREATE TABLE t (id INTEGER, v DOUBLE, props JSON, event_time TIMESTAMPTZ)",
         )
         .unwrap();
         let base = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
@@ -161,7 +161,7 @@ mod tests {
         let rows = newest_rows(
             &conn,
             "t",
-            "id, props, created_at",
+            "id, props, event_time",
             &["props"],
             base,
             base + 2 * HOUR,
@@ -176,7 +176,7 @@ mod tests {
             "window [0h, 2h) holds ids 0..=3, newest first, offset 1"
         );
         assert_eq!(rows[0]["props"]["i"], 2);
-        assert_eq!(rows[0]["created_at"], "2026-01-01T01:00:00.000Z");
+        assert_eq!(rows[0]["event_time"], "2026-01-01T01:00:00.000Z");
     }
 
     #[test]

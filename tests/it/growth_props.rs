@@ -246,7 +246,8 @@ proptest! {
         let got_users: Vec<u64> = got.steps.iter().map(|s| s.users).collect();
         prop_assert_eq!(&got_users, &users);
         for (k, s) in got.steps.iter().enumerate() {
-            let want = medians[k].map(|us| us / 1e6);
+            // Told to the millisecond (see `funnel::run_sync`).
+            let want = medians[k].map(|us| (us / 1e3).round() / 1e3);
             prop_assert!(close(s.median_seconds_from_previous, want), "step {}: {:?} vs {:?}", k + 1, s.median_seconds_from_previous, want);
             if k > 0 {
                 prop_assert_eq!(s.drop_off, users[k - 1] - users[k]);

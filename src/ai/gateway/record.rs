@@ -126,6 +126,8 @@ impl Gateway {
             stream: Some(meta.stream),
             demo: Some(demo),
             tokens_saved: meta.tokens_saved,
+            // The gateway saw the call itself: it happened when it was received.
+            event_time: None,
         });
     }
 }
