@@ -28,3 +28,9 @@ UPDATE ai_performance_metrics SET event_time = CASE
 UPDATE database_performance_metrics SET event_time = CASE
   WHEN timestamp BETWEEN epoch_ms(created_at::TIMESTAMP) - 3600000 AND epoch_ms(created_at::TIMESTAMP)
   THEN make_timestamp(timestamp * 1000) ELSE created_at::TIMESTAMP END;
+
+-- Active people per UTC day, for DAU/WAU/MAU: each (day of event_time, hash of visitor_id)
+-- once. Folded from events by their commit number: every event with `seq` up to
+-- `active_days_state.seq` (and every event without one) is in it. See src/growth/rollup.rs.
+CREATE TABLE active_days (day BIGINT NOT NULL, v UBIGINT NOT NULL);
+CREATE TABLE active_days_state (seq BIGINT NOT NULL);
