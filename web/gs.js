@@ -2,7 +2,7 @@
 //   <script defer src="https://HOST/gs.js" data-key="KEY" data-sample="1"></script>
 // data-batch-size, data-flush-interval, data-web-vitals, data-custom-metrics override
 // the server's [performance] settings, written in below as served. No cookies. Never throws into the page. Algorithms follow web-vitals (see README).
-// Every item carries its `timestamp` and every beacon its `sent_at` (both by this clock):
+// Every item carries its timestamp and every beacon its sent_at (both by this clock):
 // the server files events when they happened, correcting a device clock that is off.
 (function (w, d, C) {
   var P = w.performance, N = w.navigator, PO = w.PerformanceObserver, L = w.location;
