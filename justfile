@@ -44,6 +44,10 @@ bench-vitals N="5000000":
     cargo run --release -- demo --page-views {{N}} --days 30 --data-dir $HOME/.cache/growth-stack/bench-vitals
     cargo run --release -- bench --vitals --vitals-data $HOME/.cache/growth-stack/bench-vitals
 
+# Migration 0013 (event time) in place on a 10M-event file of the schema before it
+bench-migrate N="10000000":
+    GS_MIGRATE_EVENTS={{N}} cargo test --release --lib store::migrate::tests::bench_event_time_migration -- --ignored --nocapture
+
 # Alert evaluation on the 10M-event file (the bench-growth one, filled once): every
 # built-in rule plus RULES user rules, one cold round then timed rounds, wall and CPU
 bench-alerts RULES="100" DIR="target/bench-growth":

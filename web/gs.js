@@ -1,7 +1,9 @@
-/* growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals.
-   <script defer src="https://HOST/gs.js" data-key="KEY" data-sample="1"></script>
-   data-batch-size, data-flush-interval, data-web-vitals, data-custom-metrics override
-   the server's [performance] settings, written in below as served. No cookies. Never throws into the page. Algorithms follow web-vitals (see README). */
+// growth-stack tracker: page views (SPA too), events, conversions, Core Web Vitals.
+//   <script defer src="https://HOST/gs.js" data-key="KEY" data-sample="1"></script>
+// data-batch-size, data-flush-interval, data-web-vitals, data-custom-metrics override
+// the server's [performance] settings, written in below as served. No cookies. Never throws into the page. Algorithms follow web-vitals (see README).
+// Every item carries its timestamp and every beacon its sent_at (both by this clock):
+// the server files events when they happened, correcting a device clock that is off.
 (function (w, d, C) {
   var P = w.performance, N = w.navigator, PO = w.PerformanceObserver, L = w.location;
   var me = d.currentScript, api, key, rate, sid, queues = {}, timer, last, onHide = [], seen = [], batch, every, core, extra;
@@ -14,7 +16,7 @@
     return Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
   }
   function post(path, items) {
-    var url = api + path + key, body = JSON.stringify(items.length > 1 ? items : items[0]);
+    var url = api + path + key + Date.now(), body = JSON.stringify(items.length > 1 ? items : items[0]);
     // A string beacon is text/plain: no CORS preflight, and it survives the page closing.
     try { if (N.sendBeacon(url, body)) return; } catch (e) {}
     try { fetch(url, { method: "POST", body: body, keepalive: true, credentials: "omit" }).catch(function () {}); } catch (e) {}
@@ -26,6 +28,7 @@
   }
   function queue(path, item) {
     item.sessionId = sid;
+    item.timestamp = Date.now();
     (queues[path] = queues[path] || []).push(item);
     if (queues[path].length >= batch) flush();
     else if (!timer) timer = setTimeout(safe(flush), every);
@@ -139,7 +142,7 @@
     if (!me || w.growth) return;
     api = new URL(me.src).origin + "/api/analytics/";
     key = me.getAttribute("data-key");
-    key = key ? "?key=" + encodeURIComponent(key) : "";
+    key = "?" + (key ? "key=" + encodeURIComponent(key) + "&" : "") + "sent_at=";
     rate = parseFloat(me.getAttribute("data-sample"));
     function opt(k) {
       var a = me.getAttribute("data-" + k);

@@ -45,6 +45,7 @@ pub(super) struct Doc;
         after the rows are committed. A batch with one invalid item writes nothing. `text/plain` bodies \
         (navigator.sendBeacon) are parsed as JSON too.",
     request_body(content = AiCallsBody, content_type = "application/json"),
+    params(crate::http::event_time::SentAtQuery),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]

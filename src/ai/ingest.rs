@@ -43,9 +43,16 @@ pub struct AiMetricIn {
     user_id: Option<String>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
+    /// 2100); default now. Analytics order and filter by the event time derived from it.
     #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
     timestamp: Option<JsonInt>,
+    /// The client's clock when it sent this item (or its batch), milliseconds since the
+    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+    #[serde(alias = "sentAt")]
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    sent_at: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -58,6 +65,7 @@ impl IngestItem for AiMetricIn {
     fn scope<'a>(_: &'a AppState, _: &'a HeaderMap) {}
 
     fn into_row(self, ctx: &Ctx<'_>, _: &()) -> Result<Option<AiRow>, FieldError> {
+        let times = ctx.times(self.timestamp, self.sent_at, self.created_at)?;
         // A reported error means the call failed unless the client says otherwise.
         let success = self.success.unwrap_or(self.error.is_none());
         Ok(Some(AiRow {
@@ -72,8 +80,9 @@ impl IngestItem for AiMetricIn {
             cache_hit: self.cache_hit.unwrap_or(false),
             user_id: text(self.user_id, "user_id", MAX_SHORT)?,
             ip: ctx.ip(self.ip.map(|i| i.0))?,
-            timestamp: ctx.timestamp(self.timestamp)?,
-            created_at: ctx.created_at(self.created_at)?,
+            timestamp: times.timestamp,
+            created_at: times.created_at,
+            event_time: Some(times.event_time),
             ..Default::default()
         }))
     }

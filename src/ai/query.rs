@@ -11,7 +11,7 @@ const TABLE: &str = "ai_performance_metrics";
 const COLUMNS: &str =
     "id::VARCHAR AS id, request_id, endpoint, model, provider, tokens, prompt_tokens, \
     completion_tokens, duration, ttft, success, error, cache_hit, stream, demo, cost, tokens_saved, \
-    user_id, ip, timestamp, created_at";
+    user_id, ip, timestamp, created_at, event_time";
 const TOP_MODELS: u32 = 20;
 const TOP_USERS: u32 = 20;
 /// Per-group aggregates shared by the model and user breakdowns.
@@ -100,7 +100,7 @@ fn totals(conn: &Connection, w: &Window) -> Result<Totals, StoreError> {
              coalesce(sum(tokens), 0)::BIGINT, avg(tokens), \
              coalesce(sum(prompt_tokens), 0)::BIGINT, coalesce(sum(completion_tokens), 0)::BIGINT, \
              coalesce(sum(cost), 0)::DOUBLE, count(*) FILTER (WHERE demo), coalesce(sum(tokens_saved), 0)::BIGINT \
-             FROM {TABLE} WHERE created_at >= ? AND created_at < ?"
+             FROM {TABLE} WHERE event_time >= ? AND event_time < ?"
         ),
         range,
         |r| {
@@ -134,7 +134,7 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         conn,
         &format!(
             "SELECT model, string_agg(DISTINCT provider, ', ') AS provider, {GROUP_STATS} \
-             FROM {TABLE} WHERE created_at >= ? AND created_at < ? \
+             FROM {TABLE} WHERE event_time >= ? AND event_time < ? \
              GROUP BY model ORDER BY calls DESC, model LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_MODELS],
@@ -144,7 +144,7 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         conn,
         &format!(
             "SELECT user_id AS user, {GROUP_STATS} \
-             FROM {TABLE} WHERE created_at >= ? AND created_at < ? AND user_id IS NOT NULL \
+             FROM {TABLE} WHERE event_time >= ? AND event_time < ? AND user_id IS NOT NULL \
              GROUP BY user_id ORDER BY calls DESC, user_id LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_USERS],

@@ -34,9 +34,16 @@ pub struct QueryTimingIn {
     user_id: Option<UserId>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
+    /// 2100); default now. Analytics order and filter by the event time derived from it.
     #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
     timestamp: Option<JsonInt>,
+    /// The client's clock when it sent this item (or its batch), milliseconds since the
+    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+    #[serde(alias = "sentAt")]
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    sent_at: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -49,6 +56,7 @@ impl IngestItem for QueryTimingIn {
     fn scope<'a>(_: &'a AppState, _: &'a HeaderMap) {}
 
     fn into_row(self, ctx: &Ctx<'_>, _: &()) -> Result<Option<DatabaseRow>, FieldError> {
+        let times = ctx.times(self.timestamp, self.sent_at, self.created_at)?;
         Ok(Some(DatabaseRow {
             id: ctx.id(self.id),
             query: required(self.query, "query", MAX_QUERY)?,
@@ -57,8 +65,9 @@ impl IngestItem for QueryTimingIn {
             cached: self.cached.unwrap_or(false),
             user_id: user_id(self.user_id)?,
             ip: ctx.ip(self.ip.map(|i| i.0))?,
-            timestamp: ctx.timestamp(self.timestamp)?,
-            created_at: ctx.created_at(self.created_at)?,
+            timestamp: times.timestamp,
+            created_at: times.created_at,
+            event_time: Some(times.event_time),
         }))
     }
 

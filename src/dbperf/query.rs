@@ -9,7 +9,7 @@ use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, St
 const TABLE: &str = "database_performance_metrics";
 const COLUMNS: &str =
     "id::VARCHAR AS id, query, duration, rows, cached, user_id::VARCHAR AS user_id, \
-    ip, timestamp, created_at";
+    ip, timestamp, created_at, event_time";
 const TOP_QUERIES: u32 = 10;
 
 pub type Summary = Report<Stats>;
@@ -82,7 +82,7 @@ fn totals(conn: &Connection, w: &Window, slow: f64) -> Result<Totals, StoreError
             "SELECT count(*), avg(duration), quantile_cont(duration, 0.75), quantile_cont(duration, 0.95), \
              count(*) FILTER (WHERE duration > ?), avg((duration > ?)::DOUBLE), \
              count(*) FILTER (WHERE cached), avg(cached::DOUBLE) \
-             FROM {TABLE} WHERE created_at >= ? AND created_at < ?"
+             FROM {TABLE} WHERE event_time >= ? AND event_time < ?"
         ),
         params![slow, slow, ts_param(w.from_us()), ts_param(w.to_us())],
         |r| {
@@ -108,7 +108,7 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
         &format!(
             "SELECT query, count(*) AS calls, avg(duration) AS avg_duration, max(duration) AS max_duration, \
              quantile_cont(duration, 0.75) AS p75_duration, avg(cached::DOUBLE) AS cache_hit_rate \
-             FROM {TABLE} WHERE created_at >= ? AND created_at < ? \
+             FROM {TABLE} WHERE event_time >= ? AND event_time < ? \
              GROUP BY query ORDER BY avg_duration DESC, query LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_QUERIES],

@@ -56,10 +56,45 @@ pub struct Active {
 /// w-day window: summing +1/-1 at those edges and a running total gives the distinct
 /// people of every window without comparing every day with every other.
 pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
-    let day = Interval::Day.sql("epoch_us(created_at::TIMESTAMP)", spec.offset_us);
-    let s = format!(
-        "WITH d AS (SELECT DISTINCT hash(visitor_id) AS v, {day} AS day FROM user_events \
-         WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL), \
+    let day = Interval::Day.sql("epoch_us(event_time::TIMESTAMP)", spec.offset_us);
+    let d = format!(
+        "SELECT DISTINCT hash(visitor_id) AS v, {day} AS day FROM user_events \
+         WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL"
+    );
+    let from = Interval::Day.start(spec.first_day() - (MONTH_DAYS - 1), spec.offset_us);
+    (edges(&d), vec![ts_param(from), ts_param(spec.to_us)])
+}
+
+/// The same in UTC days over the `rollup` of active days folded up to event number
+/// `done`: whole days from it, the last (partial) day and the events not folded yet from
+/// `user_events` (each part skips the rest of the table by its zone maps).
+pub fn sql_rolled(spec: &ActiveSpec, done: i64) -> (String, Vec<Value>) {
+    let day = Interval::Day.sql("epoch_us(event_time::TIMESTAMP)", 0);
+    let (lo, last) = (spec.first_day() - (MONTH_DAYS - 1), spec.last_day());
+    let (from, last_start) = (Interval::Day.start(lo, 0), Interval::Day.start(last, 0));
+    let d = format!(
+        "SELECT v, day FROM active_days WHERE day >= ? AND day < ? \
+         UNION SELECT hash(visitor_id), {day} FROM user_events \
+           WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL \
+         UNION SELECT hash(visitor_id), {day} FROM user_events \
+           WHERE seq > ? AND event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL"
+    );
+    let p = vec![
+        Value::BigInt(lo),
+        Value::BigInt(last),
+        ts_param(last_start),
+        ts_param(spec.to_us),
+        Value::BigInt(done),
+        ts_param(from),
+        ts_param(last_start),
+    ];
+    (edges(&d), p)
+}
+
+/// DAU/WAU/MAU edges per day from `d`, the distinct (person, day) pairs.
+fn edges(d: &str) -> String {
+    format!(
+        "WITH d AS ({d}), \
          p AS (SELECT day, lead(day) OVER (PARTITION BY v ORDER BY day) AS nxt FROM d) \
          SELECT x, sum(dau)::BIGINT, sum(wau)::BIGINT, sum(mau)::BIGINT FROM ( \
            SELECT day AS x, 1 AS dau, 1 AS wau, 1 AS mau FROM p \
@@ -67,13 +102,19 @@ pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
            UNION ALL SELECT least(day + {WEEK_DAYS}, coalesce(nxt, day + {WEEK_DAYS})), 0, -1, 0 FROM p \
            UNION ALL SELECT least(day + {MONTH_DAYS}, coalesce(nxt, day + {MONTH_DAYS})), 0, 0, -1 FROM p \
          ) GROUP BY x ORDER BY x"
-    );
-    let from = Interval::Day.start(spec.first_day() - (MONTH_DAYS - 1), spec.offset_us);
-    (s, vec![ts_param(from), ts_param(spec.to_us)])
+    )
 }
 
 pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Active, StoreError> {
-    let (text, params) = sql(spec);
+    // The roll-up holds UTC days; another offset moves the day edges, so it reads events.
+    let rolled = match spec.offset_us {
+        0 => super::rollup::done(conn)?,
+        _ => None,
+    };
+    let (text, params) = match rolled {
+        Some(done) => sql_rolled(spec, done),
+        None => sql(spec),
+    };
     let mut stmt = conn.prepare(&text)?;
     let mut rows = stmt.query(duckdb::params_from_iter(params))?;
     let mut deltas = Vec::new();

@@ -43,7 +43,7 @@ pub struct Adoption {
 pub const SQL: &str = "SELECT feature, b, count(*) AS events, count(DISTINCT visitor_id) AS users,
            grouping(feature) AS any_feature, grouping(b) AS any_bucket
     FROM (SELECT feature, visitor_id, {bucket} AS b FROM user_events
-          WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL)
+          WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL)
     GROUP BY GROUPING SETS ((feature), (feature, b), (b), ())";
 
 pub fn sql(spec: &AdoptionSpec) -> String {
@@ -51,7 +51,7 @@ pub fn sql(spec: &AdoptionSpec) -> String {
         "{bucket}",
         &spec
             .interval
-            .sql("epoch_us(created_at::TIMESTAMP)", spec.offset_us),
+            .sql("epoch_us(event_time::TIMESTAMP)", spec.offset_us),
     )
 }
 

@@ -58,6 +58,7 @@ const MAX_NAME: usize = 256;
         events are dropped and counted in `bots`. Answers 200 only after the rows are committed. A batch with \
         one invalid item writes nothing. `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too.",
     request_body(content = EventsBody, content_type = "application/json"),
+    params(crate::http::event_time::SentAtQuery),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]
@@ -68,6 +69,7 @@ fn post_events() {}
     summary = "Record one funnel step reached, or a batch of them",
     description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing.",
     request_body(content = ConversionsBody, content_type = "application/json"),
+    params(crate::http::event_time::SentAtQuery),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed", body = Accepted), IngestErrors))]
 #[allow(dead_code)]

@@ -48,9 +48,16 @@ pub struct EventIn {
     user_agent: Option<String>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
+    /// 2100); default now. Analytics order and filter by the event time derived from it.
     #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
     timestamp: Option<JsonInt>,
+    /// The client's clock when it sent this item (or its batch), milliseconds since the
+    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+    #[serde(alias = "sentAt")]
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    sent_at: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -77,9 +84,16 @@ pub struct ConversionIn {
     #[serde(alias = "props")]
     #[schema(value_type = Option<Object>)]
     properties: Option<serde_json::Value>,
-    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
+    /// 2100); default now. Analytics order and filter by the event time derived from it.
     #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
     timestamp: Option<JsonInt>,
+    /// The client's clock when it sent this item (or its batch), milliseconds since the
+    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+    #[serde(alias = "sentAt")]
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    sent_at: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -145,6 +159,7 @@ impl IngestItem for EventIn {
 
     /// The stored row, or `None` for a bot.
     fn into_row(self, ctx: &Ctx<'_>, req: &Request<'_>) -> Result<Option<EventRow>, FieldError> {
+        let times = ctx.times(self.timestamp, self.sent_at, self.created_at)?;
         let ip_text = self.ip.map(|i| i.0);
         let user_agent = ctx.user_agent(self.user_agent)?;
         let agent = user_agent.as_deref().map(agent::parse);
@@ -180,8 +195,9 @@ impl IngestItem for EventIn {
             route,
             referrer,
             ip,
-            timestamp: ctx.timestamp(self.timestamp)?,
-            created_at: ctx.created_at(self.created_at)?,
+            timestamp: times.timestamp,
+            created_at: times.created_at,
+            event_time: Some(times.event_time),
             visitor_id: Some(visitor),
             feature,
             browser: agent.as_ref().map(|a| a.browser.clone()),
@@ -213,6 +229,7 @@ impl IngestItem for ConversionIn {
         ctx: &Ctx<'_>,
         req: &Request<'_>,
     ) -> Result<Option<ConversionRow>, FieldError> {
+        let times = ctx.times(self.timestamp, self.sent_at, self.created_at)?;
         let user = user_id(self.user_id)?;
         let visitor = req.visitor(ctx, &user, None, ctx.sender_user_agent())?;
         Ok(Some(ConversionRow {
@@ -223,8 +240,9 @@ impl IngestItem for ConversionIn {
             funnel: required(self.funnel, "funnel", MAX_SHORT)?,
             step: required(self.step, "step", MAX_SHORT)?,
             properties: properties(self.properties)?,
-            timestamp: ctx.timestamp(self.timestamp)?,
-            created_at: ctx.created_at(self.created_at)?,
+            timestamp: times.timestamp,
+            created_at: times.created_at,
+            event_time: Some(times.event_time),
         }))
     }
 }

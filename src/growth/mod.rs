@@ -8,6 +8,7 @@ pub mod adoption;
 pub mod funnel;
 pub mod overview;
 pub mod retention;
+pub mod rollup;
 pub mod time;
 
 mod api;
@@ -52,14 +53,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/analytics/growth", get(api::overview))
 }
 
-/// Its background task: folds new events into `user_profiles` every few seconds.
+/// Its background tasks: folds new events into `user_profiles` every few seconds, and
+/// their active days into the DAU/WAU/MAU roll-up.
 pub fn start(state: &AppState) {
     profile::spawn_fold(state.store.clone());
+    rollup::spawn(state.store.clone());
 }
 
-/// Does now what the background task would do next (the demo, after writing); returns
-/// how many events it folded.
+/// Does now what the background tasks would do next (the demo, after writing); returns
+/// how many events it folded into profiles.
 pub async fn catch_up(store: &Store) -> Result<u64, StoreError> {
+    rollup::catch_up(store).await?;
     profile::fold(store).await
 }
 

@@ -31,8 +31,8 @@ pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person
     let profile = profile?;
     let events = query_json(
         conn,
-        "SELECT id::VARCHAR AS id, event, properties, route, referrer, session_id, feature, browser, os, device, created_at \
-         FROM user_events WHERE visitor_id = ? ORDER BY created_at DESC, id LIMIT ?",
+        "SELECT id::VARCHAR AS id, event, properties, route, referrer, session_id, feature, browser, os, device, created_at, event_time \
+         FROM user_events WHERE visitor_id = ? ORDER BY event_time DESC, seq DESC NULLS LAST, id LIMIT ?",
         params![id, limit],
         &["properties"],
     )?;

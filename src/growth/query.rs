@@ -9,11 +9,11 @@ use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, St
 const EVENTS: &str = "user_events";
 const EVENT_COLUMNS: &str =
     "id::VARCHAR AS id, user_id, session_id, event, properties, \
-    route, referrer, user_agent, ip, timestamp, created_at, visitor_id, feature, browser, os, device, \
+    route, referrer, user_agent, ip, timestamp, created_at, event_time, visitor_id, feature, browser, os, device, \
     referrer_domain, utm_source, utm_medium, utm_campaign";
 const CONVERSIONS: &str = "conversions";
 const CONVERSION_COLUMNS: &str = "id::VARCHAR AS id, user_id, session_id, funnel, step, \
-    properties, timestamp, created_at, visitor_id";
+    properties, timestamp, created_at, visitor_id, event_time";
 const TOP_EVENTS: u32 = 20;
 const TOP_STEPS: u32 = 100;
 
@@ -102,8 +102,8 @@ fn event_totals(conn: &Connection, w: &Window) -> Result<EventTotals, StoreError
     Ok(conn.query_row(
         &format!(
             "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT session_id), count(DISTINCT event), \
-             (SELECT count(*) FROM {CONVERSIONS} WHERE created_at >= $1 AND created_at < $2) \
-             FROM {EVENTS} WHERE created_at >= $1 AND created_at < $2"
+             (SELECT count(*) FROM {CONVERSIONS} WHERE event_time >= $1 AND event_time < $2) \
+             FROM {EVENTS} WHERE event_time >= $1 AND event_time < $2"
         ),
         params![from, to],
         |r| {
@@ -135,7 +135,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
         conn,
         &format!(
             "SELECT event, count(*) AS count, count(DISTINCT visitor_id) AS users FROM {EVENTS} \
-             WHERE created_at >= ? AND created_at < ? GROUP BY event ORDER BY count DESC, event LIMIT ?"
+             WHERE event_time >= ? AND event_time < ? GROUP BY event ORDER BY count DESC, event LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_EVENTS],
         &[],
@@ -159,7 +159,7 @@ fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, 
     let totals = conn.query_row(
         &format!(
             "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT funnel) FROM {CONVERSIONS} \
-             WHERE created_at >= ? AND created_at < ?"
+             WHERE event_time >= ? AND event_time < ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us())],
         |r| {
@@ -174,7 +174,7 @@ fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, 
         conn,
         &format!(
             "SELECT funnel, step, count(*) AS conversions, count(DISTINCT visitor_id) AS users, \
-             min(created_at) AS first_seen FROM {CONVERSIONS} WHERE created_at >= ? AND created_at < ? \
+             min(event_time) AS first_seen FROM {CONVERSIONS} WHERE event_time >= ? AND event_time < ? \
              GROUP BY funnel, step ORDER BY funnel, first_seen, step LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_STEPS],
@@ -211,8 +211,8 @@ pub fn funnel_steps(
     to_us: i64,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT step FROM {CONVERSIONS} WHERE funnel = ? AND created_at >= ? AND created_at < ? \
-         GROUP BY step ORDER BY count(DISTINCT visitor_id) DESC, min(created_at), step LIMIT 10"
+        "SELECT step FROM {CONVERSIONS} WHERE funnel = ? AND event_time >= ? AND event_time < ? \
+         GROUP BY step ORDER BY count(DISTINCT visitor_id) DESC, min(event_time), step LIMIT 10"
     ))?;
     let rows = stmt.query_map(params![funnel, ts_param(from_us), ts_param(to_us)], |r| {
         r.get::<_, String>(0)

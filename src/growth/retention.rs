@@ -77,8 +77,8 @@ pub fn sql(spec: &RetentionSpec) -> (String, Vec<Value>) {
     let ret = cond(&spec.return_event, &mut p);
     let mut s = format!(
         "WITH pb AS (SELECT v, {bucket} AS b, min(t) FILTER (WHERE {start}) AS fs, max(t) FILTER (WHERE {ret}) AS lr \
-         FROM (SELECT hash(visitor_id) AS v, event, epoch_us(created_at::TIMESTAMP) AS t FROM user_events \
-         WHERE created_at >= ? AND created_at < ? AND visitor_id IS NOT NULL"
+         FROM (SELECT hash(visitor_id) AS v, event, epoch_us(event_time::TIMESTAMP) AS t FROM user_events \
+         WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL"
     );
     p.push(ts_param(spec.from_us()));
     p.push(ts_param(spec.to_us));

@@ -2,7 +2,7 @@
 //! all rows as one batch and answer only after the commit (`handler::<Item>`).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::auth::Sender;
 use super::body;
+use super::event_time;
 use crate::error::ApiError;
 use crate::state::{AppState, IpPolicy};
 use crate::store::Batch;
@@ -111,6 +112,10 @@ pub enum Skipped {
 /// What the server fills in: clock, sender address (already anonymised) and user agent.
 pub struct Ctx<'a> {
     pub now_us: i64,
+    /// The batch's `?sent_at=` (client clock at send, ms), for the clock-skew correction.
+    sent_at: Option<i64>,
+    /// The current item's place in its request (see `event_time::ordered`).
+    index: std::cell::Cell<usize>,
     /// The sender's own address, before anonymisation (for visitor ids, never stored).
     pub sender_ip: IpAddr,
     stored_ip: Option<String>,
@@ -122,11 +127,44 @@ impl<'a> Ctx<'a> {
     pub fn new(sender: &'a Sender, policy: &'a IpPolicy, now: DateTime<Utc>) -> Self {
         Ctx {
             now_us: now.timestamp_micros(),
+            sent_at: None,
+            index: std::cell::Cell::new(0),
             sender_ip: sender.ip,
             stored_ip: policy.apply(sender.ip),
             user_agent: sender.user_agent.as_deref(),
             policy,
         }
+    }
+
+    /// With the batch's `sent_at` (client clock at send, epoch ms).
+    pub fn with_sent_at(mut self, sent_at: Option<i64>) -> Self {
+        self.sent_at = sent_at;
+        self
+    }
+
+    /// Sets the place in its request of the item converted next.
+    pub fn set_index(&self, i: usize) {
+        self.index.set(i);
+    }
+
+    /// The three times of a row: the client `timestamp` (ms; now when absent), the
+    /// server's `created_at` (µs; a backfill later than now is now) and the `event_time`
+    /// (µs) the analytics read, from the one rule in `event_time`. `sent_at` is the item's
+    /// own, else the batch's.
+    pub fn times(
+        &self,
+        timestamp: Option<JsonInt>,
+        sent_at: Option<JsonInt>,
+        created_at: Option<DateTime<Utc>>,
+    ) -> Result<Times, FieldError> {
+        let created_at = self.created_at(created_at)?;
+        let sent_at = sent_at.map(|s| s.0).or(self.sent_at);
+        let at = event_time::event_time(created_at, timestamp.map(|t| t.0), sent_at)?;
+        Ok(Times {
+            timestamp: self.timestamp(timestamp)?,
+            created_at,
+            event_time: event_time::ordered(at, self.index.get()),
+        })
     }
 
     /// The sender's User-Agent header (already cut to `MAX_USER_AGENT`).
@@ -164,22 +202,10 @@ impl<'a> Ctx<'a> {
 
     /// Client time in epoch milliseconds; now when absent.
     pub fn timestamp(&self, t: Option<JsonInt>) -> Result<i64, FieldError> {
-        let Some(JsonInt(t)) = t else {
-            return Ok(self.now_ms());
-        };
-        if t < MIN_TIMESTAMP_MS {
-            return Err(field_error(
-                "timestamp",
-                "is before the year 2000; send milliseconds since the Unix epoch",
-            ));
+        match t {
+            None => Ok(self.now_ms()),
+            Some(JsonInt(t)) => event_time::client_ms(t, "timestamp"),
         }
-        if t >= END_TIMESTAMP_MS {
-            return Err(field_error(
-                "timestamp",
-                "is after the year 2100; send milliseconds since the Unix epoch",
-            ));
-        }
-        Ok(t)
     }
 
     /// Server time in epoch microseconds. A client may backfill it; an instant after now
@@ -187,6 +213,14 @@ impl<'a> Ctx<'a> {
     pub fn created_at(&self, c: Option<DateTime<Utc>>) -> Result<i64, FieldError> {
         Ok(c.map_or(self.now_us, |c| c.timestamp_micros().min(self.now_us)))
     }
+}
+
+/// A row's times; see `Ctx::times`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub timestamp: i64,
+    pub created_at: i64,
+    pub event_time: i64,
 }
 
 /// A whole number in a JSON body, written `42` or `42.0`: JSON Schema's `integer` counts
@@ -357,17 +391,21 @@ pub struct Accepted {
 pub async fn handler<T: IngestItem>(
     State(state): State<AppState>,
     sender: Sender,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Accepted>, ApiError> {
     let cfg = &state.config.ingest;
     let bytes = body::read(&headers, body, cfg.body_limit).await?;
     let (items, is_batch) = body::parse_items::<T>(&bytes, cfg.max_batch)?;
-    let ctx = Ctx::new(&sender, &state.privacy, Utc::now());
+    let sent_at = event_time::sent_at_query(query.as_deref())
+        .map_err(|e| ApiError::invalid(None, e.field, e.message))?;
+    let ctx = Ctx::new(&sender, &state.privacy, Utc::now()).with_sent_at(sent_at);
     let scope = T::scope(&state, &headers);
     let mut rows = Vec::with_capacity(items.len());
     let mut skipped = 0;
     for (i, item) in items.into_iter().enumerate() {
+        ctx.set_index(i);
         match item.into_row(&ctx, &scope) {
             Ok(Some(row)) => rows.push(row),
             Ok(None) => skipped += 1,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod client;
+pub mod event_time;
 pub mod ingest;
 pub mod limits;
 pub mod openapi;

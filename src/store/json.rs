@@ -75,7 +75,7 @@ pub fn ts_param(us: i64) -> duckdb::types::Value {
     duckdb::types::Value::Timestamp(TimeUnit::Microsecond, us)
 }
 
-/// The newest rows of `table` in `[from_us, to_us)`, newest first, one page of them.
+/// The newest rows of `table` by event time in `[from_us, to_us)`, newest first, one page of them.
 /// `table` and `columns` come from our own constants, never from input.
 #[allow(clippy::too_many_arguments)]
 pub fn newest_rows(
@@ -88,9 +88,30 @@ pub fn newest_rows(
     limit: u32,
     offset: u32,
 ) -> Result<Vec<JsonRow>, StoreError> {
+    // The page's oldest event time first, from that one narrow column: then the wide
+    // rows are read only from the row groups at or after it (zone maps), not the window's.
+    let skip = u64::from(limit) + u64::from(offset);
+    let oldest: Option<i64> = if skip == 0 {
+        None
+    } else {
+        conn.query_row(
+            &format!(
+                "SELECT epoch_us(event_time::TIMESTAMP) FROM {table} WHERE event_time >= ? AND event_time < ? \
+                 ORDER BY event_time DESC LIMIT 1 OFFSET ?"
+            ),
+            duckdb::params![ts_param(from_us), ts_param(to_us), skip - 1],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            duckdb::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?
+    };
+    let from_us = oldest.map_or(from_us, |t| t.max(from_us));
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE created_at >= ? AND created_at < ? \
-         ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        "SELECT {columns} FROM {table} WHERE event_time >= ? AND event_time < ? \
+         ORDER BY event_time DESC, id LIMIT ? OFFSET ?"
     );
     query_json(
         conn,
@@ -100,7 +121,7 @@ pub fn newest_rows(
     )
 }
 
-/// Rows per time bucket of `bucket_us` microseconds over `[from_us, to_us)`, oldest first;
+/// Rows per event-time bucket of `bucket_us` microseconds over `[from_us, to_us)`, oldest first;
 /// `t` is the bucket's start. `aggregates` is our own SQL, never input.
 pub fn series(
     conn: &Connection,
@@ -114,8 +135,8 @@ pub fn series(
     // Cast to plain TIMESTAMP first: the bundled DuckDB has no ICU, and epoch_us on a
     // TIMESTAMPTZ needs it. Stored values are UTC, so the cast changes nothing.
     let sql = format!(
-        "SELECT make_timestamp((epoch_us(created_at::TIMESTAMP) // {bucket_us}) * {bucket_us}) AS t, {aggregates} \
-         FROM {table} WHERE created_at >= ? AND created_at < ? GROUP BY 1 ORDER BY 1"
+        "SELECT make_timestamp((epoch_us(event_time::TIMESTAMP) // {bucket_us}) * {bucket_us}) AS t, {aggregates} \
+         FROM {table} WHERE event_time >= ? AND event_time < ? GROUP BY 1 ORDER BY 1"
     );
     query_json(
         conn,
@@ -134,7 +155,7 @@ mod tests {
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
-            "CREATE TABLE t (id INTEGER, v DOUBLE, props JSON, created_at TIMESTAMPTZ)",
+            "CREATE TABLE t (id INTEGER, v DOUBLE, props JSON, event_time TIMESTAMPTZ)",
         )
         .unwrap();
         let base = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z
@@ -161,7 +182,7 @@ mod tests {
         let rows = newest_rows(
             &conn,
             "t",
-            "id, props, created_at",
+            "id, props, event_time",
             &["props"],
             base,
             base + 2 * HOUR,
@@ -176,7 +197,11 @@ mod tests {
             "window [0h, 2h) holds ids 0..=3, newest first, offset 1"
         );
         assert_eq!(rows[0]["props"]["i"], 2);
-        assert_eq!(rows[0]["created_at"], "2026-01-01T01:00:00.000Z");
+        assert_eq!(rows[0]["event_time"], "2026-01-01T01:00:00.000Z");
+        // A page reaching past the window's rows: what there is.
+        let rows = newest_rows(&conn, "t", "id", &[], base, base + 2 * HOUR, 10, 2).unwrap();
+        let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, [1, 0]);
     }
 
     #[test]

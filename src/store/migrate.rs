@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_profile_watermark"),
     migration!(10, "0010_scaling"),
     migration!(11, "0011_alerts"),
+    migration!(13, "0013_event_time"),
 ];
 
 pub fn latest() -> i64 {
@@ -177,5 +178,137 @@ mod tests {
         assert!(conn
             .execute("INSERT INTO user_profiles (user_id) VALUES ('user-42')", [])
             .is_err());
+    }
+
+    #[test]
+    fn event_time_migration_fills_old_rows() {
+        // A file written by the schema before 0013, closed, then opened by this binary.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.duckdb");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
+            )
+            .unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.version < 13) {
+                conn.execute_batch(m.sql).unwrap();
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    params![m.version, m.name],
+                )
+                .unwrap();
+            }
+            // Received 2026-01-01T00:00:00Z. a: acted 5 s before (sane); b: a clock 3 h
+            // fast (not sane); c: no client time; d: two days before (not sane).
+            let at = "'2026-01-01 00:00:00+00'";
+            let ms = 1_767_225_600_000i64;
+            conn.execute_batch(&format!(
+                "INSERT INTO user_events (event, timestamp, created_at) VALUES
+                   ('a', {}, {at}), ('b', {}, {at}), ('c', NULL, {at}), ('d', {}, {at});
+                 INSERT INTO conversions (funnel, step, timestamp, created_at) VALUES ('f', 'a', {}, {at});
+                 INSERT INTO performance_metrics (lcp, timestamp, created_at) VALUES (1, {}, {at});
+                 INSERT INTO ai_performance_metrics (duration, timestamp, created_at) VALUES (1, NULL, {at});
+                 INSERT INTO database_performance_metrics (query, timestamp, created_at) VALUES ('q', {}, {at});",
+                ms - 5000,
+                ms + 3 * 3_600_000,
+                ms - 2 * 86_400_000,
+                ms - 5000,
+                ms - 5000,
+                ms - 5000,
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(migrate(&conn).unwrap(), [13]);
+        let times: Vec<(String, i64)> = conn
+            .prepare(
+                "SELECT event, epoch_ms(event_time::TIMESTAMP) FROM user_events ORDER BY event",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let ms = 1_767_225_600_000i64;
+        assert_eq!(
+            times,
+            [
+                ("a".to_string(), ms - 5000),
+                ("b".to_string(), ms),
+                ("c".to_string(), ms),
+                ("d".to_string(), ms),
+            ]
+        );
+        for (table, want) in [
+            ("conversions", ms - 5000),
+            ("performance_metrics", ms - 5000),
+            ("ai_performance_metrics", ms),
+            ("database_performance_metrics", ms - 5000),
+        ] {
+            let got: i64 = conn
+                .query_row(
+                    &format!("SELECT epoch_ms(event_time::TIMESTAMP) FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(got, want, "{table}");
+        }
+    }
+
+    /// `just bench-migrate`: migration 0013 in place on a file of `GS_MIGRATE_EVENTS`
+    /// (default 10M) events written by the schema before it. Prints the seconds it took.
+    #[test]
+    #[ignore]
+    fn bench_event_time_migration() {
+        let n: i64 = std::env::var("GS_MIGRATE_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.duckdb");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
+            )
+            .unwrap();
+            for m in MIGRATIONS.iter().filter(|m| m.version < 13) {
+                conn.execute_batch(m.sql).unwrap();
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    params![m.version, m.name],
+                )
+                .unwrap();
+            }
+            // 30 days of events, like `demo`: names, people, pages, a client timestamp.
+            conn.execute_batch(&format!(
+                "INSERT INTO user_events (user_id, session_id, event, properties, route, user_agent, ip,
+                    timestamp, created_at, visitor_id, browser, os, device, seq)
+                 SELECT 'user-' || (i % 200000), 's' || (i // 7), 'event_' || (i % 20), '{{\"i\":1}}',
+                    '/recipes/' || (i % 500), 'Mozilla/5.0', '198.51.100.0',
+                    1764547200000 + i * (2592000000 // {n}) - (i % 3000),
+                    make_timestamp((1764547200000 + i * (2592000000 // {n})) * 1000),
+                    'user-' || (i % 200000), 'Chrome', 'Windows', 'pc', i
+                 FROM range({n}) t(i); CHECKPOINT;"
+            ))
+            .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(migrate(&conn).unwrap(), [13]);
+        let secs = started.elapsed().as_secs_f64();
+        let filled: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM user_events WHERE event_time IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(filled, n);
+        println!("migration 0013 on {n} events: {secs:.1} s");
     }
 }

@@ -67,6 +67,18 @@ fn ts(micros: i64) -> Value {
     Value::Timestamp(TimeUnit::Microsecond, micros)
 }
 
+/// The `event_time` column of a row that keeps one (migration 0013).
+macro_rules! event_time {
+    ($($row:ident),*) => {$(
+        impl $row {
+            fn event_time(&self) -> Value {
+                ts(self.event_time.unwrap_or(self.created_at))
+            }
+        }
+    )*};
+}
+event_time!(PerformanceRow, AiRow, DatabaseRow, EventRow, ConversionRow);
+
 #[derive(Debug, Clone, Default)]
 pub struct PerformanceRow {
     pub id: Uuid,
@@ -97,6 +109,8 @@ pub struct PerformanceRow {
     pub path: Option<String>,
     /// A JSON object, already serialised.
     pub attribution: Option<String>,
+    /// When it happened (µs; see `http::event_time`); `None`: the receive time `created_at`.
+    pub event_time: Option<i64>,
 }
 
 impl Row for PerformanceRow {
@@ -131,6 +145,7 @@ impl Row for PerformanceRow {
             self.device,
             self.path,
             self.attribution,
+            self.event_time(),
         ])
     }
 }
@@ -161,6 +176,8 @@ pub struct AiRow {
     pub stream: Option<bool>,
     pub demo: Option<bool>,
     pub tokens_saved: Option<i32>,
+    /// When it happened (µs; see `http::event_time`); `None`: the receive time `created_at`.
+    pub event_time: Option<i64>,
 }
 
 impl Row for AiRow {
@@ -194,6 +211,7 @@ impl Row for AiRow {
             self.stream,
             self.demo,
             self.tokens_saved,
+            self.event_time(),
         ])
     }
 }
@@ -209,6 +227,8 @@ pub struct DatabaseRow {
     pub ip: Option<String>,
     pub timestamp: i64,
     pub created_at: i64,
+    /// When it happened (µs; see `http::event_time`); `None`: the receive time `created_at`.
+    pub event_time: Option<i64>,
 }
 
 impl Row for DatabaseRow {
@@ -230,6 +250,7 @@ impl Row for DatabaseRow {
             self.ip,
             self.timestamp,
             ts(self.created_at),
+            self.event_time(),
         ])
     }
 }
@@ -260,6 +281,8 @@ pub struct EventRow {
     pub utm_source: Option<String>,
     pub utm_medium: Option<String>,
     pub utm_campaign: Option<String>,
+    /// When it happened (µs; see `http::event_time`); `None`: the receive time `created_at`.
+    pub event_time: Option<i64>,
 }
 
 impl Row for EventRow {
@@ -303,6 +326,7 @@ impl EventRow {
             self.utm_medium,
             self.utm_campaign,
             seq,
+            self.event_time(),
         ])
     }
 }
@@ -318,6 +342,8 @@ pub struct ConversionRow {
     pub created_at: i64,
     pub properties: Option<String>,
     pub visitor_id: Option<String>,
+    /// When it happened (µs; see `http::event_time`); `None`: the receive time `created_at`.
+    pub event_time: Option<i64>,
 }
 
 impl Row for ConversionRow {
@@ -339,6 +365,7 @@ impl Row for ConversionRow {
             ts(self.created_at),
             self.properties,
             self.visitor_id,
+            self.event_time(),
         ])
     }
 }

@@ -31,6 +31,7 @@ pub(super) struct Doc;
     description = "Answers 200 only after the rows are committed. A batch with one invalid item writes nothing. \
         `text/plain` bodies (navigator.sendBeacon) are parsed as JSON too.",
     request_body(content = PerformanceBody, content_type = "application/json"),
+    params(crate::http::event_time::SentAtQuery),
     security((), ("ingestKey" = [])),
     responses((status = 200, description = "Committed; `ignored` counts custom timings", body = Accepted), IngestErrors))]
 #[allow(dead_code)]

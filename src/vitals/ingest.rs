@@ -84,9 +84,16 @@ pub struct PerformanceIn {
     connection: Option<String>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
+    /// 2100); default now. Reads order and filter by the event time derived from it.
     #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
     timestamp: Option<JsonInt>,
+    /// The client's clock when it sent this item (or its batch), milliseconds since the
+    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+    #[serde(alias = "sentAt")]
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    sent_at: Option<JsonInt>,
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
@@ -137,9 +144,16 @@ pub struct WebVitalIn {
     #[serde(alias = "userAgent")]
     #[schema(max_length = 512)]
     user_agent: Option<String>,
-    /// Client clock, milliseconds since the Unix epoch (2000 to 2100); default now.
+    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
+    /// 2100); default now. Reads order and filter by the event time derived from it.
     #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
     timestamp: Option<JsonInt>,
+    /// The client's clock when it sent this item (or its batch), milliseconds since the
+    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+    #[serde(alias = "sentAt")]
+    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+    sent_at: Option<JsonInt>,
 }
 
 /// A device class as clients name it: exactly `mobile`, `tablet`, `desktop` or `unknown`.
@@ -328,6 +342,7 @@ impl ToSchema for PerformanceItem {
 
 impl PerformanceIn {
     fn into_row(self, ctx: &Ctx<'_>, origin: &Origin<'_>) -> Result<PerformanceRow, FieldError> {
+        let times = ctx.times(self.timestamp, self.sent_at, self.created_at)?;
         if [self.lcp, self.inp, self.cls, self.fcp, self.ttfb, self.fid]
             .iter()
             .all(Option::is_none)
@@ -363,8 +378,9 @@ impl PerformanceIn {
             user_agent,
             connection: text(self.connection, "connection", MAX_SHORT)?,
             ip: ctx.ip(self.ip.map(|i| i.0))?,
-            timestamp: ctx.timestamp(self.timestamp)?,
-            created_at: ctx.created_at(self.created_at)?,
+            timestamp: times.timestamp,
+            created_at: times.created_at,
+            event_time: Some(times.event_time),
             metric_id,
             metric: None,
             rereport,
@@ -377,6 +393,7 @@ impl PerformanceIn {
 
 impl WebVitalIn {
     fn into_row(self, ctx: &Ctx<'_>, origin: &Origin<'_>) -> Result<PerformanceRow, FieldError> {
+        let times = ctx.times(self.timestamp, self.sent_at, None)?;
         // The name exactly, in any letter case: the schema's pattern states no spaces.
         let exact = self.name.trim().len() == self.name.len();
         let metric = Metric::from_name(&self.name)
@@ -429,8 +446,9 @@ impl WebVitalIn {
             user_agent,
             connection: text(self.connection, "connection", MAX_SHORT)?,
             ip: ctx.ip(None)?,
-            timestamp: ctx.timestamp(self.timestamp)?,
-            created_at: ctx.now_us,
+            timestamp: times.timestamp,
+            created_at: times.created_at,
+            event_time: Some(times.event_time),
             metric_id,
             metric: Some(metric.column().into()),
             rereport,

@@ -11,6 +11,7 @@
 //
 //   node settings.mjs <growth-stack-url>
 //
+// Every beacon must carry `?sent_at=` and every item a `timestamp` no later than it.
 // Prints `RESULT {...}` with the requests each page made; the Rust test checks what the
 // server stored. Exits non-zero when the browser part fails.
 
@@ -71,11 +72,17 @@ for (const [path, attrs] of Object.entries(PAGES)) {
   tab.on("request", (r) => {
     if (!r.url().startsWith(gs + "/api/analytics/")) return;
     let items = null;
+    // Every beacon carries its send time and every item the time it was queued, by the
+    // page's clock, so the server can file it when it happened.
+    const sentAt = Number(new URL(r.url()).searchParams.get("sent_at"));
+    let stamped = sentAt > 0;
     try {
       const body = JSON.parse(r.postData() ?? "null");
-      items = Array.isArray(body) ? body.length : 1;
+      const list = body === null ? [] : Array.isArray(body) ? body : [body];
+      if (body !== null) items = list.length;
+      stamped &&= list.every((i) => typeof i.timestamp === "number" && i.timestamp <= sentAt);
     } catch (e) {}
-    sent.push({ stream: new URL(r.url()).pathname.split("/").pop(), phase, items });
+    sent.push({ stream: new URL(r.url()).pathname.split("/").pop(), phase, items, stamped });
   });
   const events = () => sent.filter((s) => s.stream === "events");
 
@@ -118,5 +125,7 @@ const alone = shown("/override")[0];
 if (alone.items !== null && alone.items !== 1) fail(`/override's page view went with ${alone.items} items, not alone`);
 if (vitals("/off").length) fail(`/off sent vitals although both kinds were off: ${JSON.stringify(result["/off"])}`);
 if (!vitals("/configured").length || !vitals("/override").length) fail(`no vitals report on hide: ${JSON.stringify(result)}`);
+const unstamped = Object.values(result).flatMap((r) => r.sent).filter((s) => !s.stamped);
+if (unstamped.length) fail(`beacons without sent_at or items without timestamp: ${JSON.stringify(unstamped)}`);
 for (const p of Object.keys(PAGES)) console.log(`ok    ${p}: ${JSON.stringify(result[p])}`);
 console.log(`RESULT ${JSON.stringify(result)}`);

@@ -10,6 +10,7 @@ mod contract;
 mod dashboard;
 mod durability;
 mod errors;
+mod event_time;
 mod growth;
 mod growth_props;
 mod helpers;

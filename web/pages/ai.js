@@ -32,7 +32,7 @@ export default function ai(root, ctx) {
     caption: "Newest calls",
     rowClass: (r) => (failed(r) ? "row-error" : null),
     columns: [
-      { label: "Time", value: (r) => h("time", { datetime: r.created_at, title: r.created_at }, f.when(r.created_at)) },
+      { label: "Time", value: (r) => h("time", { datetime: r.event_time, title: `acted ${r.event_time}, received ${r.created_at}` }, f.when(r.event_time)) },
       { label: "Model", value: (r) => r.model, mono: true },
       { label: "Provider", value: (r) => (r.demo ? ratingChip("needs-improvement", "demo") : r.provider || f.DASH) },
       { label: "User", value: (r) => r.user_id || f.DASH, mono: true },

@@ -44,7 +44,7 @@ export default function database(root, ctx) {
     caption: "Newest timings",
     rowClass: (r) => (isSlow(r) ? "row-warn" : null),
     columns: [
-      { label: "Time", value: (r) => h("time", { datetime: r.created_at, title: r.created_at }, f.when(r.created_at)) },
+      { label: "Time", value: (r) => h("time", { datetime: r.event_time, title: `acted ${r.event_time}, received ${r.created_at}` }, f.when(r.event_time)) },
       { label: "Query", value: (r) => h("code", { class: "sql clamp", title: r.query }, r.query), cls: "sql-cell" },
       { label: "Duration", num: true, value: (r) => (isSlow(r) ? h("span", { class: "rated rate-poor" }, f.ms(r.duration)) : f.ms(r.duration)) },
       { label: "Rows", num: true, value: (r) => f.count(r.rows) },

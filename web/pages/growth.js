@@ -54,7 +54,7 @@ export default function growth(root, ctx) {
   const rows = pagedTable({
     caption: "Newest events",
     columns: [
-      { label: "Time", value: (r) => h("time", { datetime: r.created_at, title: r.created_at }, f.when(r.created_at)) },
+      { label: "Time", value: (r) => h("time", { datetime: r.event_time, title: `acted ${r.event_time}, received ${r.created_at}` }, f.when(r.event_time)) },
       { label: "Event", value: (r) => h("span", { class: "event-name" }, r.event) },
       { label: "Properties", value: (r) => props(r.properties), cls: "props" },
       { label: "Route", value: (r) => r.route, mono: true },

@@ -103,6 +103,8 @@ impl Gateway {
             stream: Some(meta.stream),
             demo: Some(end.demo),
             tokens_saved: meta.tokens_saved,
+            // The gateway saw the call itself: it happened when it was received.
+            event_time: None,
         });
     }
 }

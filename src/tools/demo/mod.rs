@@ -319,6 +319,7 @@ impl Generator {
                 utm_source: entry_campaign.map(|c| c.0.to_string()),
                 utm_medium: entry_campaign.map(|c| c.1.to_string()),
                 utm_campaign: entry_campaign.map(|c| c.2.to_string()),
+                event_time: None,
             };
             if event == "pageview" && self.rng.gen::<f64>() < 0.6 {
                 let mobile = ua.contains("Mobile");
@@ -448,6 +449,7 @@ impl Generator {
             timestamp: t / 1000,
             created_at: t,
             properties: None,
+            event_time: None,
         }
     }
 
@@ -482,6 +484,7 @@ impl Generator {
                     ip: Some(ip.to_string()),
                     timestamp: t / 1000,
                     created_at: t,
+                    event_time: None,
                 });
             }
         }

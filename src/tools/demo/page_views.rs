@@ -117,6 +117,7 @@ fn page_view(rng: &mut StdRng, t: i64, total_weight: u32, rows: &mut Vec<Perform
         device: Some(device.as_str().into()),
         path: Some(path),
         attribution: None,
+        event_time: None,
     };
     if rng.gen::<f64>() < REREPORT_SHARE {
         // Hidden once, then used again: CLS and INP grew before the second hide.
