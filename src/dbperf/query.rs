@@ -110,7 +110,7 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
              avg(duration) AS avg_duration, max(duration) AS max_duration, \
              quantile_cont(duration, 0.75) AS p75_duration, avg(cached::DOUBLE) AS cache_hit_rate \
              FROM {TABLE} WHERE created_at >= ? AND created_at < ? \
-             GROUP BY fingerprint ORDER BY avg_duration DESC, fingerprint LIMIT ?"
+             GROUP BY 2 ORDER BY avg_duration DESC, 2 LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_QUERIES],
         &[],
@@ -510,7 +510,7 @@ fn n_plus_one_sync(conn: &Connection, w: &Window) -> Result<NPlusOne, StoreError
            FROM {TABLE} WHERE created_at >= ? AND created_at < ?), \
          f AS (SELECT fp, req, any_value(nq) AS query, bool_or(by_request) AS by_request, \
            mode(route) AS route, mode(source) AS source, count(*) AS n, sum(duration) AS total, \
-           min(epoch_us(created_at::TIMESTAMP)) AS at \
+           min(epoch_us(created_at::TIMESTAMP)) AS at_us \
            FROM w WHERE req IS NOT NULL GROUP BY fp, req \
            HAVING count(*) >= ? AND sum(duration) > ?)"
     );
@@ -553,8 +553,8 @@ fn n_plus_one_sync(conn: &Connection, w: &Window) -> Result<NPlusOne, StoreError
         )?
         .collect::<duckdb::Result<_>>()?;
     let mut stmt = conn.prepare(&format!(
-        "{base} SELECT fp, query, req, by_request, route, source, n, total, total - total / n, at \
-         FROM f ORDER BY total DESC, at DESC, fp LIMIT ? OFFSET ?"
+        "{base} SELECT fp, query, req, by_request, route, source, n, total, total - total / n, at_us \
+         FROM f ORDER BY total DESC, at_us DESC, fp LIMIT ? OFFSET ?"
     ))?;
     let findings = stmt
         .query_map(
