@@ -527,8 +527,9 @@ impl Config {
             ));
         }
         if let Some(url) = &d.url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
-                && !url.contains('=')
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.contains('='))
             {
                 return Err(invalid(
                     "database.url",

@@ -264,9 +264,7 @@ fn tokenized(sql: &str) -> Option<String> {
             || out.ends_with('(')
             || out.ends_with('.')
             || out.ends_with("::");
-        if space && !out.is_empty() && !glue {
-            out.push(' ');
-        } else if !out.is_empty() && !glue && needs_space(&out, &piece) {
+        if !out.is_empty() && !glue && (space || needs_space(&out, &piece)) {
             out.push(' ');
         }
         space = false;

@@ -515,7 +515,7 @@ pub fn seq_scan_tables(c: &Catalog) -> Vec<SeqScanTable> {
             seq_scan_share: t.seq_scan as f64 / (t.seq_scan + t.idx_scan).max(1) as f64,
         })
         .collect();
-    out.sort_by(|a, b| b.seq_tup_read.cmp(&a.seq_tup_read));
+    out.sort_by_key(|t| std::cmp::Reverse(t.seq_tup_read));
     out.truncate(50);
     out
 }
@@ -528,7 +528,7 @@ pub fn unused_indexes(c: &Catalog) -> Vec<&Index> {
         .iter()
         .filter(|i| i.scans == 0 && !i.unique && !i.primary)
         .collect();
-    out.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes));
+    out.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
     out
 }
 
