@@ -18,6 +18,7 @@ use tokio_postgres::types::ToSql;
 use utoipa::ToSchema;
 
 use super::pg::{quote_ident, Catalog, Pg, PgError, Table, CATALOG_TTL};
+use crate::http::ingest::JsonInt;
 
 /// Rows a select returns when it names no limit, and at most.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -44,12 +45,12 @@ pub struct SelectIn {
     pub filters: Option<serde_json::Map<String, Value>>,
     pub order: Option<OrderIn>,
     /// Rows at most, 1 to 1000; default 100.
-    #[schema(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<JsonInt>,
     /// Seconds the answer may be served from the cache, 0 to 86400 (0: not cached);
     /// default `database.default_ttl`.
-    #[schema(minimum = 0, maximum = 86400)]
-    pub ttl: Option<u64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 86400)]
+    pub ttl: Option<JsonInt>,
 }
 
 /// ORDER BY one column.
@@ -142,15 +143,15 @@ pub fn plan(req: &SelectIn, catalog: &Catalog, default_ttl: u64) -> Result<Plan,
             req.table
         ))
     })?;
-    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
+    let limit = req.limit.map_or(i64::from(DEFAULT_LIMIT), |l| l.0);
+    if !(1..=i64::from(MAX_LIMIT)).contains(&limit) {
         return Err(SelectError::Invalid(
             "limit",
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let ttl = req.ttl.unwrap_or(default_ttl);
-    if ttl > MAX_TTL {
+    let ttl = req.ttl.map_or(default_ttl as i64, |t| t.0);
+    if !(0..=MAX_TTL as i64).contains(&ttl) {
         return Err(SelectError::Invalid(
             "ttl",
             format!("must be between 0 and {MAX_TTL} seconds"),
@@ -229,7 +230,7 @@ pub fn plan(req: &SelectIn, catalog: &Catalog, default_ttl: u64) -> Result<Plan,
         }
         None => String::new(),
     };
-    params.push(Param::Limit(i64::from(limit)));
+    params.push(Param::Limit(limit));
     let where_ = if conds.is_empty() {
         String::new()
     } else {
@@ -253,7 +254,7 @@ pub fn plan(req: &SelectIn, catalog: &Catalog, default_ttl: u64) -> Result<Plan,
         sql: inner,
         params,
         key,
-        ttl,
+        ttl: ttl as u64,
     })
 }
 
