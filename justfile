@@ -33,6 +33,12 @@ bench-growth N="10000000" DIR="target/bench-growth":
     test -f {{DIR}}/growth.duckdb || cargo run --release -- demo --events {{N}} --users 200000 --data-dir {{DIR}}
     cargo run --release -- bench --growth {{DIR}}
 
+# Database optimisation: fingerprinting per second, query-timing ingest next to events,
+# and with URL (a PostgreSQL you own; the bench fills a table gs_bench_recipes there)
+# select-cache hits next to the same query sent directly
+bench-db URL="":
+    cargo run --release -- bench --database {{ if URL == "" { "" } else { "--database-url " + URL } }}
+
 # Fill ./data with demo data
 demo N="100000":
     cargo run --release -- demo --events {{N}}

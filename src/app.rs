@@ -70,14 +70,19 @@ pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
 }
 
 /// Every route of every capability, with the shared middleware.
-fn router(state: AppState, gateway: Arc<ai::Gateway>, alerts: Arc<alerts::Engine>) -> Router {
+fn router(
+    state: AppState,
+    gateway: Arc<ai::Gateway>,
+    alerts: Arc<alerts::Engine>,
+    db: Arc<dbperf::DbPerf>,
+) -> Router {
     let cors = cors_layer(&state.config.ingest.cors_origins);
     let doc = openapi(&state.config);
     let tracker = web::Tracker::new(&state.config.performance);
     Router::new()
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
-        .merge(dbperf::routes())
+        .merge(dbperf::routes(db))
         .merge(growth::routes())
         .merge(scaling::routes())
         .merge(ops::routes(&doc))
@@ -209,6 +214,8 @@ pub struct App {
     gateway: Arc<ai::Gateway>,
     /// The alert engine: rules, states, silences, the outbox.
     pub alerts: Arc<alerts::Engine>,
+    /// Database optimisation: the PostgreSQL pool and the select cache.
+    dbperf: Arc<dbperf::DbPerf>,
     /// The admin token and whether it was just generated (then it is printed once).
     token: Option<(String, bool)>,
 }
@@ -250,7 +257,13 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let state = AppState::new(config, store, token.as_ref().map(|t| t.0.clone()), salt);
     let gateway = ai::start(&state)?;
     let alerts = alerts::open(&state).await?;
-    let router = router(state.clone(), gateway.clone(), alerts.clone());
+    let dbperf = dbperf::open(&state);
+    let router = router(
+        state.clone(),
+        gateway.clone(),
+        alerts.clone(),
+        dbperf.clone(),
+    );
     Ok(App {
         state,
         router,
@@ -258,6 +271,7 @@ pub async fn build(config: Config) -> Result<App, StartError> {
         listener,
         gateway,
         alerts,
+        dbperf,
         token,
     })
 }
@@ -268,7 +282,7 @@ impl App {
         spawn_limiter_cleanup(&self.state);
         vitals::start(&self.state);
         growth::start(&self.state);
-        dbperf::start(&self.state);
+        dbperf::start(&self.state, &self.dbperf);
         alerts::start(&self.alerts);
         scaling::start(&self.state);
     }

@@ -153,6 +153,13 @@ pub struct BenchArgs {
     /// Web vitals instead: --beacons single-report beacons, then (with --vitals-data) reads
     #[arg(long)]
     pub vitals: bool,
+    /// Database optimisation instead: fingerprinting, query-timing ingest next to events
+    #[arg(long)]
+    pub database: bool,
+    /// With --database: a PostgreSQL to time select-cache hits against direct queries on
+    /// (the bench creates and fills a table gs_bench_recipes there)
+    #[arg(long, value_name = "URL", requires = "database")]
+    pub database_url: Option<String>,
     /// Data dir filled by `demo --page-views N` to time per-route × device reads on
     #[arg(long, value_name = "DATA_DIR", requires = "vitals")]
     pub vitals_data: Option<PathBuf>,

@@ -251,6 +251,21 @@ section! {
     pub struct DatabaseConfig {
         slow_query_threshold: f64 = 1000.0
             => "milliseconds above which a query is slow";
+        store_literals: bool = true
+            => "keep reported query texts as sent; false stores the fingerprint's text, literals replaced by $n";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        url: Option<String> = None
+            => "your PostgreSQL, e.g. postgres://reader:pw@127.0.0.1/app (a read-only role is enough): pg_stat_statements, index advice and POST /api/db/select";
+        pool_size: u32 = 4
+            => "connections to database.url at most (1 to 64)";
+        enable_cache: bool = true
+            => "cache POST /api/db/select answers in memory";
+        default_ttl: u64 = 300
+            => "seconds a cached select answer lives when the call gives no ttl (1 to 86400)";
+        max_cache_size: usize = 1000
+            => "select answers the cache holds at most, least recently used dropped first";
+        poll_interval: u64 = 60
+            => "seconds between reads of pg_stat_statements and the catalog; 0 turns polling off";
     }
 }
 
@@ -501,6 +516,27 @@ impl Config {
                 "must be a number >= 0",
             ));
         }
+        let d = &self.database;
+        if !(1..=64).contains(&d.pool_size) {
+            return Err(invalid("database.pool_size", "must be between 1 and 64"));
+        }
+        if !(1..=86_400).contains(&d.default_ttl) {
+            return Err(invalid(
+                "database.default_ttl",
+                "must be between 1 and 86400",
+            ));
+        }
+        if let Some(url) = &d.url {
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.contains('='))
+            {
+                return Err(invalid(
+                    "database.url",
+                    "must be a postgres:// URL or a key=value connection string",
+                ));
+            }
+        }
         self.validate_scalability()?;
         let p = &self.performance;
         if p.batch_size == 0 || p.batch_size as usize > self.ingest.max_batch {
@@ -604,6 +640,7 @@ impl Config {
         for secret in [
             &mut c.server.admin_token,
             &mut c.ingest.key,
+            &mut c.database.url,
             &mut c.ai.openai_api_key,
             &mut c.ai.anthropic_api_key,
         ]

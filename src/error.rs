@@ -27,6 +27,10 @@ pub enum ApiError {
     Forbidden(String),
     #[error("no route for {0}")]
     NotFound(String),
+    /// A body names something where names are checked (a table, a column) that is not
+    /// there, or a value its column cannot hold: 400, the name never used.
+    #[error("{0}")]
+    UnknownName(String),
     /// A route that exists, asked about something that does not (a user, a funnel).
     #[error("{0}")]
     Missing(String),
@@ -64,7 +68,9 @@ fn invalid_message(index: &Option<usize>, field: &str, message: &str) -> String 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Malformed(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Malformed(_) | ApiError::BadParam { .. } | ApiError::UnknownName(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized | ApiError::WrongToken | ApiError::GatewayKey => {
                 StatusCode::UNAUTHORIZED
@@ -85,6 +91,7 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => "malformed_json",
             ApiError::BadParam { .. } => "invalid_parameter",
+            ApiError::UnknownName(_) => "unknown_name",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unauthorized | ApiError::WrongToken | ApiError::GatewayKey => "unauthorized",
             ApiError::Upstream { .. } => "upstream_error",

@@ -6,8 +6,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::fingerprint::memo;
 use crate::http::ingest::{
-    count, duration, required, user_id, Ctx, FieldError, IngestItem, JsonInt, UserId, MAX_QUERY,
+    count, duration, required, text, user_id, Ctx, FieldError, IngestItem, JsonInt, UserId,
+    MAX_QUERY, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
@@ -47,19 +49,41 @@ pub struct QueryTimingIn {
     /// Server time the row is filed under; default now, and a later instant is recorded as now.
     #[serde(alias = "createdAt")]
     created_at: Option<DateTime<Utc>>,
+    /// The request (page load, API call) this query ran for: the same query at least 5
+    /// times in one request, over 50 ms in all, is an N+1 finding.
+    #[serde(alias = "requestId")]
+    #[schema(max_length = 256)]
+    request_id: Option<String>,
+    /// The route template the request served, e.g. `/recipes/:id`.
+    #[schema(max_length = 2048)]
+    route: Option<String>,
+    /// Where in the app's code the query was made, e.g. `src/recipes.ts:42`.
+    #[schema(max_length = 256)]
+    source: Option<String>,
 }
 
 impl IngestItem for QueryTimingIn {
     type Row = DatabaseRow;
-    type Scope<'a> = ();
+    /// Whether stored query texts keep their literals (`database.store_literals`).
+    type Scope<'a> = bool;
 
-    fn scope<'a>(_: &'a AppState, _: &'a HeaderMap) {}
+    fn scope<'a>(state: &'a AppState, _: &'a HeaderMap) -> bool {
+        state.config.database.store_literals
+    }
 
-    fn into_row(self, ctx: &Ctx<'_>, _: &()) -> Result<Option<DatabaseRow>, FieldError> {
+    fn into_row(self, ctx: &Ctx<'_>, literals: &bool) -> Result<Option<DatabaseRow>, FieldError> {
         let times = ctx.times(self.timestamp, self.sent_at, self.created_at)?;
+        let query = required(self.query, "query", MAX_QUERY)?;
+        let f = memo().get(&query);
+        let nonempty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Ok(Some(DatabaseRow {
             id: ctx.id(self.id),
-            query: required(self.query, "query", MAX_QUERY)?,
+            query: if *literals { query } else { f.text.clone() },
+            fingerprint: Some(f.id),
+            normalized_query: Some(f.text),
+            request_id: nonempty(text(self.request_id, "request_id", MAX_SHORT)?),
+            route: nonempty(text(self.route, "route", MAX_URL)?),
+            source: nonempty(text(self.source, "source", MAX_SHORT)?),
             duration: duration(self.duration, "duration")?,
             rows: count(self.rows, "rows")?,
             cached: self.cached.unwrap_or(false),

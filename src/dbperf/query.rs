@@ -9,7 +9,7 @@ use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, St
 const TABLE: &str = "database_performance_metrics";
 const COLUMNS: &str =
     "id::VARCHAR AS id, query, duration, rows, cached, user_id::VARCHAR AS user_id, \
-    ip, timestamp, created_at, event_time";
+    ip, timestamp, created_at, event_time, fingerprint, normalized_query, request_id, route, source";
 const TOP_QUERIES: u32 = 10;
 
 pub type Summary = Report<Stats>;
@@ -17,7 +17,7 @@ pub type Summary = Report<Stats>;
 #[derive(Debug, Serialize)]
 pub struct Stats {
     pub totals: Totals,
-    /// Slowest by average first; identical query texts are grouped.
+    /// Slowest by average first; one row per fingerprint (its normalised text as `query`).
     pub slowest: Vec<JsonRow>,
 }
 
@@ -106,10 +106,11 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
     let slowest = query_json(
         conn,
         &format!(
-            "SELECT query, count(*) AS calls, avg(duration) AS avg_duration, max(duration) AS max_duration, \
+            "SELECT any_value({FP_TEXT}) AS query, {FP} AS fingerprint, count(*) AS calls, \
+             avg(duration) AS avg_duration, max(duration) AS max_duration, \
              quantile_cont(duration, 0.75) AS p75_duration, avg(cached::DOUBLE) AS cache_hit_rate \
              FROM {TABLE} WHERE event_time >= ? AND event_time < ? \
-             GROUP BY query ORDER BY avg_duration DESC, query LIMIT ?"
+             GROUP BY 2 ORDER BY avg_duration DESC, 2 LIMIT ?"
         ),
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_QUERIES],
         &[],
@@ -139,4 +140,642 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
     )?;
     let total = totals.queries;
     Ok(w.report(series, Stats { totals, slowest }, rows, total))
+}
+
+/// A reported row's fingerprint; rows stored before fingerprints existed group by text.
+const FP: &str = "coalesce(fingerprint, 'text:' || md5(query))";
+const FP_TEXT: &str = "coalesce(normalized_query, query)";
+
+/// How the fingerprints table is ordered (highest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortBy {
+    /// Total time: what to fix first.
+    #[default]
+    Total,
+    Mean,
+    Calls,
+    P95,
+    Max,
+    Slow,
+}
+
+impl SortBy {
+    pub const NAMES: [&'static str; 6] = ["total", "mean", "calls", "p95", "max", "slow"];
+
+    pub fn parse(s: &str) -> Option<SortBy> {
+        Some(match s {
+            "total" => SortBy::Total,
+            "mean" => SortBy::Mean,
+            "calls" => SortBy::Calls,
+            "p95" => SortBy::P95,
+            "max" => SortBy::Max,
+            "slow" => SortBy::Slow,
+            _ => return None,
+        })
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            SortBy::Total => "total_ms",
+            SortBy::Mean => "mean_ms",
+            SortBy::Calls => "calls",
+            SortBy::P95 => "p95_ms",
+            SortBy::Max => "max_ms",
+            SortBy::Slow => "slow",
+        }
+    }
+}
+
+/// PgHero's rule for a slow query: at least this many calls...
+pub const PGHERO_MIN_CALLS: u64 = 100;
+/// ...and at least this mean, in milliseconds.
+pub const PGHERO_MIN_MEAN_MS: f64 = 20.0;
+
+/// `GET /api/analytics/database-performance/queries`.
+#[derive(Debug, Serialize)]
+pub struct Fingerprints {
+    pub range: crate::http::window::WindowJson,
+    pub bucket_seconds: i64,
+    pub sort: &'static str,
+    pub totals: FingerprintTotals,
+    /// The rules a query is slow by: the guide's threshold and PgHero's.
+    pub slow_rules: SlowRules,
+    pub queries: Vec<FingerprintStats>,
+    pub page: crate::http::window::Page,
+    /// With `database.url`: `pg_stat_statements` over the window, most time first.
+    pub postgres: Vec<PgStats>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FingerprintTotals {
+    pub queries: u64,
+    pub fingerprints: u64,
+    /// Milliseconds of all reported queries.
+    pub total_ms: f64,
+    /// Fingerprints slow by the guide's threshold (mean above it) and by PgHero's rule.
+    pub slow_by_threshold: u64,
+    pub slow_by_pghero: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SlowRules {
+    /// `database.slow_query_threshold`, milliseconds: a call above it is slow.
+    pub threshold_ms: f64,
+    pub pghero_min_calls: u64,
+    pub pghero_min_mean_ms: f64,
+}
+
+/// One fingerprint's statistics over the window, in the manner of pg_stat_statements.
+#[derive(Debug, Serialize)]
+pub struct FingerprintStats {
+    pub fingerprint: String,
+    /// The normalised text ($n for literals).
+    pub query: String,
+    pub calls: u64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub stddev_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub rows: i64,
+    pub cache_hit_rate: f64,
+    /// This fingerprint's share of all query time in the window.
+    pub share: f64,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Calls above the threshold, and their share of the calls.
+    pub slow: u64,
+    pub slow_rate: f64,
+    /// Mean above the guide's threshold.
+    pub slow_by_threshold: bool,
+    /// At least 100 calls and a mean of at least 20 ms.
+    pub slow_by_pghero: bool,
+    /// Calls and total milliseconds per chart bucket, oldest first (empty buckets absent).
+    pub series: Vec<SeriesPoint>,
+    /// Where the calls come from (the `source` sent with them), most calls first.
+    pub sources: Vec<String>,
+    /// The same fingerprint in `pg_stat_statements`, when polled.
+    pub postgres: Option<PgStats>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SeriesPoint {
+    pub t: String,
+    pub calls: u64,
+    pub total_ms: f64,
+}
+
+pub async fn fingerprints(
+    store: &Store,
+    window: Window,
+    slow: f64,
+    sort: SortBy,
+) -> Result<Fingerprints, StoreError> {
+    store
+        .query(move |conn| fingerprints_sync(conn, &window, slow, sort))
+        .await
+}
+
+fn micros_to_text(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn fingerprints_sync(
+    conn: &Connection,
+    w: &Window,
+    slow: f64,
+    sort: SortBy,
+) -> Result<Fingerprints, StoreError> {
+    let (from, to) = (ts_param(w.from_us()), ts_param(w.to_us()));
+    let base = format!(
+        "WITH w AS (SELECT {FP} AS fp, {FP_TEXT} AS nq, duration, rows, cached, source, \
+           epoch_us(event_time::TIMESTAMP) AS us FROM {TABLE} WHERE event_time >= ? AND event_time < ?), \
+         g AS (SELECT fp, any_value(nq) AS query, count(*) AS calls, sum(duration) AS total_ms, \
+           avg(duration) AS mean_ms, min(duration) AS min_ms, max(duration) AS max_ms, \
+           coalesce(stddev_pop(duration), 0) AS stddev_ms, quantile_cont(duration, 0.5) AS p50_ms, \
+           quantile_cont(duration, 0.95) AS p95_ms, quantile_cont(duration, 0.99) AS p99_ms, \
+           coalesce(sum(rows), 0)::BIGINT AS rows, coalesce(avg(cached::DOUBLE), 0) AS cache_hit_rate, \
+           min(us) AS first_us, max(us) AS last_us, count(*) FILTER (WHERE duration > ?) AS slow \
+           FROM w GROUP BY fp)"
+    );
+    let (queries, total_ms, fingerprints, by_threshold, by_pghero): (u64, f64, u64, u64, u64) =
+        conn.query_row(
+            &format!(
+                "{base} SELECT coalesce(sum(calls), 0)::UBIGINT, coalesce(sum(total_ms), 0), count(*), \
+                 count(*) FILTER (WHERE mean_ms > ?), \
+                 count(*) FILTER (WHERE calls >= ? AND mean_ms >= ?) FROM g"
+            ),
+            params![
+                from.clone(),
+                to.clone(),
+                slow,
+                slow,
+                PGHERO_MIN_CALLS,
+                PGHERO_MIN_MEAN_MS
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+    let mut stmt = conn.prepare(&format!(
+        "{base} SELECT fp, query, calls, total_ms, mean_ms, min_ms, max_ms, stddev_ms, p50_ms, p95_ms, \
+         p99_ms, rows, cache_hit_rate, first_us, last_us, slow FROM g \
+         ORDER BY {} DESC, fp LIMIT ? OFFSET ?",
+        sort.column()
+    ))?;
+    let share = |t: f64| if total_ms > 0.0 { t / total_ms } else { 0.0 };
+    let mut queries_out: Vec<FingerprintStats> = stmt
+        .query_map(
+            params![from.clone(), to.clone(), slow, w.limit, w.offset],
+            |r| {
+                let calls: u64 = r.get(2)?;
+                let total: f64 = r.get(3)?;
+                let mean: f64 = r.get(4)?;
+                let slow_calls: u64 = r.get(15)?;
+                Ok(FingerprintStats {
+                    fingerprint: r.get(0)?,
+                    query: r.get(1)?,
+                    calls,
+                    total_ms: total,
+                    mean_ms: mean,
+                    min_ms: r.get(5)?,
+                    max_ms: r.get(6)?,
+                    stddev_ms: r.get(7)?,
+                    p50_ms: r.get(8)?,
+                    p95_ms: r.get(9)?,
+                    p99_ms: r.get(10)?,
+                    rows: r.get(11)?,
+                    cache_hit_rate: r.get(12)?,
+                    share: share(total),
+                    first_seen: micros_to_text(r.get(13)?),
+                    last_seen: micros_to_text(r.get(14)?),
+                    slow: slow_calls,
+                    slow_rate: if calls > 0 {
+                        slow_calls as f64 / calls as f64
+                    } else {
+                        0.0
+                    },
+                    slow_by_threshold: mean > slow,
+                    slow_by_pghero: calls >= PGHERO_MIN_CALLS && mean >= PGHERO_MIN_MEAN_MS,
+                    series: Vec::new(),
+                    sources: Vec::new(),
+                    postgres: None,
+                })
+            },
+        )?
+        .collect::<duckdb::Result<_>>()?;
+    if !queries_out.is_empty() {
+        // Every fingerprint's buckets in one pass; those on this page are kept.
+        let bucket = w.bucket_us().max(1);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {FP} AS fp, (epoch_us(event_time::TIMESTAMP) // {bucket}) * {bucket} AS t, \
+             count(*), sum(duration) FROM {TABLE} \
+             WHERE event_time >= ? AND event_time < ? GROUP BY 1, 2 ORDER BY 1, 2"
+        ))?;
+        let points = stmt.query_map(params![from.clone(), to.clone()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                SeriesPoint {
+                    t: micros_to_text(r.get(1)?),
+                    calls: r.get(2)?,
+                    total_ms: r.get(3)?,
+                },
+            ))
+        })?;
+        let at: std::collections::HashMap<String, usize> = queries_out
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.fingerprint.clone(), i))
+            .collect();
+        for p in points {
+            let (fp, point) = p?;
+            if let Some(&i) = at.get(&fp) {
+                queries_out[i].series.push(point);
+            }
+        }
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {FP} AS fp, source, count(*) AS n FROM {TABLE} \
+             WHERE event_time >= ? AND event_time < ? AND source IS NOT NULL \
+             GROUP BY 1, 2 ORDER BY 1, n DESC, 2"
+        ))?;
+        let sources = stmt.query_map(params![from, to], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for s in sources {
+            let (fp, source) = s?;
+            if let Some(&i) = at.get(&fp) {
+                if queries_out[i].sources.len() < 5 {
+                    queries_out[i].sources.push(source);
+                }
+            }
+        }
+    }
+    Ok(Fingerprints {
+        range: w.json(),
+        bucket_seconds: w.bucket_seconds(),
+        sort: SortBy::NAMES[sort as usize],
+        totals: FingerprintTotals {
+            queries,
+            fingerprints,
+            total_ms,
+            slow_by_threshold: by_threshold,
+            slow_by_pghero: by_pghero,
+        },
+        slow_rules: SlowRules {
+            threshold_ms: slow,
+            pghero_min_calls: PGHERO_MIN_CALLS,
+            pghero_min_mean_ms: PGHERO_MIN_MEAN_MS,
+        },
+        queries: queries_out,
+        page: crate::http::window::Page {
+            limit: w.limit,
+            offset: w.offset,
+            total: fingerprints,
+        },
+        postgres: Vec::new(),
+    })
+}
+
+/// Sentry's N+1 rule: the same fingerprint at least this many times in one request...
+pub const N_PLUS_ONE_MIN_CALLS: u64 = 5;
+/// ...taking more than this many milliseconds in all.
+pub const N_PLUS_ONE_MIN_MS: f64 = 50.0;
+
+/// `GET /api/analytics/database-performance/n-plus-one`.
+#[derive(Debug, Serialize)]
+pub struct NPlusOne {
+    pub range: crate::http::window::WindowJson,
+    pub rule: NPlusOneRule,
+    /// Per fingerprint: how many requests repeat it and the time lost, most time first.
+    pub queries: Vec<NPlusOneQuery>,
+    /// Each request that repeated a query, most time first.
+    pub findings: Vec<NPlusOneFinding>,
+    pub page: crate::http::window::Page,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NPlusOneRule {
+    pub min_calls: u64,
+    pub min_total_ms: f64,
+    /// Without `request_id`, one user (or IP) within one second counts as one request.
+    pub session_window_seconds: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NPlusOneQuery {
+    pub fingerprint: String,
+    pub query: String,
+    pub requests: u64,
+    pub calls: u64,
+    pub total_ms: f64,
+    /// What batching the calls into one would save: the total less one call's mean.
+    pub lost_ms: f64,
+    pub routes: Vec<String>,
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NPlusOneFinding {
+    pub fingerprint: String,
+    pub query: String,
+    /// The request id, or `session:<user or ip>@<second>` without one.
+    pub request: String,
+    /// `request` (a request_id was sent) or `session` (grouped by user within 1 s).
+    pub kind: &'static str,
+    pub route: Option<String>,
+    pub source: Option<String>,
+    pub count: u64,
+    pub total_ms: f64,
+    pub lost_ms: f64,
+    pub at: String,
+}
+
+pub async fn n_plus_one(store: &Store, window: Window) -> Result<NPlusOne, StoreError> {
+    store
+        .query(move |conn| n_plus_one_sync(conn, &window))
+        .await
+}
+
+fn n_plus_one_sync(conn: &Connection, w: &Window) -> Result<NPlusOne, StoreError> {
+    let (from, to) = (ts_param(w.from_us()), ts_param(w.to_us()));
+    let base = format!(
+        "WITH w AS (SELECT {FP} AS fp, {FP_TEXT} AS nq, duration, route, source, event_time, \
+           CASE WHEN request_id IS NOT NULL THEN request_id \
+                WHEN coalesce(user_id, ip) IS NOT NULL THEN 'session:' || coalesce(user_id, ip) || '@' || \
+                  (epoch_ms(event_time::TIMESTAMP) // 1000)::VARCHAR END AS req, \
+           request_id IS NOT NULL AS by_request \
+           FROM {TABLE} WHERE event_time >= ? AND event_time < ?), \
+         f AS (SELECT fp, req, any_value(nq) AS query, bool_or(by_request) AS by_request, \
+           mode(route) AS route, mode(source) AS source, count(*) AS n, sum(duration) AS total, \
+           min(epoch_us(event_time::TIMESTAMP)) AS at_us \
+           FROM w WHERE req IS NOT NULL GROUP BY fp, req \
+           HAVING count(*) >= ? AND sum(duration) > ?)"
+    );
+    let total: u64 = conn.query_row(
+        &format!("{base} SELECT count(*) FROM f"),
+        params![
+            from.clone(),
+            to.clone(),
+            N_PLUS_ONE_MIN_CALLS,
+            N_PLUS_ONE_MIN_MS
+        ],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "{base} SELECT fp, any_value(query), count(*), sum(n)::UBIGINT, sum(total), \
+         sum(total - total / n), string_agg(DISTINCT route, chr(31)), \
+         string_agg(DISTINCT source, chr(31)) \
+         FROM f GROUP BY fp ORDER BY 6 DESC, fp LIMIT 100"
+    ))?;
+    let queries = stmt
+        .query_map(
+            params![
+                from.clone(),
+                to.clone(),
+                N_PLUS_ONE_MIN_CALLS,
+                N_PLUS_ONE_MIN_MS
+            ],
+            |r| {
+                Ok(NPlusOneQuery {
+                    fingerprint: r.get(0)?,
+                    query: r.get(1)?,
+                    requests: r.get(2)?,
+                    calls: r.get(3)?,
+                    total_ms: r.get(4)?,
+                    lost_ms: r.get(5)?,
+                    routes: split_list(r.get(6)?),
+                    sources: split_list(r.get(7)?),
+                })
+            },
+        )?
+        .collect::<duckdb::Result<_>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "{base} SELECT fp, query, req, by_request, route, source, n, total, total - total / n, at_us \
+         FROM f ORDER BY total DESC, at_us DESC, fp LIMIT ? OFFSET ?"
+    ))?;
+    let findings = stmt
+        .query_map(
+            params![
+                from.clone(),
+                to.clone(),
+                N_PLUS_ONE_MIN_CALLS,
+                N_PLUS_ONE_MIN_MS,
+                w.limit,
+                w.offset
+            ],
+            |r| {
+                Ok(NPlusOneFinding {
+                    fingerprint: r.get(0)?,
+                    query: r.get(1)?,
+                    request: r.get(2)?,
+                    kind: if r.get::<_, bool>(3)? {
+                        "request"
+                    } else {
+                        "session"
+                    },
+                    route: r.get(4)?,
+                    source: r.get(5)?,
+                    count: r.get(6)?,
+                    total_ms: r.get(7)?,
+                    lost_ms: r.get(8)?,
+                    at: micros_to_text(r.get(9)?),
+                })
+            },
+        )?
+        .collect::<duckdb::Result<_>>()?;
+    Ok(NPlusOne {
+        range: w.json(),
+        rule: NPlusOneRule {
+            min_calls: N_PLUS_ONE_MIN_CALLS,
+            min_total_ms: N_PLUS_ONE_MIN_MS,
+            session_window_seconds: 1,
+        },
+        queries,
+        findings,
+        page: crate::http::window::Page {
+            limit: w.limit,
+            offset: w.offset,
+            total,
+        },
+    })
+}
+
+/// A `string_agg(..., chr(31))` back into its items.
+fn split_list(joined: Option<String>) -> Vec<String> {
+    let mut items: Vec<String> = joined
+        .map(|j| j.split('\u{1f}').map(str::to_string).collect())
+        .unwrap_or_default();
+    items.sort();
+    items
+}
+
+/// A fingerprint worth an index check: slow by either rule, or a large share of time.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    pub fingerprint: String,
+    pub query: String,
+    /// One call's text as sent, with its literals (when `store_literals` kept them).
+    pub example: Option<String>,
+    pub calls: u64,
+    pub mean_ms: f64,
+    pub total_ms: f64,
+    /// `reported` (apps sent timings) or `pg_stat_statements`.
+    pub origin: &'static str,
+}
+
+/// Fingerprints to advise on: slow by the threshold or PgHero's rule, or at least 10% of
+/// all query time; most total time first.
+pub async fn candidates(
+    store: &Store,
+    window: Window,
+    slow: f64,
+    max: u32,
+) -> Result<Vec<Candidate>, StoreError> {
+    store
+        .query(move |conn| {
+            let (from, to) = (ts_param(window.from_us()), ts_param(window.to_us()));
+            let mut stmt = conn.prepare(&format!(
+                "WITH g AS (SELECT {FP} AS fp, any_value({FP_TEXT}) AS nq, \
+                   any_value(query) FILTER (WHERE query <> {FP_TEXT}) AS example, count(*) AS calls, \
+                   avg(duration) AS mean_ms, sum(duration) AS total_ms \
+                   FROM {TABLE} WHERE event_time >= ? AND event_time < ? GROUP BY 1) \
+                 SELECT fp, nq, example, calls, mean_ms, total_ms, true FROM g \
+                 WHERE mean_ms > ? OR (calls >= ? AND mean_ms >= ?) \
+                   OR total_ms >= 0.1 * (SELECT sum(total_ms) FROM g) \
+                 UNION ALL \
+                 SELECT fingerprint, any_value(query), NULL, (max(calls) - CASE WHEN count(*) > 1 THEN min(calls) ELSE 0 END)::BIGINT, \
+                   (max(total_ms) - CASE WHEN count(*) > 1 THEN min(total_ms) ELSE 0 END) \
+                     / greatest(max(calls) - CASE WHEN count(*) > 1 THEN min(calls) ELSE 0 END, 1), \
+                   max(total_ms) - CASE WHEN count(*) > 1 THEN min(total_ms) ELSE 0 END, false \
+                 FROM pg_statement_snapshots WHERE polled_at >= ? AND polled_at < ? \
+                 GROUP BY fingerprint, queryid \
+                 ORDER BY 6 DESC LIMIT ?"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    from.clone(),
+                    to.clone(),
+                    slow,
+                    PGHERO_MIN_CALLS,
+                    PGHERO_MIN_MEAN_MS,
+                    from,
+                    to,
+                    max * 2
+                ],
+                |r| {
+                    Ok(Candidate {
+                        fingerprint: r.get(0)?,
+                        query: r.get(1)?,
+                        example: r.get(2)?,
+                        calls: r.get::<_, i64>(3)?.max(0) as u64,
+                        mean_ms: r.get(4)?,
+                        total_ms: r.get(5)?,
+                        origin: if r.get::<_, bool>(6)? {
+                            "reported"
+                        } else {
+                            "pg_stat_statements"
+                        },
+                    })
+                },
+            )?;
+            let mut out: Vec<Candidate> = Vec::new();
+            for r in rows {
+                let mut c = r?;
+                if let Some(seen) = out.iter_mut().find(|o| o.fingerprint == c.fingerprint) {
+                    // Reported and polled: keep the reported example, the larger figures.
+                    if seen.example.is_none() {
+                        seen.example = c.example.take();
+                    }
+                    continue;
+                }
+                out.push(c);
+            }
+            out.truncate(max as usize);
+            Ok(out)
+        })
+        .await
+}
+
+/// Statistics from `pg_stat_statements` over a window, per fingerprint.
+#[derive(Debug, Clone, Serialize)]
+pub struct PgStats {
+    pub fingerprint: String,
+    pub query: String,
+    pub calls: i64,
+    pub total_ms: f64,
+    pub mean_ms: Option<f64>,
+    pub rows: i64,
+    /// Shared-buffer hits among blocks read: PgHero's cache hit rate.
+    pub cache_hit_rate: Option<f64>,
+}
+
+/// The window's difference of the snapshots (or, with one snapshot, its totals since the
+/// statistics were reset), most total time first.
+pub async fn pg_stats(store: &Store, window: Window, max: u32) -> Result<Vec<PgStats>, StoreError> {
+    store
+        .query(move |conn| {
+            let d = |c: &str| format!("(max({c}) - CASE WHEN count(*) > 1 THEN min({c}) ELSE 0 END)");
+            let mut stmt = conn.prepare(&format!(
+                "WITH per AS (SELECT fingerprint, any_value(query) AS query, {} AS calls, {} AS total_ms, \
+                   {} AS rows, {} AS hit, {} AS read FROM pg_statement_snapshots \
+                   WHERE polled_at >= ? AND polled_at < ? GROUP BY fingerprint, queryid) \
+                 SELECT fingerprint, any_value(query), sum(calls)::BIGINT, sum(total_ms), sum(rows)::BIGINT, \
+                   sum(hit)::DOUBLE / nullif(sum(hit) + sum(read), 0) \
+                 FROM per GROUP BY fingerprint ORDER BY 4 DESC, 1 LIMIT ?",
+                d("calls"),
+                d("total_ms"),
+                d("rows"),
+                d("shared_blks_hit"),
+                d("shared_blks_read")
+            ))?;
+            let rows = stmt.query_map(
+                params![ts_param(window.from_us()), ts_param(window.to_us()), max],
+                |r| {
+                    let calls: i64 = r.get(2)?;
+                    let total: f64 = r.get(3)?;
+                    Ok(PgStats {
+                        fingerprint: r.get(0)?,
+                        query: r.get(1)?,
+                        calls,
+                        total_ms: total,
+                        mean_ms: (calls > 0).then(|| total / calls as f64),
+                        rows: r.get(4)?,
+                        cache_hit_rate: r.get(5)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<duckdb::Result<_>>()?)
+        })
+        .await
+}
+
+/// Stores one poll of `pg_stat_statements`.
+pub async fn save_snapshot(
+    store: &Store,
+    at_us: i64,
+    rows: Vec<(super::pg::Statement, String)>,
+) -> Result<(), StoreError> {
+    store
+        .maintain(move |conn| {
+            let mut app = conn.appender("pg_statement_snapshots")?;
+            for (s, fp) in &rows {
+                app.append_row(params![
+                    ts_param(at_us),
+                    s.queryid,
+                    fp,
+                    s.query,
+                    s.calls,
+                    s.total_ms,
+                    s.rows,
+                    s.shared_blks_hit,
+                    s.shared_blks_read
+                ])?;
+            }
+            app.flush()?;
+            Ok(())
+        })
+        .await
 }

@@ -227,6 +227,13 @@ pub struct DatabaseRow {
     pub ip: Option<String>,
     pub timestamp: i64,
     pub created_at: i64,
+    /// The fingerprint id and normalised text (migration 0012).
+    pub fingerprint: Option<String>,
+    pub normalized_query: Option<String>,
+    pub request_id: Option<String>,
+    pub route: Option<String>,
+    /// The caller's file:line.
+    pub source: Option<String>,
     /// When it happened (µs; see `http::event_time`); `None`: the receive time `created_at`.
     pub event_time: Option<i64>,
 }
@@ -250,6 +257,11 @@ impl Row for DatabaseRow {
             self.ip,
             self.timestamp,
             ts(self.created_at),
+            self.fingerprint,
+            self.normalized_query,
+            self.request_id,
+            self.route,
+            self.source,
             self.event_time(),
         ])
     }

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod contract;
 mod dashboard;
+mod dbperf;
 mod durability;
 mod errors;
 mod event_time;

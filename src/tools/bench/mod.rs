@@ -4,6 +4,7 @@
 mod ai;
 mod alerts;
 mod client;
+mod dbperf;
 mod growth;
 mod ingest;
 mod vitals;
@@ -14,13 +15,17 @@ pub use client::BenchError;
 use crate::cli::BenchArgs;
 use crate::config::Config;
 
-/// `bench`: ingest by default; `--startup`, `--vitals`, `--alerts` or `--growth` pick another bench.
+/// `bench`: ingest by default; `--startup`, `--vitals`, `--database`, `--alerts` or `--growth`
+/// pick another bench.
 pub async fn run(config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     if let Some(data_dir) = &args.startup {
         return ingest::startup(data_dir).await;
     }
     if args.vitals {
         return vitals::run(args).await;
+    }
+    if args.database {
+        return dbperf::run(args).await;
     }
     if let Some(data_dir) = &args.alerts {
         return alerts::run(config, data_dir, args.user_rules, args.rounds).await;

@@ -460,8 +460,12 @@ impl Generator {
         } else {
             1
         };
+        // One request of the app: its queries share a request id, so N+1 loops show
+        // (made from the visit, not the generator, so the rest of the data is unchanged).
+        let request_id = format!("req-{t:x}-{ip}");
         for _ in 0..self.rng.gen_range(1..3) {
             let (sql, median) = *self.pick(QUERIES);
+            let f = crate::dbperf::fingerprint(sql);
             let n = if sql.contains("ingredients") {
                 repeats
             } else {
@@ -484,6 +488,18 @@ impl Generator {
                     ip: Some(ip.to_string()),
                     timestamp: t / 1000,
                     created_at: t,
+                    fingerprint: Some(f.id.clone()),
+                    normalized_query: Some(f.text.clone()),
+                    request_id: Some(request_id.clone()),
+                    route: Some(
+                        if sql.contains("ingredients") {
+                            "/recipes/:id"
+                        } else {
+                            "/"
+                        }
+                        .into(),
+                    ),
+                    source: None,
                     event_time: None,
                 });
             }
