@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_profile_watermark"),
     migration!(10, "0010_scaling"),
     migration!(11, "0011_alerts"),
+    migration!(14, "0014_lifecycle"),
 ];
 
 pub fn latest() -> i64 {
