@@ -151,7 +151,8 @@ pub async fn export(
         now.format("%Y%m%dT%H%M%SZ"),
         format.name()
     );
-    let mut resp = Body::from_stream(chunks(f)).into_response();
+    // Fused: the compression layer may poll once more after the end.
+    let mut resp = Body::from_stream(futures_util::StreamExt::fuse(chunks(f))).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -151,6 +151,15 @@ fn export_of_1000_events_reads_back_as_1000_rows_in_every_format() {
             assert!(!cols.iter().any(|x| x == "seq"), "internal numbering leaks");
         }
     }
+    // A client that accepts compression gets the whole file too.
+    let r = client()
+        .get(format!("{}/api/export?stream=events&format=csv", s.url))
+        .bearer_auth(TOKEN)
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-export-rows"], "1000");
     // A window without rows, and bad parameters.
     let r = exported(&s, "stream=events&format=csv&to=2000-01-01");
     assert_eq!(r.headers()["x-export-rows"], "0");
