@@ -389,3 +389,38 @@ pub fn spawn(store: &Store, dir: PathBuf, data_dir: PathBuf, hours: u32, keep: u
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake(dir: &Path, name: &str, created_at: &str, scheduled: bool) {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let m = Manifest {
+            name: name.into(),
+            created_at: created_at.into(),
+            schema_version: 1,
+            growth_stack_version: "0".into(),
+            tables: BTreeMap::from([("user_events".to_string(), 3)]),
+            scheduled,
+        };
+        write_manifest(&d, &m).unwrap();
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest_scheduled_and_every_manual_one() {
+        let dir = tempfile::tempdir().unwrap();
+        fake(dir.path(), "auto-1", "2026-01-01T00:00:00.000Z", true);
+        fake(dir.path(), "auto-2", "2026-01-02T00:00:00.000Z", true);
+        fake(dir.path(), "auto-3", "2026-01-03T00:00:00.000Z", true);
+        fake(dir.path(), "manual", "2025-12-01T00:00:00.000Z", false);
+        // Unfinished: never listed.
+        std::fs::create_dir_all(dir.path().join("x.partial")).unwrap();
+        assert_eq!(list(dir.path()).len(), 4);
+        rotate(dir.path(), 2);
+        let names: Vec<String> = list(dir.path()).into_iter().map(|b| b.name).collect();
+        assert_eq!(names, ["auto-3", "auto-2", "manual"]);
+        assert_eq!(list(dir.path())[0].rows, 3);
+    }
+}
