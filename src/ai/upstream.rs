@@ -1,4 +1,4 @@
-//! Calls to providers: one pooled HTTP/1.1 client (rustls with ring for https, plain
+//! Calls to providers: one pooled HTTP/1.1 client (`http::client`: rustls for https, plain
 //! http for loopback servers such as Ollama), connect / first-byte / total timeouts, and
 //! retries with exponential backoff and jitter on 429 and 5xx that honour `Retry-After`.
 
@@ -8,14 +8,11 @@ use axum::http::{header, HeaderName, HeaderValue, Request, Response, StatusCode}
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use super::providers::Provider;
 use super::wire::Api;
 use crate::config::AiConfig;
+use crate::http::client::HttpClient;
 
 /// Longest `Retry-After` we wait out ourselves; longer ones go back to the client.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(20);
@@ -32,7 +29,7 @@ pub enum UpstreamError {
 }
 
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     first_byte: Duration,
     pub total: Duration,
     retries: u32,
@@ -46,19 +43,8 @@ pub struct Forward {
 
 impl Upstream {
     pub fn new(c: &AiConfig) -> Upstream {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_millis(c.connect_timeout.max(1))));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(https);
+        let client =
+            crate::http::client::build(Duration::from_millis(c.connect_timeout.max(1)), 256);
         Upstream {
             client,
             first_byte: Duration::from_millis(c.first_byte_timeout.max(1)),

@@ -6,36 +6,35 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Utc;
 use duckdb::params;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::openapi::{RefOr, Response as OaResponse};
-use utoipa::{IntoParams, IntoResponses, OpenApi, PartialSchema, ToSchema};
+use utoipa::{IntoParams, IntoResponses, OpenApi};
 
 use super::errors::{self, ErrorIn};
-use super::eval::{Series, State as AlertState};
 use super::history;
 use super::measures::{self, Stats};
 use super::notify;
 use super::outbox::{self, Pending};
-use super::rules::{self, present, Origin, Rule, RuleSpec};
+use super::rules::{self, Origin, Rule, RuleSpec};
 use super::schema::TestBody;
+use super::series::{Series, State as AlertState};
 use super::silences::{self, SilenceIn};
 use super::Engine;
 use crate::error::ApiError;
-use crate::http::body::{self, parse_value};
+use crate::http::body::JsonObject;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{
     errors as error_responses, IngestErrors, OneOrMany, ReadErrors, UNAUTHORIZED,
 };
-use crate::http::params::{enum_schema, Int, Params};
+use crate::http::params::present;
+use crate::http::params::{Int, Params};
 use crate::http::{Admin, CachedRead, PathParam, Window, WindowQuery};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
@@ -152,22 +151,6 @@ error_list!(
     ]
 );
 
-/// A JSON object body, read under the ingest body limit; 400 when it is not an object,
-/// 422 naming the field that breaks a rule.
-async fn json_body<T: DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, ApiError> {
-    let bytes = body::read(headers, body, state.config.ingest.body_limit).await?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::Malformed("expected a JSON object".into()));
-    }
-    parse_value(value, None)
-}
-
 fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid(None, field, message)
 }
@@ -229,13 +212,7 @@ struct RuleView {
 
 fn views(engine: &Engine) -> Vec<RuleView> {
     let now = Utc::now();
-    let silences: Vec<_> = engine
-        .silences
-        .lock()
-        .iter()
-        .filter(|s| s.active(now))
-        .cloned()
-        .collect();
+    let silences = engine.active_silences(now);
     let all = engine.series.lock();
     engine
         .rules()
@@ -412,10 +389,8 @@ pub async fn create_rule(
     State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(spec): JsonObject<RuleSpec>,
 ) -> Result<Response, ApiError> {
-    let spec: RuleSpec = json_body(&state, &headers, body).await?;
     check(&spec)?;
     let id = spec.rule_id();
     let spec = RuleSpec {
@@ -448,8 +423,7 @@ pub async fn update_rule(
     Extension(engine): Eng,
     _: Admin,
     PathParam(id): PathParam<String>,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(spec): JsonObject<RuleSpec>,
 ) -> Result<Json<Rule>, ApiError> {
     let existing = find(&engine, &id)?;
     if existing.origin == Origin::Config {
@@ -457,7 +431,6 @@ pub async fn update_rule(
             "rule {id:?} comes from the config file ([[alerts.rules]]); change it there"
         )));
     }
-    let spec: RuleSpec = json_body(&state, &headers, body).await?;
     check(&spec)?;
     // The path names the rule; an id in the body is the same rule or ignored.
     let spec = RuleSpec {
@@ -540,13 +513,10 @@ async fn preview_of(engine: &Engine, rule: Rule) -> Result<Json<Preview>, ApiErr
     security(("admin" = [])),
     responses((status = 200, description = "The points", body = Object), BodyErrors))]
 pub async fn preview(
-    State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(spec): JsonObject<RuleSpec>,
 ) -> Result<Json<Preview>, ApiError> {
-    let spec: RuleSpec = json_body(&state, &headers, body).await?;
     check(&spec)?;
     let rule = Rule {
         id: spec.rule_id(),
@@ -610,10 +580,8 @@ pub async fn create_silence(
     State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(input): JsonObject<SilenceIn>,
 ) -> Result<Response, ApiError> {
-    let input: SilenceIn = json_body(&state, &headers, body).await?;
     let now = Utc::now();
     let s = input.into_silence(now).map_err(|(f, m)| invalid(f, m))?;
     let _w = engine.writes.lock().await;
@@ -672,13 +640,10 @@ pub struct TestIn {
     security(("admin" = [])),
     responses((status = 202, description = "Queued; the channels", body = Object), TestErrors))]
 pub async fn send_test(
-    State(state): State<AppState>,
     Extension(engine): Eng,
     _: Admin,
-    headers: HeaderMap,
-    body: Body,
+    JsonObject(input): JsonObject<TestIn>,
 ) -> Result<Response, ApiError> {
-    let input: TestIn = json_body(&state, &headers, body).await?;
     if input
         .channel
         .as_ref()
@@ -723,31 +688,12 @@ pub async fn send_test(
     Ok((StatusCode::ACCEPTED, Json(json!({ "queued": channels }))).into_response())
 }
 
-/// `?status=`: which deliveries.
-#[derive(Debug, Clone, Copy)]
-pub struct DeliveryStatus(&'static str);
-
-impl std::str::FromStr for DeliveryStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        ["pending", "sent", "failed"]
-            .into_iter()
-            .find(|x| *x == s)
-            .map(DeliveryStatus)
-            .ok_or_else(|| format!("{s:?} is not pending, sent or failed"))
-    }
-}
-crate::str_param!(DeliveryStatus);
-
-impl PartialSchema for DeliveryStatus {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        enum_schema(
-            &["pending", "sent", "failed"],
-            "Only notifications in this state; default all",
-        )
-    }
-}
-impl ToSchema for DeliveryStatus {}
+crate::choice_param!(
+    /// `?status=`: which deliveries.
+    DeliveryStatus(&'static str),
+    "Only notifications in this state; default all",
+    { "pending" => "pending", "sent" => "sent", "failed" => "failed" }
+);
 
 /// The filters of the notification log.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -9,56 +9,12 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::anomaly::{self, Band};
+use super::anomaly;
 use super::measures::{self, Key, Stats};
 use super::rules::{Condition, Rule};
-use super::{fingerprint, history, notify, Engine};
+use super::series::{Series, State};
+use super::{history, notify, Engine};
 use crate::store::StoreError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    #[default]
-    Inactive,
-    Pending,
-    Firing,
-    Resolved,
-    #[serde(rename = "nodata")]
-    NoData,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Inactive => "inactive",
-            State::Pending => "pending",
-            State::Firing => "firing",
-            State::Resolved => "resolved",
-            State::NoData => "nodata",
-        }
-    }
-
-    pub fn parse(s: &str) -> State {
-        match s {
-            "pending" => State::Pending,
-            "firing" => State::Firing,
-            "resolved" => State::Resolved,
-            "nodata" => State::NoData,
-            _ => State::Inactive,
-        }
-    }
-
-    /// Higher is worse: what a card or a rule shows for several series.
-    pub fn rank(self) -> u8 {
-        match self {
-            State::Firing => 4,
-            State::Pending => 3,
-            State::NoData => 1,
-            State::Resolved => 2,
-            State::Inactive => 0,
-        }
-    }
-}
 
 /// What one evaluation says about a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,30 +22,6 @@ pub enum Verdict {
     True,
     False,
     NoData,
-}
-
-/// One series of a rule (the rule itself, or the rule on one route) and its state.
-#[derive(Debug, Clone, Serialize)]
-pub struct Series {
-    pub rule_id: String,
-    /// The split label's value, "" when the rule is not split.
-    pub series: String,
-    pub fingerprint: String,
-    pub labels: BTreeMap<String, String>,
-    pub state: State,
-    pub value: Option<f64>,
-    pub samples: f64,
-    /// Decline rules: the same window a week earlier.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<f64>,
-    /// Anomaly rules: the expected band.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub band: Option<Band>,
-    pub active_since: Option<DateTime<Utc>>,
-    pub firing_since: Option<DateTime<Utc>>,
-    pub last_true: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub evaluated_at: DateTime<Utc>,
 }
 
 /// Timing of the last round, for the API and the benchmark.
@@ -366,22 +298,7 @@ impl Engine {
                         .entry((r.id.clone(), series_name.clone()))
                         .or_insert_with(|| {
                             let labels = labels(r, g.as_deref());
-                            Series {
-                                rule_id: r.id.clone(),
-                                series: series_name.clone(),
-                                fingerprint: fingerprint(&labels),
-                                labels,
-                                state: State::Inactive,
-                                value: None,
-                                samples: 0.0,
-                                reference: None,
-                                band: None,
-                                active_since: None,
-                                firing_since: None,
-                                last_true: None,
-                                resolved_at: None,
-                                evaluated_at: now,
-                            }
+                            Series::new(r.id.clone(), series_name.clone(), labels, now)
                         });
                     entry.value = value;
                     entry.samples = n;
@@ -450,22 +367,7 @@ mod tests {
     use super::*;
 
     fn series() -> Series {
-        Series {
-            rule_id: "r".into(),
-            series: String::new(),
-            fingerprint: String::new(),
-            labels: BTreeMap::new(),
-            state: State::Inactive,
-            value: None,
-            samples: 0.0,
-            reference: None,
-            band: None,
-            active_since: None,
-            firing_since: None,
-            last_true: None,
-            resolved_at: None,
-            evaluated_at: Utc::now(),
-        }
+        Series::new("r".into(), String::new(), BTreeMap::new(), Utc::now())
     }
 
     #[test]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use duckdb::params;
 use serde::Serialize;
 
-use super::eval::{Series, State};
+use super::series::{Series, State};
 use crate::http::Window;
 use crate::store::{query_json, ts_param, JsonRow, Store, StoreError};
 

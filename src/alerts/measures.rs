@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use duckdb::types::Value;
 use serde::{Deserialize, Serialize};
 
-use super::rules::present;
+use crate::http::params::present;
 use crate::store::{ts_param, StoreError};
 
 /// What the product records, as something a rule can watch.
@@ -58,6 +58,18 @@ pub enum Agg {
     /// A share in percent (the measure's own ratio).
     Rate,
     Count,
+}
+
+impl Agg {
+    pub const ALL: [Agg; 7] = [
+        Agg::P50,
+        Agg::P75,
+        Agg::P95,
+        Agg::Avg,
+        Agg::Max,
+        Agg::Rate,
+        Agg::Count,
+    ];
 }
 
 /// A label a rule may filter on or split its series by.
@@ -667,15 +679,6 @@ pub struct CatalogueEntry {
 }
 
 pub fn catalogue() -> Vec<CatalogueEntry> {
-    let aggs = [
-        Agg::P50,
-        Agg::P75,
-        Agg::P95,
-        Agg::Avg,
-        Agg::Max,
-        Agg::Rate,
-        Agg::Count,
-    ];
     Measure::ALL
         .into_iter()
         .map(|m| {
@@ -686,7 +689,7 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
                 label: i.label,
                 unit: i.unit,
                 default_aggregation: m.default_agg(),
-                aggregations: aggs.into_iter().filter(|a| m.allows(*a)).collect(),
+                aggregations: Agg::ALL.into_iter().filter(|a| m.allows(*a)).collect(),
                 dimensions: Dim::ALL
                     .into_iter()
                     .filter(|d| m.has_dim(*d))

@@ -18,6 +18,7 @@ mod notify;
 mod outbox;
 mod rules;
 mod schema;
+mod series;
 mod silences;
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,7 +34,8 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 pub use errors::{record_server_errors, ErrorIn};
-pub use eval::{RoundInfo, State};
+pub use eval::RoundInfo;
+pub use series::State;
 
 use crate::config::Config;
 use crate::http::client::HttpClient;
@@ -41,9 +43,10 @@ use crate::http::ingest::handler;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use anomaly::Band;
-use eval::Series;
-use notify::{Channel, Group};
+use notify::Channel;
+use outbox::Group;
 use rules::{Rule, RuleSpec};
+use series::Series;
 use silences::Silence;
 
 /// This capability's operations for `/api/openapi.json`.
@@ -174,6 +177,12 @@ impl Engine {
 
     fn rules(&self) -> Vec<Rule> {
         self.rules.read().clone()
+    }
+
+    /// The silences in force at `now`.
+    fn active_silences(&self, now: chrono::DateTime<Utc>) -> Vec<Silence> {
+        let all = self.silences.lock();
+        all.iter().filter(|s| s.active(now)).cloned().collect()
     }
 
     fn set_api_rules(&self, api: Vec<RuleSpec>) {

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use super::eval::{Series, State};
-use super::outbox::{self, Pending};
+use super::outbox::{self, Group, GroupChange, Pending};
 use super::rules::{fmt_num, Condition, Rule};
+use super::series::{Series, State};
 use super::{fingerprint, Engine};
 use crate::config::{AlertChannelKind, AlertsConfig};
 use crate::store::StoreError;
@@ -64,21 +64,6 @@ pub fn channels(cfg: &AlertsConfig) -> Vec<Channel> {
     out
 }
 
-/// Alertmanager's notification log for one group on one channel.
-#[derive(Debug, Clone)]
-pub struct Group {
-    pub first_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    /// Fingerprints of the firing alerts last sent, sorted.
-    pub sent_firing: Vec<String>,
-}
-
-/// What changed in the log this round.
-pub enum GroupChange {
-    Put(String, String, Group),
-    Delete(String, String),
-}
-
 /// Decides which groups are due and queues their notifications (with the log update, in
 /// one transaction). Called after every evaluation round.
 pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -89,13 +74,7 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), StoreError>
     let secs = |s: u64| chrono::Duration::seconds(s as i64);
     let rules = engine.rules();
     let series: Vec<Series> = engine.series.lock().values().cloned().collect();
-    let silences: Vec<_> = engine
-        .silences
-        .lock()
-        .iter()
-        .filter(|s| s.active(now))
-        .cloned()
-        .collect();
+    let silences = engine.active_silences(now);
     let silenced = |s: &Series| silences.iter().any(|x| x.matches(&s.labels));
     let mut by_rule: HashMap<&str, Vec<&Series>> = HashMap::new();
     for s in &series {

@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::notify::GroupChange;
 use super::Engine;
 use crate::http::client::HttpClient;
 use crate::store::{query_json, ts_param, JsonRow, Store, StoreError};
@@ -25,6 +24,21 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Alertmanager's notification log for one group on one channel.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub first_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Fingerprints of the firing alerts last sent, sorted.
+    pub sent_firing: Vec<String>,
+}
+
+/// What changed in the log this round.
+pub enum GroupChange {
+    Put(String, String, Group),
+    Delete(String, String),
+}
 
 /// A notification about to be queued.
 pub struct Pending {
@@ -110,9 +124,7 @@ pub async fn enqueue(
 }
 
 /// The group log as saved.
-pub async fn load_groups(
-    store: &Store,
-) -> Result<Vec<(String, String, super::notify::Group)>, StoreError> {
+pub async fn load_groups(store: &Store) -> Result<Vec<(String, String, Group)>, StoreError> {
     store
         .query(|c| {
             let mut stmt = c.prepare(
@@ -125,7 +137,7 @@ pub async fn load_groups(
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
-                    super::notify::Group {
+                    Group {
                         first_at: at(r.get(2)?).unwrap_or_else(Utc::now),
                         sent_at: at(r.get(3)?),
                         sent_firing: fps

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::measures::{Agg, Dim, Filters, Measure};
 use crate::config::Secs;
+use crate::http::params::present;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -164,15 +165,6 @@ pub struct RuleSpec {
     pub channels: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
-}
-
-/// An optional field that, when given, is a value: `null` is refused like a wrong type.
-pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
 }
 
 /// A count written `20` or `20.0` (JSON Schema's `integer` is both).

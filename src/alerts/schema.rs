@@ -112,15 +112,7 @@ fn rule_branch(measures: &[Measure], aggs: &[Agg], dims: &[Dim]) -> Value {
     })
 }
 
-const AGGS: [Agg; 7] = [
-    Agg::P50,
-    Agg::P75,
-    Agg::P95,
-    Agg::Avg,
-    Agg::Max,
-    Agg::Rate,
-    Agg::Count,
-];
+const AGGS: [Agg; 7] = Agg::ALL;
 
 /// The rule body as JSON Schema: one branch per (aggregations, labels) kind of measure.
 pub fn rule_json() -> Value {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use duckdb::params;
 use serde::{Deserialize, Serialize};
 
-use super::rules::present;
 use crate::config::Secs;
+use crate::http::params::present;
 use crate::http::params::Instant;
 use crate::store::{ts_param, Store, StoreError};
 

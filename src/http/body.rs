@@ -2,11 +2,32 @@
 //! `text/plain` beacon, read under a byte limit and parsed with item-level errors.
 
 use axum::body::Body;
+use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON object body read under the ingest body limit: 400 when it is not an object,
+/// 422 naming the field that breaks a rule.
+pub struct JsonObject<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonObject<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read(&parts.headers, body, state.config.ingest.body_limit).await?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::Malformed("expected a JSON object".into()));
+        }
+        parse_value(value, None).map(JsonObject)
+    }
+}
 
 /// Reads the whole body, refusing more than `limit` bytes and unknown content types.
 pub async fn read(

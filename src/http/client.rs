@@ -1,6 +1,6 @@
 //! One way to build an outgoing HTTP/1.1 client: rustls (ring, webpki roots) for https,
-//! plain http for loopback receivers, a connect timeout. For calls we make to others
-//! (alert receivers); hyper-util's pooled client, as the AI gateway's upstream uses.
+//! plain http for loopback receivers, a connect timeout, hyper-util's pool. For every call
+//! we make to others: AI providers and alert receivers.
 
 use std::time::Duration;
 

@@ -56,6 +56,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// An optional field that, when given, is a value: `null` is refused like a wrong type.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 /// Parses a raw (still percent-encoded) query string into `T`.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
@@ -102,6 +111,41 @@ macro_rules! str_param {
                 s.parse().map_err(serde::de::Error::custom)
             }
         }
+    };
+}
+
+/// A query parameter that is one of a fixed list of names: the type, its parser (whose
+/// error lists the names), its `Deserialize` and its schema (an enum of the same names),
+/// so what the document promises and what the handler accepts cannot drift apart.
+#[macro_export]
+macro_rules! choice_param {
+    ($(#[$meta:meta])* $name:ident($inner:ty), $description:literal,
+     { $($text:literal => $value:expr),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name(pub $inner);
+
+        impl $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name($value)),)+
+                    _ => Err(format!("{s:?} is not one of {}", Self::NAMES.join(", "))),
+                }
+            }
+        }
+        $crate::str_param!($name);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::http::params::enum_schema(Self::NAMES, $description)
+            }
+        }
+        impl utoipa::ToSchema for $name {}
     };
 }
 

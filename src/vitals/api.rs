@@ -4,9 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use utoipa::openapi::schema::Schema;
-use utoipa::openapi::RefOr;
-use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
+use utoipa::{IntoParams, OpenApi};
 
 use super::ingest::PerformanceItem;
 use super::query::{self, Filter, Stat};
@@ -14,7 +12,7 @@ use super::{Device, Metric};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{IngestErrors, OneOrMany, ReadErrors};
-use crate::http::params::{enum_schema, Params};
+use crate::http::params::Params;
 use crate::http::{CachedRead, Window, WindowQuery};
 use crate::state::AppState;
 
@@ -38,93 +36,37 @@ pub(super) struct Doc;
 #[allow(dead_code)]
 fn post() {}
 
-/// `?stat=`: which percentile a read reports; p75 is what Core Web Vitals are judged by.
-#[derive(Debug, Clone, Copy)]
-pub struct StatParam(Stat);
+crate::choice_param!(
+    /// `?stat=`: which percentile a read reports; p75 is what Core Web Vitals are judged by.
+    StatParam(Stat),
+    "Percentile to report (linear interpolation); default p75",
+    { "p50" => Stat::P50, "p75" => Stat::P75, "p90" => Stat::P90, "p95" => Stat::P95, "p99" => Stat::P99 }
+);
 
-impl std::str::FromStr for StatParam {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Stat::parse(s)
-            .map(StatParam)
-            .ok_or_else(|| format!("{s:?} is not p50, p75, p90, p95 or p99"))
+crate::choice_param!(
+    /// `?device=`: one device class, or `all` (the default).
+    DeviceParam(Option<Device>),
+    "Only this device class; default all",
+    {
+        "all" => None,
+        "mobile" => Some(Device::Mobile),
+        "tablet" => Some(Device::Tablet),
+        "desktop" => Some(Device::Desktop),
+        "unknown" => Some(Device::Unknown),
     }
-}
-crate::str_param!(StatParam);
+);
 
-impl PartialSchema for StatParam {
-    fn schema() -> RefOr<Schema> {
-        enum_schema(
-            &["p50", "p75", "p90", "p95", "p99"],
-            "Percentile to report (linear interpolation); default p75",
-        )
+crate::choice_param!(
+    /// `?metric=`: a web vital by name, in lower or upper case.
+    MetricParam(Metric),
+    "Which web vital; default lcp",
+    {
+        "lcp" => Metric::Lcp, "inp" => Metric::Inp, "cls" => Metric::Cls,
+        "fcp" => Metric::Fcp, "ttfb" => Metric::Ttfb, "fid" => Metric::Fid,
+        "LCP" => Metric::Lcp, "INP" => Metric::Inp, "CLS" => Metric::Cls,
+        "FCP" => Metric::Fcp, "TTFB" => Metric::Ttfb, "FID" => Metric::Fid,
     }
-}
-impl ToSchema for StatParam {}
-
-/// `?device=`: one device class, or `all` (the default).
-#[derive(Debug, Clone, Copy)]
-pub struct DeviceParam(Option<Device>);
-
-impl std::str::FromStr for DeviceParam {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        if s == "all" {
-            return Ok(DeviceParam(None));
-        }
-        Device::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .map(|d| DeviceParam(Some(d)))
-            .ok_or_else(|| format!("{s:?} is not all, mobile, tablet, desktop or unknown"))
-    }
-}
-crate::str_param!(DeviceParam);
-
-impl PartialSchema for DeviceParam {
-    fn schema() -> RefOr<Schema> {
-        enum_schema(
-            &["all", "mobile", "tablet", "desktop", "unknown"],
-            "Only this device class; default all",
-        )
-    }
-}
-impl ToSchema for DeviceParam {}
-
-/// `?metric=`: a web vital by name, in lower or upper case.
-#[derive(Debug, Clone, Copy)]
-pub struct MetricParam(Metric);
-
-impl MetricParam {
-    fn names() -> Vec<String> {
-        Metric::ALL
-            .iter()
-            .map(|m| m.column().to_string())
-            .chain(Metric::ALL.iter().map(|m| m.column().to_ascii_uppercase()))
-            .collect()
-    }
-}
-
-impl std::str::FromStr for MetricParam {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Metric::ALL
-            .into_iter()
-            .find(|m| m.column() == s || m.column().to_ascii_uppercase() == s)
-            .map(MetricParam)
-            .ok_or_else(|| format!("{s:?} is not lcp, inp, cls, fcp, ttfb or fid"))
-    }
-}
-crate::str_param!(MetricParam);
-
-impl PartialSchema for MetricParam {
-    fn schema() -> RefOr<Schema> {
-        let names = Self::names();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        enum_schema(&names, "Which web vital; default lcp")
-    }
-}
-impl ToSchema for MetricParam {}
+);
 
 /// The filters of the summary and the route table.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -159,6 +101,16 @@ fn filter(route: Option<String>, device: Option<DeviceParam>) -> Filter {
     }
 }
 
+impl VitalsQuery {
+    /// The filter and the statistic (p75 unless asked).
+    fn parts(self) -> (Filter, Stat) {
+        (
+            filter(self.route, self.device),
+            self.stat.map_or(Stat::P75, |s| s.0),
+        )
+    }
+}
+
 fn exact_max(state: &AppState) -> u64 {
     state.config.performance.exact_max_samples
 }
@@ -175,8 +127,7 @@ pub async fn get(
     window: Window,
     Params(q): Params<VitalsQuery>,
 ) -> Result<Response, ApiError> {
-    let stat = q.stat.map_or(Stat::P75, |s| s.0);
-    let f = filter(q.route, q.device);
+    let (f, stat) = q.parts();
     read.json(query::summary(
         &state.store,
         window,
@@ -199,8 +150,7 @@ pub async fn routes(
     window: Window,
     Params(q): Params<VitalsQuery>,
 ) -> Result<Response, ApiError> {
-    let stat = q.stat.map_or(Stat::P75, |s| s.0);
-    let f = filter(q.route, q.device);
+    let (f, stat) = q.parts();
     read.json(query::groups(
         &state.store,
         window,

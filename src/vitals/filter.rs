@@ -25,17 +25,6 @@ pub enum Stat {
 }
 
 impl Stat {
-    pub fn parse(s: &str) -> Option<Stat> {
-        Some(match s {
-            "p50" => Stat::P50,
-            "p75" => Stat::P75,
-            "p90" => Stat::P90,
-            "p95" => Stat::P95,
-            "p99" => Stat::P99,
-            _ => return None,
-        })
-    }
-
     pub fn q(self) -> f64 {
         match self {
             Stat::P50 => 0.5,

@@ -156,6 +156,15 @@ fn fast(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
     env
 }
 
+/// `fast`, with each of these channel keys pointing at a path of the receiver on `port`.
+fn hooks(port: u16, channels: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let urls: Vec<(&'static str, String)> = channels
+        .iter()
+        .map(|(key, path)| (*key, format!("http://127.0.0.1:{port}{path}")))
+        .collect();
+    fast(&urls)
+}
+
 fn start(dir: &std::path::Path, env: &[(&'static str, String)]) -> Server {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     Server::start_in(dir, &[], &env)
@@ -205,10 +214,7 @@ fn lcp_fires_reaches_a_late_receiver_then_resolves() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(
         dir.path(),
-        &fast(&[(
-            "GROWTH_ALERTS_WEBHOOK_URL",
-            format!("http://127.0.0.1:{port}/hook"),
-        )]),
+        &hooks(port, &[("GROWTH_ALERTS_WEBHOOK_URL", "/hook")]),
     );
     lcp_samples(&s, "/checkout", 6500.0, 60);
     eventually("the LCP rule fires", || {
@@ -320,10 +326,7 @@ fn a_silence_holds_notifications_back_until_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(
         dir.path(),
-        &fast(&[(
-            "GROWTH_ALERTS_WEBHOOK_URL",
-            format!("http://127.0.0.1:{port}/hook"),
-        )]),
+        &hooks(port, &[("GROWTH_ALERTS_WEBHOOK_URL", "/hook")]),
     );
     let r = send(
         &s,
@@ -409,10 +412,7 @@ fn a_429_is_retried_after_its_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(
         dir.path(),
-        &fast(&[(
-            "GROWTH_ALERTS_WEBHOOK_URL",
-            format!("http://127.0.0.1:{port}/hook"),
-        )]),
+        &hooks(port, &[("GROWTH_ALERTS_WEBHOOK_URL", "/hook")]),
     );
     let r = send(&s, "POST", "/api/alerts/test", &json!({}));
     assert_eq!(r.status(), 202, "{}", r.text().unwrap());
@@ -451,16 +451,13 @@ fn slack_and_discord_get_their_own_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let s = start(
         dir.path(),
-        &fast(&[
-            (
-                "GROWTH_ALERTS_SLACK_WEBHOOK_URL",
-                format!("http://127.0.0.1:{port}/slack"),
-            ),
-            (
-                "GROWTH_ALERTS_DISCORD_WEBHOOK_URL",
-                format!("http://127.0.0.1:{port}/discord"),
-            ),
-        ]),
+        &hooks(
+            port,
+            &[
+                ("GROWTH_ALERTS_SLACK_WEBHOOK_URL", "/slack"),
+                ("GROWTH_ALERTS_DISCORD_WEBHOOK_URL", "/discord"),
+            ],
+        ),
     );
     lcp_samples(&s, "/pricing", 7000.0, 40);
     let slack = eventually("slack", || rx.bodies("/slack").into_iter().next());

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{client, Server, TOKEN};
+use crate::helpers::{Server, TOKEN};
 
 const GATEWAY_KEY: &str = "gsk_contract_test_key_0123456789";
 
@@ -80,12 +80,7 @@ fn the_server_keeps_its_openapi_contract() {
     ] {
         assert_eq!(s.post(path, body).status(), 200, "{path}");
     }
-    let doc: Value = client()
-        .get(format!("{}/api/openapi.json", s.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let doc: Value = s.public_json("/api/openapi.json");
     assert_eq!(doc["openapi"], "3.1.0");
 
     let config = dir.path().join("schemathesis.toml");

@@ -130,6 +130,13 @@ impl Server {
             .unwrap()
     }
 
+    /// A public GET (no token): its JSON body, after checking it answered 200.
+    pub fn public_json(&self, path: &str) -> Value {
+        let r = client().get(format!("{}{path}", self.url)).send().unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().unwrap()
+    }
+
     pub fn get_json(&self, path: &str) -> Value {
         let r = self.get(path);
         assert_eq!(r.status(), 200, "GET {path}");

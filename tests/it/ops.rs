@@ -7,12 +7,7 @@ use crate::helpers::{client, Server};
 #[test]
 fn health_and_readiness_are_public() {
     let s = Server::start();
-    let h: Value = client()
-        .get(format!("{}/healthz", s.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let h: Value = s.public_json("/healthz");
     assert_eq!(h["status"], "ok");
     let r = client().get(format!("{}/readyz", s.url)).send().unwrap();
     assert_eq!(r.status(), 200);
@@ -23,12 +18,7 @@ fn health_and_readiness_are_public() {
 #[test]
 fn openapi_describes_every_endpoint() {
     let s = Server::start();
-    let doc: Value = client()
-        .get(format!("{}/api/openapi.json", s.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let doc: Value = s.public_json("/api/openapi.json");
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     for p in [

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
-use super::record::Meta;
+use super::record::{Ended, Meta};
 use super::request::Call;
 use super::Gateway;
 use crate::ai::cache::{Answer, Directives, Flight, FlightGuard};
@@ -52,15 +52,7 @@ impl Gateway {
         if let (Some(k), true) = (key, d.read) {
             loop {
                 if let Some(answer) = self.cache.get(k, d.ttl) {
-                    self.record(
-                        meta,
-                        Some(&answer.provider),
-                        Some(&answer.model),
-                        None,
-                        true,
-                        None,
-                        answer.demo,
-                    );
+                    self.record(meta, Ended::answered(&answer, true));
                     return Lookup::Hit(answer);
                 }
                 match self.cache.flight(k) {

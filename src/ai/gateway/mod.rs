@@ -34,7 +34,7 @@ use crate::config::{parse_bytes, Config};
 use crate::state::IpPolicy;
 use crate::store::Store;
 use cached::Lookup;
-use record::{Meta, Unfinished};
+use record::{Ended, Meta, Unfinished};
 use relay::{decorate, json_response, replay};
 
 /// Largest request body: prompts with images are big.
@@ -239,15 +239,7 @@ impl Gateway {
         let result = self.run_inner(&mut call, &meta, &mut remaining).await;
         unfinished.meta = None;
         let result = result.map_err(|(e, provider)| {
-            self.record(
-                &meta,
-                provider.as_deref(),
-                None,
-                None,
-                false,
-                Some(e.to_string()),
-                false,
-            );
+            self.record(&meta, Ended::failed(provider.as_deref(), e.to_string()));
             e
         });
         Ran {
@@ -374,15 +366,7 @@ impl Gateway {
         drop(done.guard);
         self.limits
             .correct_tokens(call.user.as_deref(), done.estimate, answer.usage.total());
-        self.record(
-            meta,
-            Some(&answer.provider),
-            Some(&answer.model),
-            Some(answer.usage),
-            false,
-            None,
-            answer.demo,
-        );
+        self.record(meta, Ended::answered(&answer, false));
         Outcome::Answer {
             answer,
             cache: done.status,

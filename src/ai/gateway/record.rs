@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::Gateway;
+use crate::ai::cache::Answer;
 use crate::ai::wire::{self, GatewayError, Usage};
 use crate::store::AiRow;
 
@@ -59,50 +60,26 @@ impl Gateway {
             stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
             tokens_saved: None,
         };
-        self.record(
-            &meta,
-            None,
-            None,
-            None,
-            false,
-            Some(error.to_string()),
-            false,
-        );
+        self.record(&meta, Ended::failed(None, error.to_string()));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn record(
-        &self,
-        meta: &Meta,
-        provider: Option<&str>,
-        model: Option<&str>,
-        usage: Option<Usage>,
-        cache_hit: bool,
-        error: Option<String>,
-        demo: bool,
-    ) {
-        let ttft = (error.is_none()).then(|| meta.started.elapsed().as_secs_f64() * 1000.0);
-        self.record_full(meta, provider, model, usage, cache_hit, error, demo, ttft);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn record_full(
-        &self,
-        meta: &Meta,
-        provider: Option<&str>,
-        model: Option<&str>,
-        usage: Option<Usage>,
-        cache_hit: bool,
-        error: Option<String>,
-        demo: bool,
-        ttft: Option<f64>,
-    ) {
-        let model = model.unwrap_or(&meta.model);
+    /// Writes the call's row: what it cost, how long it took and how it ended.
+    pub(super) fn record(&self, meta: &Meta, end: Ended) {
+        let model = end.model.as_deref().unwrap_or(&meta.model);
         let as_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        let usage = end.usage;
         let cost = match usage {
-            _ if cache_hit || demo => Some(0.0),
+            _ if end.cache_hit || end.demo => Some(0.0),
             Some(u) => self.prices.cost(model, u.prompt, u.completion),
             None => None,
+        };
+        // A whole answer arrives at once: its first token came when it ended.
+        let ttft = match end.ttft {
+            Some(t) => t,
+            None => end
+                .error
+                .is_none()
+                .then(|| meta.started.elapsed().as_secs_f64() * 1000.0),
         };
         self.recorder.record(AiRow {
             id: meta.id,
@@ -111,22 +88,58 @@ impl Gateway {
             model: Some(model.to_string()),
             tokens: Some(usage.map_or(0, |u| as_i32(u.total()))),
             duration: meta.started.elapsed().as_secs_f64() * 1000.0,
-            success: error.is_none(),
-            error,
-            cache_hit,
+            success: end.error.is_none(),
+            error: end.error,
+            cache_hit: end.cache_hit,
             user_id: meta.user.clone(),
             ip: meta.ip.clone(),
             timestamp: meta.created_at / 1000,
             created_at: meta.created_at,
-            provider: provider.map(str::to_string),
+            provider: end.provider,
             prompt_tokens: usage.map(|u| as_i32(u.prompt)),
             completion_tokens: usage.map(|u| as_i32(u.completion)),
             ttft,
             cost,
             stream: Some(meta.stream),
-            demo: Some(demo),
+            demo: Some(end.demo),
             tokens_saved: meta.tokens_saved,
         });
+    }
+}
+
+/// How a call ended, for its row.
+#[derive(Default)]
+pub(super) struct Ended {
+    pub(super) provider: Option<String>,
+    /// The model that answered; the requested one when `None`.
+    pub(super) model: Option<String>,
+    pub(super) usage: Option<Usage>,
+    pub(super) cache_hit: bool,
+    pub(super) error: Option<String>,
+    pub(super) demo: bool,
+    /// A stream's time to its first token; `None`: taken at the end (or none on error).
+    pub(super) ttft: Option<Option<f64>>,
+}
+
+impl Ended {
+    pub(super) fn failed(provider: Option<&str>, error: String) -> Ended {
+        Ended {
+            provider: provider.map(str::to_string),
+            error: Some(error),
+            ..Ended::default()
+        }
+    }
+
+    /// An answer served from the cache (`cache_hit`) or just received.
+    pub(super) fn answered(answer: &Answer, cache_hit: bool) -> Ended {
+        Ended {
+            provider: Some(answer.provider.to_string()),
+            model: Some(answer.model.clone()),
+            usage: (!cache_hit).then_some(answer.usage),
+            cache_hit,
+            demo: answer.demo,
+            ..Ended::default()
+        }
     }
 }
 
@@ -140,8 +153,7 @@ impl Drop for Unfinished {
     fn drop(&mut self) {
         if let Some(meta) = self.meta.take() {
             let error = "client closed the connection before the answer".to_string();
-            self.gw
-                .record(&meta, None, None, None, false, Some(error), false);
+            self.gw.record(&meta, Ended::failed(None, error));
         }
     }
 }

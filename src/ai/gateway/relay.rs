@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use tokio::sync::mpsc;
 
 use super::cached::CacheStatus;
-use super::record::Meta;
+use super::record::{Ended, Meta};
 use super::request::Call;
 use super::{Ctx, Gateway};
 use crate::ai::cache::{Answer, Events, FlightGuard};
@@ -123,16 +123,15 @@ impl Gateway {
             drop(guard);
             self.limits
                 .correct_tokens(user.as_deref(), ctx.estimate, usage_total.total());
-            self.record_full(
-                &meta,
-                Some(&provider),
-                Some(&answer_model),
+            let end = Ended {
+                provider: Some(provider.to_string()),
+                model: Some(answer_model),
                 usage,
-                false,
                 error,
-                false,
-                ttft,
-            );
+                ttft: Some(ttft),
+                ..Ended::default()
+            };
+            self.record(&meta, end);
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
