@@ -46,24 +46,12 @@ impl PartialSchema for StreamParam {
 }
 impl ToSchema for StreamParam {}
 
-/// `?format=`: the file format.
-#[derive(Debug, Clone, Copy)]
-pub struct FormatParam(Format);
-
-impl std::str::FromStr for FormatParam {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.parse().map(FormatParam)
-    }
-}
-crate::str_param!(FormatParam);
-
-impl PartialSchema for FormatParam {
-    fn schema() -> RefOr<Schema> {
-        enum_schema(&["parquet", "csv", "jsonl"], "File format; default parquet")
-    }
-}
-impl ToSchema for FormatParam {}
+crate::choice_param!(
+    /// `?format=`: the file format; exactly the names the document lists.
+    FormatParam(Format),
+    "File format; default parquet",
+    { "parquet" => Format::Parquet, "csv" => Format::Csv, "jsonl" => Format::Jsonl }
+);
 
 /// The query string of `GET /api/export`.
 #[derive(Debug, Deserialize, IntoParams)]
