@@ -64,3 +64,9 @@ bench-alerts RULES="100" DIR="target/bench-growth":
 bench-scaling:
     cargo test --release --lib scaling::sampler::tests::bench_sample_cost -- --ignored --nocapture
     cargo test --release --test it scaling::bench_ -- --ignored --nocapture
+
+# Data lifecycle on a 30-day file (filled once with N demo events): export to Parquet, an
+# online backup and its restore, then a prune of 20 of the 30 days while beacons arrive
+bench-lifecycle N="10000000" DIR="target/bench-lifecycle":
+    test -f {{DIR}}/growth.duckdb || cargo run --release -- demo --events {{N}} --days 30 --data-dir {{DIR}}
+    cargo run --release -- bench --lifecycle {{DIR}} --beacons 20000 --concurrency 16

@@ -18,7 +18,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::{ai, alerts, dashboard, dbperf, growth, ops, scaling, vitals, web};
+use crate::{ai, alerts, dashboard, dbperf, growth, lifecycle, ops, scaling, vitals, web};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -41,7 +41,7 @@ pub enum StartError {
     },
 }
 
-fn store_options(config: &Config) -> StoreOptions {
+pub fn store_options(config: &Config) -> StoreOptions {
     let s = &config.storage;
     StoreOptions {
         memory_limit: s.memory_limit.clone(),
@@ -64,6 +64,7 @@ pub fn openapi(config: &Config) -> utoipa::openapi::OpenApi {
             scaling::openapi(),
             dashboard::openapi(),
             alerts::openapi(),
+            lifecycle::openapi(),
         ],
         config,
     )
@@ -88,6 +89,7 @@ fn router(
         .merge(ops::routes(&doc))
         .merge(dashboard::routes())
         .merge(alerts::routes(alerts))
+        .merge(lifecycle::routes())
         .fallback(move |req| web::fallback(tracker, req))
         // Every 5xx we answer (the AI gateway's too) is a server error the alerts count.
         .layer(middleware::from_fn_with_state(
@@ -240,6 +242,10 @@ pub async fn build(config: Config) -> Result<App, StartError> {
     let token = admin_token(&config)?;
     let salt = ip_salt(&data_dir)?;
     let store = open_store(&config).await?;
+    // 0 (or a size the config check refused) leaves the check off.
+    store.set_min_free_space(
+        crate::config::parse_bytes(&config.storage.min_free_space).unwrap_or(0),
+    );
     if !store.applied_migrations().is_empty() {
         tracing::info!(versions = ?store.applied_migrations(), "applied schema migrations");
     }
@@ -285,6 +291,7 @@ impl App {
         dbperf::start(&self.state, &self.dbperf);
         alerts::start(&self.alerts);
         scaling::start(&self.state);
+        lifecycle::start(&self.state);
     }
 
     pub fn url(&self) -> String {

@@ -1,4 +1,5 @@
-//! Command-line interface: `serve` (the default), `demo`, `bench` and `config`.
+//! Command-line interface: `serve` (the default), `demo`, `bench`, `config`, and the data
+//! tools `export`, `import` and `restore`.
 
 use std::path::PathBuf;
 
@@ -37,6 +38,57 @@ pub enum Command {
     BenchAi(BenchAiArgs),
     /// Print the effective configuration, or every setting with its environment variable.
     Config(ConfigArgs),
+    /// Write one stream's rows to a Parquet, CSV or JSON Lines file (server stopped).
+    Export(ExportArgs),
+    /// Add the rows of an exported file to a stream (server stopped); rows already there are skipped.
+    Import(ImportArgs),
+    /// Build a working data dir (--data-dir) from a backup folder, checking every table's row count.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// events, performance, ai, database, conversions, errors, system or recommendations
+    #[arg(long)]
+    pub stream: String,
+    /// parquet, csv or jsonl [default: from the --out extension, else parquet]
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The file to write (replaced if it exists)
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Only rows of this last span (e.g. 30d, 24h); default everything
+    #[arg(long)]
+    pub range: Option<String>,
+    /// Only rows from this instant (RFC 3339 or a date); overrides --range
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only rows before this instant (RFC 3339 or a date)
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ImportArgs {
+    /// The stream the file holds
+    #[arg(long)]
+    pub stream: String,
+    /// parquet, csv or jsonl [default: from the file's extension]
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A file written by `export` (or with the same column names)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RestoreArgs {
+    /// A backup folder (holding manifest.json), e.g. data/backups/20260101T000000.000Z
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Replace the database of a data dir that is not empty
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -169,6 +221,9 @@ pub struct BenchArgs {
     /// Only time alert evaluation rounds (built-in rules + --user-rules) on this data dir
     #[arg(long, value_name = "DATA_DIR")]
     pub alerts: Option<PathBuf>,
+    /// Only time export, online backup, restore and a 20-of-30-days prune under beacons on this data dir (filled by `demo --days 30`)
+    #[arg(long, value_name = "DATA_DIR")]
+    pub lifecycle: Option<PathBuf>,
     /// User rules added for --alerts
     #[arg(long, default_value_t = 100)]
     pub user_rules: usize,

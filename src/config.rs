@@ -39,6 +39,8 @@ sections! {
     analytics: AnalyticsConfig,
     alerts: AlertsConfig,
     scalability: ScalabilityConfig,
+    retention: RetentionConfig,
+    backup: BackupConfig,
 }
 
 section! {
@@ -86,6 +88,48 @@ section! {
             => "parallel read connections for queries";
         wal_checkpoint: String = "64MB".into()
             => "WAL size that triggers a checkpoint; larger is faster under load and slower to replay after a crash (about 0.8 s per 100 MB)";
+        min_free_space: String = "100MB".into()
+            => "free disk space kept in reserve: below it ingest answers 503 with Retry-After (nothing is half-written) and resumes by itself when space is back; 0 turns the check off";
+    }
+}
+
+section! {
+    /// `[retention]`: how many days of each stream are kept; 0 keeps everything. Applied
+    /// at start-up and then daily, in small batches that do not stall ingest.
+    pub struct RetentionConfig {
+        events_days: u32 = 0
+            => "days of product events (user_events) kept; 0 keeps everything";
+        performance_days: u32 = 0
+            => "days of raw web-vitals reports kept; the daily roll-up keeps its own (rollup_days)";
+        ai_days: u32 = 0
+            => "days of AI-call metrics kept";
+        database_days: u32 = 0
+            => "days of query timings kept";
+        conversions_days: u32 = 0
+            => "days of conversions kept";
+        errors_days: u32 = 0
+            => "days of JavaScript and server errors kept";
+        system_days: u32 = 0
+            => "days of host and app load samples kept";
+        recommendations_days: u32 = 0
+            => "days of recorded scaling recommendations kept";
+        rollup_days: u32 = 0
+            => "days of the daily roll-ups (web vitals, active people) kept, so old trends stay visible after raw rows go; 0 keeps everything";
+        batch_rows: u32 = 50_000
+            => "rows deleted per transaction while pruning (smaller stalls ingest less)";
+    }
+}
+
+section! {
+    /// `[backup]`: online snapshots of the database (`POST /api/admin/backup`).
+    pub struct BackupConfig {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dir: Option<PathBuf> = None
+            => "folder that holds one sub-folder per backup; default <data_dir>/backups";
+        interval_hours: u32 = 0
+            => "hours between scheduled backups; 0 turns them off";
+        keep: u32 = 7
+            => "scheduled backups kept; older ones are deleted (backups taken by hand are kept)";
     }
 }
 
@@ -421,6 +465,14 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         parse_bytes(&self.ai.cache_max_bytes)
             .ok_or_else(|| invalid("ai.cache_max_bytes", "expected a size such as 64MB"))?;
+        if self.storage.min_free_space.trim() != "0"
+            && parse_bytes(&self.storage.min_free_space).is_none()
+        {
+            return Err(invalid(
+                "storage.min_free_space",
+                "expected a size such as 100MB, or 0",
+            ));
+        }
         for (i, p) in self.ai.providers.iter().enumerate() {
             if p.name.trim().is_empty() || p.name.contains('/') {
                 return Err(invalid(

@@ -49,6 +49,10 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("ingest queue is full; retry in {retry_after} s")]
     Overloaded { retry_after: u64 },
+    #[error(
+        "the server's disk is full; nothing of this request was stored; retry in {retry_after} s"
+    )]
+    DiskFull { retry_after: u64 },
     #[error("server is shutting down")]
     ShuttingDown,
     /// An LLM provider failed or timed out (502/504).
@@ -82,7 +86,9 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded { .. } | ApiError::DiskFull { .. } | ApiError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +108,7 @@ impl ApiError {
             ApiError::Invalid { .. } => "invalid_field",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Overloaded { .. } => "overloaded",
+            ApiError::DiskFull { .. } => "disk_full",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
         }
@@ -136,6 +143,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::QueueFull => ApiError::Overloaded { retry_after: 1 },
             StoreError::Closed => ApiError::ShuttingDown,
+            StoreError::DiskFull => ApiError::DiskFull { retry_after: 10 },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -155,7 +163,10 @@ impl IntoResponse for ApiError {
             }
         }
         let mut resp = (status, axum::Json(json!({ "error": error }))).into_response();
-        if let ApiError::RateLimited { retry_after } | ApiError::Overloaded { retry_after } = self {
+        if let ApiError::RateLimited { retry_after }
+        | ApiError::Overloaded { retry_after }
+        | ApiError::DiskFull { retry_after } = self
+        {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }

@@ -11,6 +11,7 @@ pub mod dbperf;
 pub mod error;
 pub mod growth;
 pub mod http;
+pub mod lifecycle;
 pub mod ops;
 pub mod scaling;
 pub mod state;

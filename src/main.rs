@@ -6,7 +6,7 @@ use clap::Parser;
 use growth_stack::app;
 use growth_stack::cli::{Cli, Command, ServeArgs};
 use growth_stack::config::{keys_table, Config, LogFormat, Sources};
-use growth_stack::tools::{bench, demo};
+use growth_stack::tools::{bench, demo, lifecycle};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,6 +53,9 @@ fn main() -> ExitCode {
             Some(Command::Demo(args)) => demo::run(&config, &args).await.map_err(Into::into),
             Some(Command::Bench(args)) => bench::run(&config, &args).await.map_err(Into::into),
             Some(Command::BenchAi(args)) => bench::run_ai(&args).await.map_err(Into::into),
+            Some(Command::Export(args)) => lifecycle::export(&config, &args).await,
+            Some(Command::Import(args)) => lifecycle::import(&config, &args).await,
+            Some(Command::Restore(args)) => lifecycle::restore(&config, &args).await,
             Some(Command::Serve(_) | Command::Config(_)) => Ok(()),
         }
     });

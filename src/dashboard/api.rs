@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// The operations of this capability, merged into `/api/openapi.json`.
 #[derive(OpenApi)]
-#[openapi(paths(login, session, logout, overview))]
+#[openapi(paths(login, session, logout, logout_everywhere, overview))]
 pub(super) struct Doc;
 
 /// The body of `POST /api/session`.
@@ -94,7 +94,7 @@ pub async fn login(
     if !token_matches(&state, &login.token) {
         return Err(ApiError::WrongToken);
     }
-    let id = state.sessions.create();
+    let id = state.sessions.create().await?;
     let mut resp = Json(OkAnswer { ok: true }).into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session::set_cookie(&id));
@@ -119,14 +119,40 @@ pub async fn session(State(state): State<AppState>, _: Admin) -> Json<SessionInf
     summary = "Log out (with a cookie, needs X-Requested-With: growth-stack)",
     security(("admin" = [])),
     responses((status = 200, description = "Logged out; the cookie is cleared", body = OkAnswer), LogoutErrors))]
-pub async fn logout(State(state): State<AppState>, _: Admin, headers: HeaderMap) -> Response {
+pub async fn logout(
+    State(state): State<AppState>,
+    _: Admin,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some(id) = session::from_headers(&headers) {
-        state.sessions.remove(&id);
+        state.sessions.remove(&id).await?;
     }
     let mut resp = Json(OkAnswer { ok: true }).into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session::clear_cookie());
-    resp
+    Ok(resp)
+}
+
+/// How many sessions `DELETE /api/sessions` ended.
+#[derive(Serialize, ToSchema)]
+pub struct LoggedOut {
+    ended: u64,
+}
+
+/// `DELETE /api/sessions`: log out everywhere.
+#[utoipa::path(delete, path = "/api/sessions", tag = "Dashboard",
+    summary = "Log out every dashboard session (with a cookie, needs X-Requested-With: growth-stack)",
+    security(("admin" = [])),
+    responses((status = 200, description = "Every session ended; this one's cookie is cleared", body = LoggedOut), LogoutErrors))]
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Response, ApiError> {
+    let ended = state.sessions.remove_all().await?;
+    let mut resp = Json(LoggedOut { ended }).into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie());
+    Ok(resp)
 }
 
 /// `GET /api/overview`: the front page's numbers.

@@ -3,7 +3,7 @@
 mod api;
 mod query;
 
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::Router;
 
 use crate::state::AppState;
@@ -21,5 +21,6 @@ pub fn routes() -> Router<AppState> {
             "/api/session",
             get(api::session).post(api::login).delete(api::logout),
         )
+        .route("/api/sessions", delete(api::logout_everywhere))
         .route("/api/overview", get(api::overview))
 }

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for Admin {
         let Some(id) = session_id else {
             return Err(ApiError::Unauthorized);
         };
-        if !state.sessions.is_valid(&id) {
+        if !state.sessions.is_valid(&id).await {
             return Err(ApiError::Unauthorized);
         }
         let safe = matches!(parts.method, Method::GET | Method::HEAD);

@@ -42,6 +42,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         "shutting_down": !state.is_ready(),
         "database": db.as_ref().map_or_else(|e| e.to_string(), |_| "ok".to_string()),
         "queued_rows": state.store.queued_rows(),
+        "disk_full": state.store.disk_full(),
         "rows_written": rows,
         "commits": commits,
     });

@@ -66,6 +66,7 @@ impl AppState {
         admin_token: Option<String>,
         ip_salt: [u8; 32],
     ) -> Self {
+        let sessions = Arc::new(Sessions::new(store.clone()));
         let ingest_limiter =
             std::num::NonZeroU32::new(config.ingest.rate_limit_per_ip).map(|rate| {
                 let burst = match config.ingest.rate_limit_burst {
@@ -85,7 +86,7 @@ impl AppState {
             config: Arc::new(config),
             store,
             ingest_limiter,
-            sessions: Arc::new(Sessions::default()),
+            sessions,
             read_cache: Arc::new(ReadCache::new(READ_CACHE_TTL, 256)),
             recent_metrics: Arc::new(RecentKeys::new(RECENT_METRICS)),
             ready: Arc::new(AtomicBool::new(true)),

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_alerts"),
     migration!(12, "0012_dbperf"),
     migration!(13, "0013_event_time"),
+    migration!(14, "0014_lifecycle"),
 ];
 
 pub fn latest() -> i64 {

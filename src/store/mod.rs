@@ -1,10 +1,12 @@
 //! Storage behind one narrow interface: `append` a batch (durable on return), `query` with a
 //! read connection. DuckDB, its migrations and the group-commit writer live here.
 
+mod disk;
 mod json;
 mod migrate;
 pub mod profiles;
 mod rows;
+mod streams;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -16,18 +18,23 @@ use parking_lot::Mutex;
 use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+pub use disk::free_bytes;
 pub use json::{newest_rows, query_json, series, ts_param, JsonRow};
 pub use migrate::latest as latest_schema;
 pub use rows::{
     AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
     RecommendationRow, Row, SystemRow,
 };
+pub use streams::Stream;
 pub use writer::WriterStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] duckdb::Error),
+    Db(duckdb::Error),
+    /// Less than `storage.min_free_space` is left, or a write failed with ENOSPC.
+    #[error("the disk holding the data dir is full")]
+    DiskFull,
     #[error("cannot use {path}: {source}")]
     Io {
         path: PathBuf,
@@ -51,6 +58,16 @@ pub enum StoreError {
     Closed,
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<duckdb::Error> for StoreError {
+    fn from(e: duckdb::Error) -> Self {
+        if disk::is_no_space(&e.to_string()) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Db(e)
+        }
+    }
 }
 
 /// How the store is opened; mirrors `[storage]` in the config.
@@ -83,6 +100,9 @@ struct Inner {
     read_total: u32,
     stats: Arc<WriterStats>,
     applied: Vec<i64>,
+    /// The database file; its folder is where free space is checked.
+    path: PathBuf,
+    space: disk::Space,
 }
 
 impl Store {
@@ -125,6 +145,8 @@ impl Store {
                 read_total: u32::try_from(opts.read_connections).unwrap_or(u32::MAX),
                 stats,
                 applied,
+                path: db_path.to_path_buf(),
+                space: disk::Space::default(),
             }),
         })
     }
@@ -132,6 +154,25 @@ impl Store {
     /// Schema versions this open applied (empty when the file was already current).
     pub fn applied_migrations(&self) -> &[i64] {
         &self.inner.applied
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn dir(&self) -> &Path {
+        self.inner.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Refuse writes while less than `bytes` are free on the data dir's disk (0: never).
+    pub fn set_min_free_space(&self, bytes: u64) {
+        self.inner.space.set_reserve(bytes);
+    }
+
+    /// Whether writes are refused for lack of disk space right now.
+    pub fn disk_full(&self) -> bool {
+        !self.inner.space.check(self.dir())
     }
 
     pub fn stats(&self) -> (u64, u64) {
@@ -152,6 +193,9 @@ impl Store {
     pub async fn append(&self, batch: Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
+        }
+        if !self.inner.space.check(self.dir()) {
+            return Err(StoreError::DiskFull);
         }
         let n = u32::try_from(batch.len()).map_err(|_| StoreError::QueueFull)?;
         let permit = self
@@ -175,7 +219,11 @@ impl Store {
             })
             .map_err(|_| StoreError::Closed)?;
         }
-        answer.await.map_err(|_| StoreError::Closed)??;
+        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        if let Err(StoreError::DiskFull) = result {
+            self.inner.space.mark_full(self.dir());
+        }
+        result?;
         crate::telemetry::INGEST.add(table, u64::from(n));
         Ok(())
     }

@@ -16,6 +16,7 @@ mod growth;
 mod growth_props;
 mod helpers;
 mod ingest;
+mod lifecycle;
 mod ops;
 mod scaling;
 mod vitals;

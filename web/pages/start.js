@@ -1,8 +1,69 @@
 // Get started: the snippets to paste, filled in with this server's address, and a live
 // check that the first data arrived.
 
-import { h, clear, pageHead, codeBlock, loading, error } from "/ui.js";
+import { h, clear, pageHead, codeBlock, loading, error, table } from "/ui.js";
 import * as f from "/format.js";
+import { request } from "/api.js";
+
+const FORMATS = ["parquet", "csv", "jsonl"];
+
+function bytes(n) {
+  if (!n) return "0 B";
+  const u = ["B", "KB", "MB", "GB", "TB"];
+  const i = Math.min(u.length - 1, Math.floor(Math.log(n) / Math.log(1024)));
+  return `${(n / 1024 ** i).toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+/** Your data: size per stream, retention in force, downloads, backups. */
+function dataPanel() {
+  const body = h("div", { class: "panel-body" });
+  const note = h("span", { class: "muted small" });
+  const button = h("button", { type: "button", class: "btn small" }, "Back up now");
+  const el = h("section", { class: "panel wide" },
+    h("header", { class: "panel-head" }, h("h2", {}, "Your data"), h("div", { class: "panel-actions" }, note, button)),
+    body);
+  const draw = async () => {
+    const [s, backups] = await Promise.all([request("/api/admin/storage"), request("/api/admin/backups")]);
+    const downloads = (st) => h("span", {}, FORMATS.map((fmt) =>
+      h("a", { href: `/api/export?stream=${st}&format=${fmt}`, download: "", class: "small" }, fmt, " ")));
+    clear(body,
+      h("p", { class: "muted small" }, `${s.path}: ${bytes(s.file_bytes)} (WAL ${bytes(s.wal_bytes)}), `,
+        s.free_bytes === null ? "" : `${bytes(s.free_bytes)} free on its disk`,
+        s.disk_full ? h("strong", {}, " · disk full: ingest is paused") : "",
+        `. Web-vitals roll-up kept ${s.rollup_retention_days ? s.rollup_retention_days + " days" : "forever"}.`),
+      table([
+        { label: "Stream", value: (r) => r.stream },
+        { label: "Rows", value: (r) => f.count(r.rows), num: true },
+        { label: "Size", value: (r) => bytes(r.bytes), num: true },
+        { label: "Oldest", value: (r) => r.oldest },
+        { label: "Kept", value: (r) => (r.retention_days ? `${r.retention_days} days` : "forever") },
+        { label: "Download", value: (r) => downloads(r.stream) },
+      ], s.streams, { caption: "Rows, size and retention per stream" }),
+      h("h3", {}, "Backups"),
+      backups.length
+        ? table([
+          { label: "Taken", value: (b) => b.created_at },
+          { label: "Rows", value: (b) => f.count(b.rows), num: true },
+          { label: "Size", value: (b) => bytes(b.bytes), num: true },
+          { label: "Folder", value: (b) => b.path, mono: true },
+        ], backups.slice(0, 10), { caption: "The newest backups" })
+        : h("p", { class: "muted small" }, "No backups yet. Restore one with growth-stack restore FOLDER --data-dir NEW_DIR."));
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    note.textContent = "Backing up…";
+    try {
+      const b = await request("/api/admin/backup", { method: "POST" });
+      note.textContent = `Backed up ${f.count(b.rows)} rows to ${b.path}`;
+      await draw();
+    } catch (e) {
+      note.textContent = e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return { el, draw, body };
+}
 
 function trackerSnippet(origin, keyed) {
   const key = keyed ? ' data-key="YOUR_INGEST_KEY"' : "";
@@ -78,6 +139,7 @@ export default function start(root, ctx) {
   const origin = location.origin;
   const keyed = !!(ctx.session && ctx.session.ingest_key_required);
   const status = h("div", { class: "status-line" });
+  const data = dataPanel();
 
   const step = (n, title, ...body) =>
     h("section", { class: "panel wide step" },
@@ -112,6 +174,7 @@ export default function start(root, ctx) {
       h("p", {}, "Calling providers yourself? Report each call instead. Query timings go to ",
         h("code", {}, "/api/analytics/database-performance"), " the same way (", h("code", {}, "query"), ", ", h("code", {}, "duration"), ")."),
       codeBlock(nodeSnippet(origin, keyed), "Node example")),
+    data.el,
   );
 
   return {
@@ -131,6 +194,11 @@ export default function start(root, ctx) {
         status.removeAttribute("aria-busy");
       } catch (e) {
         error(status, e);
+      }
+      try {
+        await data.draw();
+      } catch (e) {
+        error(data.body, e);
       }
     },
   };

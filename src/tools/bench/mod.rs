@@ -7,6 +7,7 @@ mod client;
 mod dbperf;
 mod growth;
 mod ingest;
+mod lifecycle;
 mod vitals;
 
 pub use ai::run as run_ai;
@@ -15,8 +16,8 @@ pub use client::BenchError;
 use crate::cli::BenchArgs;
 use crate::config::Config;
 
-/// `bench`: ingest by default; `--startup`, `--vitals`, `--database`, `--alerts` or `--growth`
-/// pick another bench.
+/// `bench`: ingest by default; `--startup`, `--vitals`, `--database`, `--alerts`, `--growth` or
+/// `--lifecycle` pick another bench.
 pub async fn run(config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     if let Some(data_dir) = &args.startup {
         return ingest::startup(data_dir).await;
@@ -29,6 +30,9 @@ pub async fn run(config: &Config, args: &BenchArgs) -> Result<(), BenchError> {
     }
     if let Some(data_dir) = &args.alerts {
         return alerts::run(config, data_dir, args.user_rules, args.rounds).await;
+    }
+    if let Some(data_dir) = &args.lifecycle {
+        return lifecycle::run(config, data_dir, args.beacons, args.concurrency).await;
     }
     if let Some(data_dir) = &args.growth {
         return growth::run(config, data_dir, args.reps).await;

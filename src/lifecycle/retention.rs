@@ -1,0 +1,189 @@
+//! Retention: rows older than each stream's `retention.<stream>_days` are deleted in
+//! bounded batches (each its own short transaction, so ingest keeps committing between
+//! them), the web-vitals roll-up by its own `rollup_days`, then a checkpoint gives the
+//! freed blocks back to the file.
+
+use std::time::Duration;
+
+use duckdb::params;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::RetentionConfig;
+use crate::store::{profiles, ts_param, Store, StoreError, Stream};
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// A pause between batches, so the writer's commits interleave with the prune's.
+const BETWEEN_BATCHES: Duration = Duration::from_millis(5);
+
+/// Days of `stream` kept (0: all).
+pub fn days(cfg: &RetentionConfig, stream: Stream) -> u32 {
+    match stream {
+        Stream::Events => cfg.events_days,
+        Stream::Performance => cfg.performance_days,
+        Stream::Ai => cfg.ai_days,
+        Stream::Database => cfg.database_days,
+        Stream::Conversions => cfg.conversions_days,
+        Stream::Errors => cfg.errors_days,
+        Stream::System => cfg.system_days,
+        Stream::Recommendations => cfg.recommendations_days,
+    }
+}
+
+/// What one prune deleted.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Pruned {
+    /// Rows deleted per stream (streams with a retention only).
+    pub streams: std::collections::BTreeMap<String, u64>,
+    /// Days of the web-vitals roll-up deleted (rows).
+    pub rollup_rows: u64,
+    /// Expired dashboard sessions deleted.
+    pub sessions: u64,
+    pub took_ms: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.streams.values().sum::<u64>() + self.rollup_rows
+    }
+}
+
+/// Deletes what is older than the retention in force, as of `now_us`.
+pub async fn prune(
+    store: &Store,
+    cfg: &RetentionConfig,
+    now_us: i64,
+) -> Result<Pruned, StoreError> {
+    let started = std::time::Instant::now();
+    let mut out = Pruned::default();
+    let batch = cfg.batch_rows.max(1);
+    if days(cfg, Stream::Events) > 0 {
+        // Events are deleted only once their users' profiles have counted them: fold now
+        // so that old events are not kept a day longer. If the profile task folds at the
+        // same moment, this one loses the race, which is fine.
+        let folded = store.maintain(|c| Ok(profiles::fold(c)?)).await;
+        if let Err(e) = folded {
+            tracing::debug!(error = %e, "profile fold before prune skipped");
+        }
+    }
+    for stream in Stream::ALL {
+        let keep = days(cfg, stream);
+        if keep == 0 {
+            continue;
+        }
+        let cutoff = now_us - i64::from(keep) * DAY_US;
+        let sql = delete_sql(stream, batch);
+        let mut deleted = 0u64;
+        loop {
+            let sql = sql.clone();
+            let n = store
+                .maintain(move |c| Ok(c.execute(&sql, params![ts_param(cutoff)])? as u64))
+                .await?;
+            deleted += n;
+            if n < u64::from(batch) {
+                break;
+            }
+            tokio::time::sleep(BETWEEN_BATCHES).await;
+        }
+        out.streams.insert(stream.name().to_string(), deleted);
+    }
+    if cfg.rollup_days > 0 {
+        let cutoff = now_us - i64::from(cfg.rollup_days) * DAY_US;
+        out.rollup_rows = store
+            .maintain(move |c| {
+                // Active people per day (growth's roll-up) age with the vitals roll-up:
+                // both keep old trends visible after the raw rows are gone.
+                let people = c.execute(
+                    "DELETE FROM active_days WHERE day < ?",
+                    params![cutoff.div_euclid(DAY_US)],
+                )? as u64;
+                Ok(people
+                    + c.execute(
+                        "DELETE FROM performance_rollup WHERE day < ?",
+                        params![ts_param(cutoff)],
+                    )? as u64)
+            })
+            .await?;
+    }
+    out.sessions = store
+        .maintain(move |c| {
+            Ok(c.execute(
+                "DELETE FROM dashboard_sessions WHERE expires_at <= ?",
+                params![ts_param(now_us)],
+            )? as u64)
+        })
+        .await?;
+    if out.total() > 0 {
+        // Deleted rows free their blocks only at a checkpoint. It fails while another
+        // transaction writes; the automatic one then does it later.
+        let checkpoint = store.maintain(|c| Ok(c.execute_batch("CHECKPOINT")?)).await;
+        if let Err(e) = checkpoint {
+            tracing::debug!(error = %e, "checkpoint after prune deferred");
+        }
+    }
+    out.took_ms = started.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+/// One batch: the oldest `batch` rows before the cutoff (the one parameter). Events not yet
+/// folded into their users' profiles are kept until the fold has counted them.
+fn delete_sql(stream: Stream, batch: u32) -> String {
+    let (table, age) = (stream.table(), stream.age_column());
+    let folded = match stream {
+        Stream::Events => {
+            " AND (seq IS NULL OR seq <= (SELECT coalesce(max(seq), 0) FROM user_profile_watermark))"
+        }
+        _ => "",
+    };
+    format!(
+        "DELETE FROM {table} WHERE rowid IN \
+         (SELECT rowid FROM {table} WHERE {age} < ?{folded} LIMIT {batch})"
+    )
+}
+
+/// Runs at start-up, then daily.
+pub fn spawn(store: &Store, cfg: RetentionConfig) {
+    let cfg = std::sync::Arc::new(cfg);
+    store.every(
+        Duration::from_secs(86_400),
+        "retention prune",
+        move |store| {
+            let cfg = cfg.clone();
+            async move {
+                let now = chrono::Utc::now().timestamp_micros();
+                let pruned = prune(&store, &cfg, now).await?;
+                if pruned.total() > 0 {
+                    tracing::info!(streams = ?pruned.streams, rollup_rows = pruned.rollup_rows,
+                        took_ms = pruned.took_ms, "retention: deleted old rows");
+                }
+                Ok(())
+            }
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stream_has_a_key() {
+        let cfg = RetentionConfig {
+            events_days: 1,
+            performance_days: 2,
+            ai_days: 3,
+            database_days: 4,
+            conversions_days: 5,
+            errors_days: 6,
+            system_days: 7,
+            recommendations_days: 8,
+            ..RetentionConfig::default()
+        };
+        let mut seen: Vec<u32> = Stream::ALL.iter().map(|&s| days(&cfg, s)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=8).collect::<Vec<_>>());
+        assert!(delete_sql(Stream::Events, 10).contains("user_profile_watermark"));
+        assert!(delete_sql(Stream::Ai, 10).contains("LIMIT 10"));
+    }
+}
