@@ -16,7 +16,8 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::ingest::{field_error, FieldError, END_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
+use super::field::{field_error, FieldError};
+use super::limits::{END_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
 
 /// The highest place in a request the microsecond digits can hold; later items share it.
 pub const MAX_ORDINAL: usize = 999;

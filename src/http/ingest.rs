@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde::Serialize;
-use std::borrow::Cow;
 use std::net::IpAddr;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,45 +20,11 @@ use crate::error::ApiError;
 use crate::state::{AppState, IpPolicy};
 use crate::store::Batch;
 
+pub use super::field::{field_error, FieldError};
 pub use super::limits::{
-    MAX_DURATION_MS, MAX_PROPERTIES, MAX_QUERY, MAX_SHORT, MAX_TEXT, MAX_URL, MAX_USER_AGENT,
+    END_TIMESTAMP_MS, MAX_DURATION_MS, MAX_PROPERTIES, MAX_QUERY, MAX_SHORT, MAX_TEXT, MAX_URL,
+    MAX_USER_AGENT, MIN_TIMESTAMP_MS,
 };
-/// 2000-01-01: anything earlier is almost surely seconds sent as milliseconds.
-pub const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
-/// 2100-01-01 (exclusive): anything later is almost surely microseconds. A fixed bound,
-/// not "now + drift", so the OpenAPI document can state it exactly.
-pub const END_TIMESTAMP_MS: i64 = 4_102_444_800_000;
-
-/// A validation failure inside one item.
-#[derive(Debug)]
-pub struct FieldError {
-    pub field: Cow<'static, str>,
-    pub message: String,
-}
-
-pub fn field_error(field: &'static str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: Cow::Borrowed(field),
-        message: message.into(),
-    }
-}
-
-impl FieldError {
-    /// The field error inside a 422 from `body::parse_value` (a second-stage parse).
-    pub fn from_api(e: ApiError) -> FieldError {
-        match e {
-            ApiError::Invalid { field, message, .. } => FieldError {
-                field: Cow::Owned(field),
-                message,
-            },
-            other => FieldError {
-                field: Cow::Borrowed("(item)"),
-                message: other.to_string(),
-            },
-        }
-    }
-}
-
 /// One item of a stream as clients send it, and how it becomes a stored row. Every
 /// `POST /api/analytics/...` is `handler::<TheItem>`; a new stream only writes this:
 ///

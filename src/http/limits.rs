@@ -1,5 +1,6 @@
-//! How long the text fields of untrusted input may be: shared by the ingest checks and the
-//! sender extractor, so neither imports the other for a number.
+//! How long the text fields of untrusted input may be, and which client times are sane:
+//! shared by the ingest checks, the event-time rule and the sender extractor, so none of
+//! them imports another for a number.
 
 pub const MAX_USER_AGENT: usize = 512;
 /// Ids, names, models, endpoints.
@@ -13,3 +14,8 @@ pub const MAX_QUERY: usize = 16 * 1024;
 pub const MAX_PROPERTIES: usize = 16 * 1024;
 /// Durations above a day are a unit mistake, not a measurement.
 pub const MAX_DURATION_MS: f64 = 86_400_000.0;
+/// 2000-01-01: anything earlier is almost surely seconds sent as milliseconds.
+pub const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
+/// 2100-01-01 (exclusive): anything later is almost surely microseconds. A fixed bound,
+/// not "now + drift", so the OpenAPI document can state it exactly.
+pub const END_TIMESTAMP_MS: i64 = 4_102_444_800_000;

@@ -7,6 +7,7 @@ pub mod body;
 pub mod cache;
 pub mod client;
 pub mod event_time;
+pub mod field;
 pub mod ingest;
 pub mod limits;
 pub mod openapi;

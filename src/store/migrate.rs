@@ -135,16 +135,14 @@ mod tests {
         assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
     }
 
-    #[test]
-    fn growth_migration_keeps_existing_rows() {
-        // A file written before 0004: UUID user ids, a profile keyed by UUID.
-        let conn = Connection::open_in_memory().unwrap();
+    /// The schema an older binary left: every migration before `version`, recorded.
+    fn schema_before(conn: &Connection, version: i64) {
         conn.execute_batch(
             "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR NOT NULL,
                 applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
         )
         .unwrap();
-        for m in MIGRATIONS.iter().filter(|m| m.version < 4) {
+        for m in MIGRATIONS.iter().filter(|m| m.version < version) {
             conn.execute_batch(m.sql).unwrap();
             conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
@@ -152,6 +150,13 @@ mod tests {
             )
             .unwrap();
         }
+    }
+
+    #[test]
+    fn growth_migration_keeps_existing_rows() {
+        // A file written before 0004: UUID user ids, a profile keyed by UUID.
+        let conn = Connection::open_in_memory().unwrap();
+        schema_before(&conn, 4);
         let user = "0b6c3c1e-2f4a-4c55-8a77-3d1f9e2b4c60";
         conn.execute_batch(&format!(
             "INSERT INTO user_events (user_id, session_id, event) VALUES ('{user}', 's1', 'a'), (NULL, 's2', 'b');
@@ -189,19 +194,7 @@ mod tests {
         let path = dir.path().join("old.duckdb");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR NOT NULL,
-                    applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
-            )
-            .unwrap();
-            for m in MIGRATIONS.iter().filter(|m| m.version < 13) {
-                conn.execute_batch(m.sql).unwrap();
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                    params![m.version, m.name],
-                )
-                .unwrap();
-            }
+            schema_before(&conn, 13);
             // Received 2026-01-01T00:00:00Z. a: acted 5 s before (sane); b: a clock 3 h
             // fast (not sane); c: no client time; d: two days before (not sane).
             let at = "'2026-01-01 00:00:00+00'";
@@ -273,19 +266,7 @@ mod tests {
         let path = dir.path().join("old.duckdb");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name VARCHAR NOT NULL,
-                    applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)",
-            )
-            .unwrap();
-            for m in MIGRATIONS.iter().filter(|m| m.version < 13) {
-                conn.execute_batch(m.sql).unwrap();
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                    params![m.version, m.name],
-                )
-                .unwrap();
-            }
+            schema_before(&conn, 13);
             // 30 days of events, like `demo`: names, people, pages, a client timestamp.
             conn.execute_batch(&format!(
                 "INSERT INTO user_events (user_id, session_id, event, properties, route, user_agent, ip,

@@ -6,23 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ai_mock::Mock;
-use crate::helpers::Server;
+use crate::helpers::{python_with, Server};
 
 const KEY: &str = "sdk-gateway-key-0123456789";
 
-/// `GROWTH_TEST_PYTHON`, else the venv `.ci/run` makes.
 fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("GROWTH_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| Path::new(&h).join(".cache/growth-stack/venv/bin/python"))
-        })?;
-    let ok = Command::new(&candidate)
-        .args(["-c", "import openai, anthropic"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    ok.then_some(candidate)
+    python_with("openai, anthropic")
 }
 
 #[test]

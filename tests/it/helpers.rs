@@ -1,7 +1,7 @@
 //! Spawns the real `growth-stack` binary on a free loopback port with its own data dir.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -380,4 +380,20 @@ pub fn demo_into(dir: &Path, events: u32, days: u32) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `GROWTH_TEST_PYTHON`, else the venv `.ci/run` makes, when it can import `modules`
+/// (e.g. `"openai, anthropic"`).
+pub fn python_with(modules: &str) -> Option<PathBuf> {
+    let candidate = std::env::var_os("GROWTH_TEST_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| Path::new(&h).join(".cache/growth-stack/venv/bin/python"))
+        })?;
+    let ok = Command::new(&candidate)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    ok.then_some(candidate)
 }

@@ -9,28 +9,19 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{bin, client, error_of, Server, TOKEN};
+use crate::helpers::{bin, client, error_of, python_with, Server, TOKEN};
 
 /// `GROWTH_TEST_PYTHON` (or the venv `.ci/run` makes) when it has pyarrow.
 fn python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("GROWTH_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| Path::new(&h).join(".cache/growth-stack/venv/bin/python"))
-        })?;
-    let ok = Command::new(&candidate)
-        .args(["-c", "import pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
+    let found = python_with("pyarrow");
+    if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "the export test needs Python with pyarrow (see .ci/run)"
         );
         eprintln!("SKIPPED the pyarrow part: no Python with pyarrow; run `bash .ci/run` or set GROWTH_TEST_PYTHON");
     }
-    ok.then_some(candidate)
+    found
 }
 
 /// Rows and column names of a file, as pyarrow (Parquet) or Python's csv/json modules read it.
