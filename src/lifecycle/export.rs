@@ -199,7 +199,8 @@ mod tests {
         );
         assert!(
             some.contains("EXCLUDE (seq)")
-                && some.contains("created_at < make_timestamp(2::BIGINT)")
+                && some.contains("event_time < make_timestamp(2::BIGINT)"),
+            "{some}"
         );
         assert_eq!(sql_path(Path::new("/a'b")), "'/a''b'");
     }

@@ -216,7 +216,12 @@ mod tests {
             .unwrap();
         }
         let conn = Connection::open(&path).unwrap();
-        assert_eq!(migrate(&conn).unwrap(), [13]);
+        let later: Vec<i64> = MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v >= 13)
+            .collect();
+        assert_eq!(migrate(&conn).unwrap(), later);
         let times: Vec<(String, i64)> = conn
             .prepare(
                 "SELECT event, epoch_ms(event_time::TIMESTAMP) FROM user_events ORDER BY event",
@@ -282,7 +287,7 @@ mod tests {
         }
         let conn = Connection::open(&path).unwrap();
         let started = std::time::Instant::now();
-        assert_eq!(migrate(&conn).unwrap(), [13]);
+        assert!(migrate(&conn).unwrap().contains(&13));
         let secs = started.elapsed().as_secs_f64();
         let filled: i64 = conn
             .query_row(
