@@ -72,19 +72,28 @@ pub fn memo() -> &'static Fingerprinter {
     MEMO.get_or_init(Fingerprinter::default)
 }
 
-/// Fingerprints with a memo of recent short texts, keyed by a keyed 64-bit hash of the
-/// exact text (long texts are rare and would make the memo large: they are not kept).
+/// Fingerprints with two memos of recent short texts (long texts are rare and would make
+/// them large: they are not kept), each keyed by a keyed 64-bit hash:
+/// - the exact text, which answers ORMs' bind-parameter texts without any work;
+/// - the text's shape (`shape_key`: its tokens, every literal as one marker), which answers
+///   texts that differ only in literal values and spacing with a tokenization instead of a
+///   parse. The parse path replaces every literal, so one shape has one fingerprint.
 pub struct Fingerprinter {
-    memo: Mutex<lru::LruCache<u64, Fingerprint>>,
+    exact: Mutex<lru::LruCache<u64, Fingerprint>>,
+    shapes: Mutex<lru::LruCache<u64, Fingerprint>>,
     keys: std::collections::hash_map::RandomState,
 }
 
 impl Default for Fingerprinter {
     fn default() -> Self {
-        Fingerprinter {
-            memo: Mutex::new(lru::LruCache::new(
+        let memo = || {
+            Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(MEMO_ENTRIES).unwrap_or(NonZeroUsize::MIN),
-            )),
+            ))
+        };
+        Fingerprinter {
+            exact: memo(),
+            shapes: memo(),
             keys: std::collections::hash_map::RandomState::new(),
         }
     }
@@ -97,13 +106,47 @@ impl Fingerprinter {
         }
         // Keyed with random keys per process, so crafted texts cannot collide on purpose.
         let key = self.keys.hash_one(sql);
-        if let Some(f) = self.memo.lock().get(&key) {
+        if let Some(f) = self.exact.lock().get(&key) {
             return f.clone();
         }
-        let f = fingerprint(sql);
-        self.memo.lock().put(key, f.clone());
+        let shape = shape_key(sql, &self.keys);
+        let known = shape.and_then(|k| self.shapes.lock().get(&k).cloned());
+        let f = known.unwrap_or_else(|| fingerprint(sql));
+        if let Some(k) = shape {
+            self.shapes.lock().put(k, f.clone());
+        }
+        self.exact.lock().put(key, f.clone());
         f
     }
+}
+
+/// The tokens of `sql` with whitespace and comments left out and every literal (and bind
+/// placeholder) as one marker, hashed; `None` when the tokenizer refuses the text. Lists
+/// are not folded here: `f(1, 2)` and `f(1)` are different shapes.
+fn shape_key(sql: &str, keys: &std::collections::hash_map::RandomState) -> Option<u64> {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let mut h = keys.build_hasher();
+    for t in &tokens {
+        match t {
+            Token::Whitespace(_) => {}
+            Token::Number(..)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::NationalStringLiteral(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+            | Token::Placeholder(_) => 0u8.hash(&mut h),
+            other => {
+                1u8.hash(&mut h);
+                other.hash(&mut h);
+            }
+        }
+    }
+    Some(h.finish())
 }
 
 fn id_of(text: &str) -> String {
@@ -432,5 +475,25 @@ mod tests {
         let q = "SELECT * FROM ingredients WHERE recipe_id = $1";
         assert_eq!(m.get(q), fingerprint(q));
         assert_eq!(m.get(q), fingerprint(q));
+        // Texts that differ only in literals go through the shape memo: the same answer
+        // as parsing each of them.
+        for id in [42, 7, 1000] {
+            let q = format!("SELECT * FROM meal_plans WHERE user_id = {id} AND note = 'n{id}'");
+            assert_eq!(m.get(&q), fingerprint(&q));
+        }
+        // A shape differs when the number of literals does, even where the parse path
+        // would fold a list: each gets its own parse.
+        for q in [
+            "SELECT substring(name, 1, 3) FROM t",
+            "SELECT substring(name, 2) FROM t",
+            "SELECT * FROM t WHERE a IN (1, 2, 3)",
+            "SELECT * FROM t WHERE a IN (4)",
+        ] {
+            assert_eq!(m.get(q), fingerprint(q), "{q}");
+        }
+        assert_ne!(
+            m.get("SELECT substring(name, 1, 3) FROM t").id,
+            m.get("SELECT substring(name, 2) FROM t").id
+        );
     }
 }

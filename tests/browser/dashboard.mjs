@@ -132,7 +132,11 @@ function mainState(want) {
     empty: main.querySelectorAll(".state.empty").length,
     login: !!document.querySelector("form.login"),
   };
-  const rendered = label === "Get started" ? s.snippets >= 4 && !!main.querySelector(".status-line .pulse") : s.cards > 0 && s.charts > 0;
+  // Get started: the snippets, the arrival line, and the "Your data" table of streams.
+  const streams = [...main.querySelectorAll("caption")].some((c) => c.textContent.includes("per stream"));
+  const rendered = label === "Get started"
+    ? s.snippets >= 4 && !!main.querySelector(".status-line .pulse") && streams
+    : s.cards > 0 && s.charts > 0;
   s.sub = main.querySelector(".page-head p")?.textContent.trim() || null;
   s.ok = h1 === label && (!sub || (s.sub || "").includes(sub)) && !s.busy && !s.login && (s.errors.length > 0 || rendered);
   return s;

@@ -30,7 +30,7 @@ function dataPanel() {
       h("p", { class: "muted small" }, `${s.path}: ${bytes(s.file_bytes)} (WAL ${bytes(s.wal_bytes)}), `,
         s.free_bytes === null ? "" : `${bytes(s.free_bytes)} free on its disk`,
         s.disk_full ? h("strong", {}, " · disk full: ingest is paused") : "",
-        `. Web-vitals roll-up kept ${s.rollup_retention_days ? s.rollup_retention_days + " days" : "forever"}.`),
+        `. Daily roll-ups (web vitals, active people) kept ${s.rollup_retention_days ? s.rollup_retention_days + " days" : "forever"}.`),
       table([
         { label: "Stream", value: (r) => r.stream },
         { label: "Rows", value: (r) => f.count(r.rows), num: true },
