@@ -130,7 +130,21 @@ fn shape_key(sql: &str, keys: &std::collections::hash_map::RandomState) -> Optio
     for t in &tokens {
         match t {
             Token::Whitespace(_) => {}
-            Token::Number(..)
+            t if is_literal(t) => 0u8.hash(&mut h),
+            other => {
+                1u8.hash(&mut h);
+                other.hash(&mut h);
+            }
+        }
+    }
+    Some(h.finish())
+}
+
+/// A value the app chose (or a bind placeholder for one): what a fingerprint leaves out.
+fn is_literal(t: &Token) -> bool {
+    matches!(
+        t,
+        Token::Number(..)
             | Token::SingleQuotedString(_)
             | Token::DoubleQuotedString(_)
             | Token::NationalStringLiteral(_)
@@ -139,14 +153,8 @@ fn shape_key(sql: &str, keys: &std::collections::hash_map::RandomState) -> Optio
             | Token::HexStringLiteral(_)
             | Token::DollarQuotedString(_)
             | Token::SingleQuotedByteStringLiteral(_)
-            | Token::Placeholder(_) => 0u8.hash(&mut h),
-            other => {
-                1u8.hash(&mut h);
-                other.hash(&mut h);
-            }
-        }
-    }
-    Some(h.finish())
+            | Token::Placeholder(_)
+    )
 }
 
 fn id_of(text: &str) -> String {
@@ -280,16 +288,7 @@ fn tokenized(sql: &str) -> Option<String> {
                 continue;
             }
             Token::EOF => break,
-            Token::Number(..)
-            | Token::SingleQuotedString(_)
-            | Token::DoubleQuotedString(_)
-            | Token::NationalStringLiteral(_)
-            | Token::EscapedStringLiteral(_)
-            | Token::UnicodeStringLiteral(_)
-            | Token::HexStringLiteral(_)
-            | Token::DollarQuotedString(_)
-            | Token::SingleQuotedByteStringLiteral(_)
-            | Token::Placeholder(_) => {
+            t if is_literal(&t) => {
                 push_placeholder(&mut out, &mut n, space);
                 space = false;
                 continue;
