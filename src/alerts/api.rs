@@ -31,7 +31,7 @@ use crate::error::ApiError;
 use crate::http::body::JsonObject;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{
-    errors as error_responses, IngestErrors, OneOrMany, ReadErrors, UNAUTHORIZED,
+    errors as error_responses, IngestErrors, OneOrMany, ReadErrors, CSRF, UNAUTHORIZED,
 };
 use crate::http::params::present;
 use crate::http::params::{Int, Params};
@@ -68,10 +68,6 @@ pub(super) struct Doc;
 /// The body of `POST /api/analytics/errors`.
 type ErrorsBody = OneOrMany<ErrorIn>;
 
-const CSRF: (u16, &str) = (
-    403,
-    "A dashboard session without X-Requested-With: growth-stack",
-);
 const MALFORMED: (u16, &str) = (400, "The body is not JSON, or not a JSON object");
 const TOO_LARGE: (u16, &str) = (413, "The body is larger than ingest.body_limit");
 const MEDIA: (u16, &str) = (

@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::query;
 use crate::error::ApiError;
 use crate::http::auth::token_matches;
-use crate::http::openapi::{errors, ReadErrors, UNAUTHORIZED};
+use crate::http::openapi::{errors, ReadErrors, CSRF, UNAUTHORIZED};
 use crate::http::session;
 use crate::http::{Admin, CachedRead, Window, WindowQuery};
 use crate::state::AppState;
@@ -59,13 +59,7 @@ struct LogoutErrors;
 impl utoipa::IntoResponses for LogoutErrors {
     fn responses(
     ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
-        errors(&[
-            UNAUTHORIZED,
-            (
-                403,
-                "A dashboard session without X-Requested-With: growth-stack",
-            ),
-        ])
+        errors(&[UNAUTHORIZED, CSRF])
     }
 }
 

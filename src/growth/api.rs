@@ -23,7 +23,7 @@ use super::{adoption, overview, profile, query, retention};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{
-    errors, no_extra, IngestErrors, LookupErrors, OneOrMany, ReadErrors, UNAUTHORIZED,
+    errors, no_extra, IngestErrors, LookupErrors, OneOrMany, ReadErrors, CSRF, UNAUTHORIZED,
 };
 use crate::http::params::{
     count_upto, enum_schema, parse_span, unit_pattern, upto, Instant, Int, Params, Range, Unit,
@@ -454,10 +454,7 @@ impl IntoResponses for FunnelErrors {
         errors(&[
             (400, "Malformed JSON, or a bad range, from or to"),
             UNAUTHORIZED,
-            (
-                403,
-                "A dashboard session without X-Requested-With: growth-stack",
-            ),
+            CSRF,
             (422, "The body breaks a rule; `field` names it"),
         ])
     }

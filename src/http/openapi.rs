@@ -92,6 +92,12 @@ pub const BAD_PARAM: (u16, &str) = (
     400,
     "A query or path parameter is invalid; the message names it (code invalid_parameter)",
 );
+/// A state-changing call from a dashboard session that lacks the header other sites
+/// cannot send.
+pub const CSRF: (u16, &str) = (
+    403,
+    "A dashboard session without X-Requested-With: growth-stack",
+);
 pub const UNAUTHORIZED: (u16, &str) = (
     401,
     "Missing or wrong admin token (Authorization: Bearer, or the dashboard's session cookie)",

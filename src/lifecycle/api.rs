@@ -15,7 +15,7 @@ use super::export::{self, Format, Span};
 use super::query::{self, Storage};
 use super::retention::{self, Pruned};
 use crate::error::ApiError;
-use crate::http::openapi::{errors, ReadErrors, UNAUTHORIZED};
+use crate::http::openapi::{errors, ReadErrors, CSRF, UNAUTHORIZED};
 use crate::http::params::{enum_schema, Instant, Params, Range};
 use crate::http::Admin;
 use crate::state::AppState;
@@ -96,10 +96,7 @@ impl utoipa::IntoResponses for AdminErrors {
     ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
         errors(&[
             UNAUTHORIZED,
-            (
-                403,
-                "A dashboard session without X-Requested-With: growth-stack",
-            ),
+            CSRF,
             (503, "The disk is full or the server is shutting down"),
         ])
     }

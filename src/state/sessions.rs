@@ -47,10 +47,8 @@ impl Sessions {
         let stored = key.clone();
         self.store
             .maintain(move |c| {
-                c.execute(
-                    "DELETE FROM dashboard_sessions WHERE expires_at <= ?",
-                    params![ts_param(now)],
-                )?;
+                // Expired rows are never read (lookups check `expires_at`); the daily
+                // retention job deletes them.
                 c.execute(
                     "INSERT INTO dashboard_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)",
                     params![stored, ts_param(now), ts_param(expires)],
@@ -135,15 +133,7 @@ mod tests {
     async fn create_check_remove_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.duckdb");
-        let opts = crate::store::StoreOptions {
-            memory_limit: "256MB".into(),
-            threads: 1,
-            queue_rows: 10,
-            max_commit_rows: 1000,
-            read_connections: 2,
-            wal_checkpoint: "16MB".into(),
-        };
-        let store = Store::open(&path, &opts).unwrap();
+        let store = Store::open(&path, &crate::store::StoreOptions::small()).unwrap();
         let s = Sessions::new(store.clone());
         let id = s.create().await.unwrap();
         let other = s.create().await.unwrap();
@@ -154,7 +144,7 @@ mod tests {
         assert!(!s.is_valid(&id).await);
         store.close().await.unwrap();
         drop((s, store));
-        let store = Store::open(&path, &opts).unwrap();
+        let store = Store::open(&path, &crate::store::StoreOptions::small()).unwrap();
         let s = Sessions::new(store.clone());
         assert!(s.is_valid(&other).await, "a session survives a reopen");
         assert!(!s.is_valid(&id).await, "a logout too");

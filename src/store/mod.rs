@@ -81,6 +81,21 @@ pub struct StoreOptions {
     pub wal_checkpoint: String,
 }
 
+#[cfg(test)]
+impl StoreOptions {
+    /// A small store for unit tests.
+    pub fn small() -> StoreOptions {
+        StoreOptions {
+            memory_limit: "256MB".into(),
+            threads: 1,
+            queue_rows: 10,
+            max_commit_rows: 1000,
+            read_connections: 2,
+            wal_checkpoint: "16MB".into(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -329,14 +344,7 @@ mod tests {
     use super::*;
 
     fn opts() -> StoreOptions {
-        StoreOptions {
-            memory_limit: "256MB".into(),
-            threads: 1,
-            queue_rows: 10,
-            max_commit_rows: 1000,
-            read_connections: 2,
-            wal_checkpoint: "16MB".into(),
-        }
+        StoreOptions::small()
     }
 
     fn event(name: &str) -> EventRow {
