@@ -162,9 +162,10 @@ impl Engine {
         keys.dedup();
         let queries = keys.len();
         let slow = self.slow_ms;
+        let readings = self.readings();
         let results = Arc::new(
             self.store
-                .query(move |c| measures::run(c, &keys, slow))
+                .query(move |c| measures::run(c, &keys, slow, readings))
                 .await?,
         );
 
@@ -339,6 +340,18 @@ impl Engine {
         Ok(info)
     }
 
+    /// This process's gauges, read now.
+    fn readings(&self) -> measures::Readings {
+        measures::Readings {
+            disk_free_percent: self
+                .store
+                .disk_usage()
+                .filter(|(_, total)| *total > 0)
+                .map(|(free, total)| 100.0 * free as f64 / total as f64),
+            disk_full: self.store.disk_full(),
+        }
+    }
+
     /// The measure over the last day in buckets, for the rule editor's preview.
     pub(super) async fn preview(
         &self,
@@ -352,9 +365,10 @@ impl Engine {
         k.bucket_us = Some(bucket);
         let slow = self.slow_ms;
         let keys = vec![k.clone()];
+        let readings = self.readings();
         let mut res = self
             .store
-            .query(move |c| measures::run(c, &keys, slow))
+            .query(move |c| measures::run(c, &keys, slow, readings))
             .await?;
         let mut rows = res.remove(&k).unwrap_or_default();
         rows.sort_by(|a, b| (a.bucket_us, &a.group).cmp(&(b.bucket_us, &b.group)));

@@ -42,8 +42,11 @@ pub enum Measure {
     ConversionRate,
     /// Share of sessions with a page view that also saw a JavaScript error, in percent.
     SessionErrorRate,
-    // Scaling (issue 14) adds its host samples here: `HostCpu`, `HostMemory`, read from
-    // its samples table with a `Shape::Values` like the ones below.
+    // This server's own state.
+    /// Free space on the data dir's disk, in percent of its size.
+    DiskFree,
+    /// 1 while ingest is refused because the data disk is full, else 0.
+    DiskFull,
 }
 
 /// How a window of samples becomes one number.
@@ -198,6 +201,31 @@ pub enum Shape {
     Count(Count),
     /// 100 * num / den; the samples are the denominator.
     Ratio { num: Count, den: Count },
+    /// Read from this process when the round runs, not from stored rows: a full disk
+    /// cannot be seen in rows that could not be written.
+    Gauge(Gauge),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Gauge {
+    DiskFree,
+    DiskFull,
+}
+
+/// The gauges' readings for one round.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Readings {
+    pub disk_free_percent: Option<f64>,
+    pub disk_full: bool,
+}
+
+impl Readings {
+    fn get(&self, g: Gauge) -> Option<f64> {
+        match g {
+            Gauge::DiskFree => self.disk_free_percent,
+            Gauge::DiskFull => Some(if self.disk_full { 1.0 } else { 0.0 }),
+        }
+    }
 }
 
 const PAGEVIEWS: Count = Count {
@@ -216,7 +244,7 @@ pub struct Info {
 }
 
 impl Measure {
-    pub const ALL: [Measure; 21] = [
+    pub const ALL: [Measure; 23] = [
         Measure::Lcp,
         Measure::Inp,
         Measure::Cls,
@@ -238,6 +266,8 @@ impl Measure {
         Measure::ActiveUsers,
         Measure::ConversionRate,
         Measure::SessionErrorRate,
+        Measure::DiskFree,
+        Measure::DiskFull,
     ];
 
     pub fn info(self) -> Info {
@@ -274,6 +304,13 @@ impl Measure {
                 cond,
                 distinct,
             }),
+        };
+        let gauge = |id, label, unit, g| Info {
+            id,
+            area: "storage",
+            label,
+            unit,
+            shape: Shape::Gauge(g),
         };
         match self {
             M::Lcp => vital("lcp", "Largest Contentful Paint", "lcp", "ms"),
@@ -432,6 +469,18 @@ impl Measure {
                     },
                 },
             },
+            M::DiskFree => gauge(
+                "disk_free",
+                "Free space on the data disk",
+                "%",
+                Gauge::DiskFree,
+            ),
+            M::DiskFull => gauge(
+                "disk_full",
+                "Ingest refused: data disk full (1) or not (0)",
+                "",
+                Gauge::DiskFull,
+            ),
         }
     }
 
@@ -443,7 +492,7 @@ impl Measure {
                 table: Table::Performance,
                 ..
             } => Agg::P75,
-            Shape::Values { .. } => Agg::Avg,
+            Shape::Values { .. } | Shape::Gauge(_) => Agg::Avg,
             Shape::Count(_) => Agg::Count,
             Shape::Ratio { .. } => Agg::Rate,
         }
@@ -457,12 +506,15 @@ impl Measure {
             Shape::Values { .. } => agg != Agg::Rate,
             Shape::Count(_) => agg == Agg::Count,
             Shape::Ratio { .. } => matches!(agg, Agg::Rate | Agg::Count),
+            // One reading: every statistic of it is the reading itself.
+            Shape::Gauge(_) => matches!(agg, Agg::Avg | Agg::Max),
         }
     }
 
     /// Whether every table behind the measure has this label.
     pub fn has_dim(self, d: Dim) -> bool {
-        self.tables().iter().all(|t| t.dim(d).is_some())
+        let tables = self.tables();
+        !tables.is_empty() && tables.iter().all(|t| t.dim(d).is_some())
     }
 
     fn tables(self) -> Vec<Table> {
@@ -470,12 +522,13 @@ impl Measure {
             Shape::Values { table, .. } => vec![table],
             Shape::Count(c) => vec![c.table],
             Shape::Ratio { num, den } => vec![num.table, den.table],
+            Shape::Gauge(_) => Vec::new(),
         }
     }
 
-    /// Counts are judged at any size; other measures need enough samples.
+    /// Counts and gauges are judged at any size; other measures need enough samples.
     pub fn needs_samples(self) -> bool {
-        !matches!(self.info().shape, Shape::Count(_))
+        !matches!(self.info().shape, Shape::Count(_) | Shape::Gauge(_))
     }
 
     #[cfg(test)]
@@ -630,19 +683,43 @@ pub fn sql(key: &Key, slow_ms: f64) -> Result<(String, Vec<Value>), StoreError> 
                  SELECT g, b, n, v, v, v, v, v FROM r"
             )
         }
+        Shape::Gauge(_) => {
+            return Err(StoreError::Internal(
+                "a gauge is read from the process, not queried".into(),
+            ))
+        }
     };
     Ok((sql, params))
 }
 
-/// Runs every key once; the answers by key.
+/// Runs every key once; the answers by key. Gauges give one sample, the reading, in
+/// the key's newest bucket.
 pub fn run(
     conn: &duckdb::Connection,
     keys: &[Key],
     slow_ms: f64,
+    readings: Readings,
 ) -> Result<HashMap<Key, Vec<Stats>>, StoreError> {
     let mut out = HashMap::with_capacity(keys.len());
     for key in keys {
         if out.contains_key(key) {
+            continue;
+        }
+        if let Shape::Gauge(g) = key.measure.info().shape {
+            let rows = readings.get(g).map(|v| Stats {
+                group: None,
+                bucket_us: match key.bucket_us {
+                    Some(b) => (key.to_us - 1).div_euclid(b) * b,
+                    None => key.from_us,
+                },
+                n: 1.0,
+                avg: Some(v),
+                p50: Some(v),
+                p75: Some(v),
+                p95: Some(v),
+                max: Some(v),
+            });
+            out.insert(key.clone(), rows.into_iter().collect());
             continue;
         }
         let (sql, params) = sql(key, slow_ms)?;
@@ -707,6 +784,10 @@ mod tests {
     #[test]
     fn every_measure_builds_sql_with_bound_filters() {
         for m in Measure::ALL {
+            if let Shape::Gauge(_) = m.info().shape {
+                assert!(Dim::ALL.into_iter().all(|d| !m.has_dim(d)), "{m:?}");
+                continue;
+            }
             let mut filters = Filters::default();
             if m.has_dim(Dim::Route) {
                 filters.route = Some("'; DROP TABLE user_events; --".into());

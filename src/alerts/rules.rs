@@ -639,6 +639,30 @@ pub fn defaults() -> Vec<Rule> {
             3600,
             Warning,
         ),
+        // Not in the guide: a full disk stops ingest, and whoever runs the server should
+        // hear of it before a user does (and a little before, while there is room).
+        rule(
+            "storage_disk_full",
+            "DiskFull",
+            M::DiskFull,
+            None,
+            Threshold,
+            Gt,
+            0.0,
+            60,
+            Critical,
+        ),
+        rule(
+            "storage_disk_low",
+            "DiskAlmostFull",
+            M::DiskFree,
+            None,
+            Threshold,
+            Lt,
+            5.0,
+            300,
+            Warning,
+        ),
     ];
     // The guide's "query time > 2000 ms" is about single queries: the average hides them.
     for r in &mut v {
@@ -647,6 +671,10 @@ pub fn defaults() -> Vec<Rule> {
         }
         if r.id == "ai_latency" {
             r.spec.aggregation = Some(Agg::P75);
+        }
+        // Ingest is already refused: no reason to wait for a second reading.
+        if r.id == "storage_disk_full" {
+            r.spec.for_ = Some(Secs(0));
         }
     }
     v
@@ -717,7 +745,7 @@ mod tests {
     #[test]
     fn defaults_are_the_guides_and_valid() {
         let d = defaults();
-        assert_eq!(d.len(), 14);
+        assert_eq!(d.len(), 16);
         for r in &d {
             r.spec
                 .validate()
@@ -740,7 +768,7 @@ mod tests {
         let lcp = rules.iter().find(|r| r.id == "perf_lcp").unwrap();
         assert_eq!(lcp.origin, Origin::Config);
         assert_eq!(lcp.spec.threshold, 3000.0);
-        assert_eq!(rules.len(), 14);
+        assert_eq!(rules.len(), defaults().len());
     }
 
     #[test]

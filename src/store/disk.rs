@@ -6,9 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Bytes available to this (unprivileged) process on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    usage(path).map(|(free, _)| free)
+}
+
+/// Bytes available to this (unprivileged) process and the file system's size, for
+/// the file system holding `path`.
 // The field types differ between platforms; on some the casts are no-ops.
 #[allow(clippy::unnecessary_cast)]
-pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
+pub fn usage(path: &Path) -> std::io::Result<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -18,7 +24,11 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+    let frsize = st.f_frsize as u64;
+    Ok((
+        (st.f_bavail as u64).saturating_mul(frsize),
+        (st.f_blocks as u64).saturating_mul(frsize),
+    ))
 }
 
 /// Whether the disk is (nearly) full, checked at most every `RECHECK_MS`.
@@ -107,6 +117,8 @@ mod tests {
     fn reserve_larger_than_the_disk_refuses() {
         let dir = tempfile::tempdir().unwrap();
         assert!(free_bytes(dir.path()).unwrap() > 0);
+        let (free, total) = usage(dir.path()).unwrap();
+        assert!(free <= total, "{free} > {total}");
         let s = Space::default();
         assert!(s.check(dir.path()));
         s.set_reserve(u64::MAX);

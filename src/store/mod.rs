@@ -190,6 +190,11 @@ impl Store {
         !self.inner.space.check(self.dir())
     }
 
+    /// Free and total bytes of the data dir's file system, when it can be read.
+    pub fn disk_usage(&self) -> Option<(u64, u64)> {
+        disk::usage(self.dir()).ok()
+    }
+
     pub fn stats(&self) -> (u64, u64) {
         let s = &self.inner.stats;
         (

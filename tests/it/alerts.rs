@@ -547,7 +547,7 @@ fn rules_api_validates_and_keeps_defaults_safe() {
     let s = start(dir.path(), &[]);
     let all = s.get_json("/api/alerts");
     let rules = all["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 15, "14 defaults, one replaced, one added");
+    assert_eq!(rules.len(), 17, "16 defaults, one replaced, one added");
     let lcp = rules.iter().find(|r| r["id"] == "perf_lcp").unwrap();
     assert_eq!(lcp["threshold"], 3000.0);
     assert_eq!(lcp["origin"], "config");

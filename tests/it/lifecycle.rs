@@ -428,7 +428,14 @@ fn a_full_disk_answers_503_keeps_reads_and_resumes_when_space_returns() {
         eprintln!("SKIPPED the full-disk test: cannot mount a tmpfs here (needs root)");
         return;
     };
-    let s = Server::start_in(&fs.0, &[], &[("GROWTH_STORAGE_MIN_FREE_SPACE", "16MB")]);
+    let s = Server::start_in(
+        &fs.0,
+        &[],
+        &[
+            ("GROWTH_STORAGE_MIN_FREE_SPACE", "16MB"),
+            ("GROWTH_ALERTS_INTERVAL", "1"),
+        ],
+    );
     let mut acked = 0;
     assert_eq!(post_events(&s, &["before".into()]), 200);
     acked += 1;
@@ -456,6 +463,8 @@ fn a_full_disk_answers_503_keeps_reads_and_resumes_when_space_returns() {
     // Reads keep working while it lasts.
     assert_eq!(s.get("/api/analytics/events?range=1h").status(), 200);
     assert_eq!(s.get_json("/api/admin/storage")["disk_full"], true);
+    // The built-in rule tells whoever runs the server.
+    wait_for_disk_alert(&s, "firing");
     // Space comes back: ingest resumes by itself.
     std::fs::remove_file(&filler).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -470,11 +479,33 @@ fn a_full_disk_answers_503_keeps_reads_and_resumes_when_space_returns() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    wait_for_disk_alert(&s, "resolved");
     let names = jsonl_events(exported(&s, "stream=events&format=jsonl").bytes());
     assert_eq!(names.len(), acked);
     assert!(!names.contains(&"refused".to_string()));
     assert!(s.terminate().success());
     drop(fs);
+}
+
+/// Waits (alert rounds run every second here) for the `DiskFull` rule to reach `state`.
+fn wait_for_disk_alert(s: &Server, state: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let all = s.get_json("/api/alerts");
+        let now = all["rules"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["id"] == "storage_disk_full"))
+            .and_then(|r| r["series"].as_array()?.first()?["state"].as_str())
+            .map(str::to_string);
+        if now.as_deref() == Some(state) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the disk-full alert did not become {state}: {now:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ import * as f from "/format.js";
 const STATE_CHIP = { firing: "poor", pending: "needs-improvement", nodata: "none", resolved: "good", inactive: "good" };
 const STATE_TEXT = { firing: "Firing", pending: "Pending", nodata: "No data", resolved: "Resolved", inactive: "OK" };
 const chip = (s) => ratingChip(STATE_CHIP[s] || "none", STATE_TEXT[s] || s);
-const AREA = { vitals: "Performance", ai: "AI", database: "Database", growth: "Growth" };
+const AREA = { vitals: "Performance", ai: "AI", database: "Database", growth: "Growth", storage: "Storage" };
 
 function fmtValue(v, unit) {
   if (v === null || v === undefined) return f.DASH;
