@@ -1,18 +1,18 @@
 //! One AI call's metrics as apps report them, and their validation.
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::ingest::{
-    count, duration, text, Ctx, FieldError, IngestItem, JsonInt, MAX_SHORT, MAX_TEXT,
+    count, duration, ingest_item, text, Ctx, FieldError, IngestItem, JsonInt, MAX_SHORT, MAX_TEXT,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
 use crate::store::{AiRow, Batch};
 
+ingest_item! {
 /// One AI call as an app reports it. Multi-word fields also accept their camelCase spelling.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -43,19 +43,7 @@ pub struct AiMetricIn {
     user_id: Option<String>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
-    /// 2100); default now. Analytics order and filter by the event time derived from it.
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<JsonInt>,
-    /// The client's clock when it sent this item (or its batch), milliseconds since the
-    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
-    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
-    #[serde(alias = "sentAt")]
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    sent_at: Option<JsonInt>,
-    /// Server time the row is filed under; default now, and a later instant is recorded as now.
-    #[serde(alias = "createdAt")]
-    created_at: Option<DateTime<Utc>>,
+}
 }
 
 impl IngestItem for AiMetricIn {

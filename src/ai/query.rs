@@ -156,21 +156,8 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         "count(*) AS calls, count(*) FILTER (WHERE NOT success) AS errors, \
          count(*) FILTER (WHERE cache_hit) AS cache_hits, quantile_cont(duration, 0.5) AS p50_duration, \
          quantile_cont(duration, 0.75) AS p75_duration, quantile_cont(duration, 0.95) AS p95_duration, \
-         coalesce(sum(tokens), 0)::BIGINT AS tokens, coalesce(sum(cost), 0)::DOUBLE AS cost",
-        w.from_us(),
-        w.to_us(),
-        w.bucket_us(),
-    )?;
-    let rows = newest_rows(
-        conn,
-        TABLE,
-        COLUMNS,
-        &[],
-        w.from_us(),
-        w.to_us(),
-        w.limit,
-        w.offset,
-    )?;
+         coalesce(sum(tokens), 0)::BIGINT AS tokens, coalesce(sum(cost), 0)::DOUBLE AS cost", &w.span())?;
+    let rows = newest_rows(conn, TABLE, COLUMNS, &[], &w.span())?;
     let total = totals.calls;
     Ok(w.report(
         series,

@@ -1,20 +1,20 @@
 //! One query timing as apps report it, and its validation.
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::fingerprint::memo;
 use crate::http::ingest::{
-    count, duration, required, text, user_id, Ctx, FieldError, IngestItem, JsonInt, UserId,
-    MAX_QUERY, MAX_SHORT, MAX_URL,
+    count, duration, ingest_item, required, text, user_id, Ctx, FieldError, IngestItem, JsonInt,
+    UserId, MAX_QUERY, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
 use crate::store::{Batch, DatabaseRow};
 
+ingest_item! {
 /// One query's timing. Multi-word fields also accept their camelCase spelling.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,19 +36,6 @@ pub struct QueryTimingIn {
     user_id: Option<UserId>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
-    /// 2100); default now. Analytics order and filter by the event time derived from it.
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<JsonInt>,
-    /// The client's clock when it sent this item (or its batch), milliseconds since the
-    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
-    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
-    #[serde(alias = "sentAt")]
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    sent_at: Option<JsonInt>,
-    /// Server time the row is filed under; default now, and a later instant is recorded as now.
-    #[serde(alias = "createdAt")]
-    created_at: Option<DateTime<Utc>>,
     /// The request (page load, API call) this query ran for: the same query at least 5
     /// times in one request, over 50 ms in all, is an N+1 finding.
     #[serde(alias = "requestId")]
@@ -60,6 +47,7 @@ pub struct QueryTimingIn {
     /// Where in the app's code the query was made, e.g. `src/recipes.ts:42`.
     #[schema(max_length = 256)]
     source: Option<String>,
+}
 }
 
 impl IngestItem for QueryTimingIn {

@@ -124,20 +124,9 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
             "count(*) AS queries, count(*) FILTER (WHERE duration > {slow:?}) AS slow, \
              quantile_cont(duration, 0.95) AS p95_duration"
         ),
-        w.from_us(),
-        w.to_us(),
-        w.bucket_us(),
+        &w.span(),
     )?;
-    let rows = newest_rows(
-        conn,
-        TABLE,
-        COLUMNS,
-        &[],
-        w.from_us(),
-        w.to_us(),
-        w.limit,
-        w.offset,
-    )?;
+    let rows = newest_rows(conn, TABLE, COLUMNS, &[], &w.span())?;
     let total = totals.queries;
     Ok(w.report(series, Stats { totals, slowest }, rows, total))
 }

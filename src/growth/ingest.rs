@@ -3,7 +3,6 @@
 //! device, referring site and campaign. Bots are dropped before anything is stored.
 
 use axum::http::{header, HeaderMap};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -11,13 +10,14 @@ use uuid::Uuid;
 use super::enrich;
 use crate::http::agent;
 use crate::http::ingest::{
-    field_error, properties, required, text, user_id, Ctx, FieldError, IngestItem, JsonInt,
+    field_error, ingest_item, properties, required, text, user_id, Ctx, FieldError, IngestItem,
     Skipped, UserId, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
 use crate::store::{Batch, ConversionRow, EventRow};
 
+ingest_item! {
 /// One event as `analytics.track(event, properties)` sends it. Multi-word fields also
 /// accept their camelCase spelling.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,21 +48,10 @@ pub struct EventIn {
     user_agent: Option<String>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
-    /// 2100); default now. Analytics order and filter by the event time derived from it.
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<JsonInt>,
-    /// The client's clock when it sent this item (or its batch), milliseconds since the
-    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
-    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
-    #[serde(alias = "sentAt")]
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    sent_at: Option<JsonInt>,
-    /// Server time the row is filed under; default now, and a later instant is recorded as now.
-    #[serde(alias = "createdAt")]
-    created_at: Option<DateTime<Utc>>,
+}
 }
 
+ingest_item! {
 /// One step a person reached in a named funnel, as `analytics.conversion(...)` sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -84,19 +73,7 @@ pub struct ConversionIn {
     #[serde(alias = "props")]
     #[schema(value_type = Option<Object>)]
     properties: Option<serde_json::Value>,
-    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
-    /// 2100); default now. Analytics order and filter by the event time derived from it.
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<JsonInt>,
-    /// The client's clock when it sent this item (or its batch), milliseconds since the
-    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
-    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
-    #[serde(alias = "sentAt")]
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    sent_at: Option<JsonInt>,
-    /// Server time the row is filed under; default now, and a later instant is recorded as now.
-    #[serde(alias = "createdAt")]
-    created_at: Option<DateTime<Utc>>,
+}
 }
 
 /// What one request knows beyond its items and `Ctx`: the salt, the page's site and the

@@ -123,9 +123,7 @@ fn event_series(conn: &Connection, w: &Window) -> Result<Vec<JsonRow>, StoreErro
         conn,
         EVENTS,
         "count(*) AS events, count(DISTINCT visitor_id) AS users",
-        w.from_us(),
-        w.to_us(),
-        w.bucket_us(),
+        &w.span(),
     )
 }
 
@@ -141,16 +139,7 @@ fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError
         &[],
     )?;
     let series = event_series(conn, w)?;
-    let rows = newest_rows(
-        conn,
-        EVENTS,
-        EVENT_COLUMNS,
-        &["properties"],
-        w.from_us(),
-        w.to_us(),
-        w.limit,
-        w.offset,
-    )?;
+    let rows = newest_rows(conn, EVENTS, EVENT_COLUMNS, &["properties"], &w.span())?;
     let total = totals.events;
     Ok(w.report(series, EventStats { totals, top_events }, rows, total))
 }
@@ -180,23 +169,13 @@ fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, 
         params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_STEPS],
         &[],
     )?;
-    let series = series(
-        conn,
-        CONVERSIONS,
-        "count(*) AS conversions",
-        w.from_us(),
-        w.to_us(),
-        w.bucket_us(),
-    )?;
+    let series = series(conn, CONVERSIONS, "count(*) AS conversions", &w.span())?;
     let rows = newest_rows(
         conn,
         CONVERSIONS,
         CONVERSION_COLUMNS,
         &["properties"],
-        w.from_us(),
-        w.to_us(),
-        w.limit,
-        w.offset,
+        &w.span(),
     )?;
     let total = totals.conversions;
     Ok(w.report(series, ConversionStats { totals, steps }, rows, total))

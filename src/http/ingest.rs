@@ -180,6 +180,33 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Declares an ingest item struct with the three client time fields every stream takes
+/// (`timestamp`, `sent_at`, `created_at`, read with `Ctx::times`) after its own fields.
+/// A macro, not a flattened struct: serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`, which turns a misspelt field into a clear 422.
+macro_rules! ingest_item {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        $vis struct $name {
+            $($body)*
+            /// When it happened by the client's clock, milliseconds since the Unix epoch (2000
+            /// to 2100); default now. Reads order and filter by the event time derived from it.
+            #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+            timestamp: Option<$crate::http::ingest::JsonInt>,
+            /// The client's clock when it sent this item (or its batch), milliseconds since the
+            /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
+            /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
+            #[serde(alias = "sentAt")]
+            #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
+            sent_at: Option<$crate::http::ingest::JsonInt>,
+            /// Server time the row is filed under; default now, and a later instant is recorded as now.
+            #[serde(alias = "createdAt")]
+            created_at: Option<::chrono::DateTime<::chrono::Utc>>,
+        }
+    };
+}
+pub(crate) use ingest_item;
+
 /// A row's times; see `Ctx::times`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Times {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::params::{Params, Range, WindowQuery};
 use crate::error::ApiError;
-use crate::store::JsonRow;
+use crate::store::{JsonRow, Span};
 
 pub use super::params::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -101,6 +101,17 @@ impl Window {
 
     pub fn to_us(&self) -> i64 {
         self.to.timestamp_micros()
+    }
+
+    /// The window as the store's windowed reads take it.
+    pub fn span(&self) -> Span {
+        Span {
+            from_us: self.from_us(),
+            to_us: self.to_us(),
+            bucket_us: self.bucket_us(),
+            limit: self.limit,
+            offset: self.offset,
+        }
     }
 }
 

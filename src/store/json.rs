@@ -75,19 +75,33 @@ pub fn ts_param(us: i64) -> duckdb::types::Value {
     duckdb::types::Value::Timestamp(TimeUnit::Microsecond, us)
 }
 
-/// The newest rows of `table` by event time in `[from_us, to_us)`, newest first, one page of them.
+/// What a windowed read covers: event times `[from_us, to_us)`, chart buckets of
+/// `bucket_us`, and one page (`limit`, `offset`) of the newest rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from_us: i64,
+    pub to_us: i64,
+    pub bucket_us: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// The newest rows of `table` by event time in the span, newest first, one page of them.
 /// `table` and `columns` come from our own constants, never from input.
-#[allow(clippy::too_many_arguments)]
 pub fn newest_rows(
     conn: &Connection,
     table: &str,
     columns: &str,
     json_columns: &[&str],
-    from_us: i64,
-    to_us: i64,
-    limit: u32,
-    offset: u32,
+    span: &Span,
 ) -> Result<Vec<JsonRow>, StoreError> {
+    let Span {
+        from_us,
+        to_us,
+        limit,
+        offset,
+        ..
+    } = *span;
     // The page's oldest event time first, from that one narrow column: then the wide
     // rows are read only from the row groups at or after it (zone maps), not the window's.
     let skip = u64::from(limit) + u64::from(offset);
@@ -121,17 +135,16 @@ pub fn newest_rows(
     )
 }
 
-/// Rows per event-time bucket of `bucket_us` microseconds over `[from_us, to_us)`, oldest first;
-/// `t` is the bucket's start. `aggregates` is our own SQL, never input.
+/// Rows per event-time bucket of the span, oldest first; `t` is the bucket's start.
+/// `aggregates` is our own SQL, never input.
 pub fn series(
     conn: &Connection,
     table: &str,
     aggregates: &str,
-    from_us: i64,
-    to_us: i64,
-    bucket_us: i64,
+    span: &Span,
 ) -> Result<Vec<JsonRow>, StoreError> {
-    let bucket_us = bucket_us.max(1);
+    let (from_us, to_us) = (span.from_us, span.to_us);
+    let bucket_us = span.bucket_us.max(1);
     // Cast to plain TIMESTAMP first: the bundled DuckDB has no ICU, and epoch_us on a
     // TIMESTAMPTZ needs it. Stored values are UTC, so the cast changes nothing.
     let sql = format!(
@@ -179,17 +192,15 @@ mod tests {
     fn window_and_page_of_newest_rows() {
         let conn = db();
         let base = 1_767_225_600_000_000;
-        let rows = newest_rows(
-            &conn,
-            "t",
-            "id, props, event_time",
-            &["props"],
-            base,
-            base + 2 * HOUR,
-            3,
-            1,
-        )
-        .unwrap();
+        let span = |limit, offset| Span {
+            from_us: base,
+            to_us: base + 2 * HOUR,
+            bucket_us: HOUR,
+            limit,
+            offset,
+        };
+        let rows =
+            newest_rows(&conn, "t", "id, props, event_time", &["props"], &span(3, 1)).unwrap();
         let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
         assert_eq!(
             ids,
@@ -199,7 +210,7 @@ mod tests {
         assert_eq!(rows[0]["props"]["i"], 2);
         assert_eq!(rows[0]["event_time"], "2026-01-01T01:00:00.000Z");
         // A page reaching past the window's rows: what there is.
-        let rows = newest_rows(&conn, "t", "id", &[], base, base + 2 * HOUR, 10, 2).unwrap();
+        let rows = newest_rows(&conn, "t", "id", &[], &span(10, 2)).unwrap();
         let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
         assert_eq!(ids, [1, 0]);
     }
@@ -208,15 +219,14 @@ mod tests {
     fn series_buckets_by_hour() {
         let conn = db();
         let base = 1_767_225_600_000_000;
-        let s = series(
-            &conn,
-            "t",
-            "count(*) AS n, sum(v) AS total",
-            base,
-            base + 10 * HOUR,
-            HOUR,
-        )
-        .unwrap();
+        let span = Span {
+            from_us: base,
+            to_us: base + 10 * HOUR,
+            bucket_us: HOUR,
+            limit: 0,
+            offset: 0,
+        };
+        let s = series(&conn, "t", "count(*) AS n, sum(v) AS total", &span).unwrap();
         let got: Vec<(String, i64)> = s
             .iter()
             .map(|r| {

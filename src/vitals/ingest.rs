@@ -5,7 +5,6 @@
 use std::hash::{Hash, Hasher};
 
 use axum::http::{header, HeaderMap};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
@@ -17,8 +16,8 @@ use super::route::{path_of, template};
 use super::{Device, Metric};
 use crate::http::body::parse_value;
 use crate::http::ingest::{
-    duration, field_error, opt_duration, properties, text, user_id, Ctx, FieldError, IngestItem,
-    JsonInt, Skipped, UserId, MAX_SHORT, MAX_URL,
+    duration, field_error, ingest_item, opt_duration, properties, text, user_id, Ctx, FieldError,
+    IngestItem, JsonInt, Skipped, UserId, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::{AppState, RecentKeys};
@@ -28,6 +27,7 @@ use crate::store::{Batch, PerformanceRow};
 const MAX_CLS: f64 = 100.0;
 const MAX_NAV_TYPE: usize = 32;
 
+ingest_item! {
 /// A page view's metrics in one object: the guide's row, plus what our tracker adds.
 /// Multi-word fields also accept their camelCase spelling.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,19 +84,7 @@ pub struct PerformanceIn {
     connection: Option<String>,
     #[schema(inline)]
     ip: Option<IpText>,
-    /// When it happened by the client's clock, milliseconds since the Unix epoch (2000 to
-    /// 2100); default now. Reads order and filter by the event time derived from it.
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    timestamp: Option<JsonInt>,
-    /// The client's clock when it sent this item (or its batch), milliseconds since the
-    /// Unix epoch (2000 to 2100). With `timestamp`, corrects the client's clock skew:
-    /// event time = receive time - (sent_at - timestamp). Also accepted once per request as `?sent_at=`.
-    #[serde(alias = "sentAt")]
-    #[schema(value_type = Option<i64>, minimum = 946684800000_i64, maximum = 4102444799999_i64)]
-    sent_at: Option<JsonInt>,
-    /// Server time the row is filed under; default now, and a later instant is recorded as now.
-    #[serde(alias = "createdAt")]
-    created_at: Option<DateTime<Utc>>,
+}
 }
 
 /// One metric as web-vitals hands it to `onLCP(...)` and Next.js to `useReportWebVitals`:
