@@ -12,7 +12,7 @@ use growth_stack::growth::adoption::{self, AdoptionSpec};
 use growth_stack::growth::funnel::{self, Filter, FunnelSpec, Op, Source, Step};
 use growth_stack::growth::retention::{self, RetentionSpec};
 use growth_stack::growth::time::{Interval, DAY_US, MINUTE_US};
-use growth_stack::store::{Batch, EventRow, Store, StoreOptions};
+use growth_stack::store::{Batch, EventRow, Store};
 use proptest::prelude::*;
 
 /// 2026-03-02T00:00:00Z, a Monday.
@@ -80,14 +80,7 @@ fn rows(evs: &[Ev]) -> Vec<EventRow> {
 /// A store on a temp dir holding `evs`; the dir lives as long as the store is used.
 fn with_store<T>(evs: &[Ev], f: impl FnOnce(&Store, &tokio::runtime::Runtime) -> T) -> T {
     let dir = tempfile::tempdir().unwrap();
-    let opts = StoreOptions {
-        memory_limit: "256MB".into(),
-        threads: 1,
-        queue_rows: 100_000,
-        max_commit_rows: 100_000,
-        read_connections: 1,
-        wal_checkpoint: "16MB".into(),
-    };
+    let opts = crate::helpers::store_options(100_000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -218,6 +211,35 @@ fn steps_strategy() -> impl Strategy<Value = Vec<Step>> {
             })
             .collect()
     })
+}
+
+/// DAU, WAU and MAU per day of `got`, counted by hand from the events.
+fn check_active(evs: &[Ev], spec: &ActiveSpec, got: &active::Active) -> Result<(), TestCaseError> {
+    let day = |t: i64| Interval::Day.bucket(t, spec.offset_us);
+    let (first, last) = (spec.first_day(), spec.last_day());
+    let mut days: HashMap<u8, BTreeSet<i64>> = HashMap::new();
+    for e in evs
+        .iter()
+        .filter(|e| e.t < spec.to_us && day(e.t) > first - 30)
+    {
+        days.entry(e.person).or_default().insert(day(e.t));
+    }
+    prop_assert_eq!(got.series.len() as i64, last - first + 1);
+    for row in &got.series {
+        let d = row.active.day;
+        let count = |w: i64| {
+            days.values()
+                .filter(|s| s.range(d - w + 1..=d).next().is_some())
+                .count() as u64
+        };
+        prop_assert_eq!(
+            (row.active.dau, row.active.wau, row.active.mau),
+            (count(1), count(7), count(30)),
+            "day {}",
+            d
+        );
+    }
+    Ok(())
 }
 
 proptest! {
@@ -352,18 +374,7 @@ proptest! {
         let got = with_store(&evs, |store, rt| {
             rt.block_on(store.query(move |c| active::run_sync(c, &spec)))
         }).unwrap();
-        let day = |t: i64| Interval::Day.bucket(t, spec.offset_us);
-        let (first, last) = (spec.first_day(), spec.last_day());
-        let mut days: HashMap<u8, BTreeSet<i64>> = HashMap::new();
-        for e in evs.iter().filter(|e| e.t < spec.to_us && day(e.t) > first - 30) {
-            days.entry(e.person).or_default().insert(day(e.t));
-        }
-        prop_assert_eq!(got.series.len() as i64, last - first + 1);
-        for row in &got.series {
-            let d = row.active.day;
-            let count = |w: i64| days.values().filter(|s| s.range(d - w + 1..=d).next().is_some()).count() as u64;
-            prop_assert_eq!((row.active.dau, row.active.wau, row.active.mau), (count(1), count(7), count(30)), "day {}", d);
-        }
+        check_active(&evs, &spec, &got)?;
     }
 
     /// The same through the roll-up of active days: some events folded into it, the rest
@@ -388,18 +399,7 @@ proptest! {
             }
             rt.block_on(store.query(move |c| active::run_sync(c, &spec)))
         }).unwrap();
-        let day = |t: i64| Interval::Day.bucket(t, 0);
-        let (first, last) = (spec.first_day(), spec.last_day());
-        let mut days: HashMap<u8, BTreeSet<i64>> = HashMap::new();
-        for e in evs.iter().filter(|e| e.t < spec.to_us && day(e.t) > first - 30) {
-            days.entry(e.person).or_default().insert(day(e.t));
-        }
-        prop_assert_eq!(got.series.len() as i64, last - first + 1);
-        for row in &got.series {
-            let d = row.active.day;
-            let count = |w: i64| days.values().filter(|s| s.range(d - w + 1..=d).next().is_some()).count() as u64;
-            prop_assert_eq!((row.active.dau, row.active.wau, row.active.mau), (count(1), count(7), count(30)), "day {}", d);
-        }
+        check_active(&evs, &spec, &got)?;
     }
 
     #[test]

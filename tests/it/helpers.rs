@@ -360,25 +360,44 @@ pub fn run_browser_script(script: &str, chromium: &str, args: &[&std::ffi::OsStr
     stdout
 }
 
-/// Fills `dir/data` with the demo's `events` events over `days` days.
-pub fn demo_into(dir: &Path, events: u32, days: u32) {
-    let out = bin()
-        .current_dir(dir)
-        .args([
-            "demo",
-            "--events",
-            &events.to_string(),
-            "--days",
-            &days.to_string(),
-        ])
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .output()
-        .unwrap();
+/// `out` of a command that must have succeeded; its stderr when it did not.
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A one-thread store for tests that open the store directly, taking `rows` per commit.
+pub fn store_options(rows: usize) -> growth_stack::store::StoreOptions {
+    growth_stack::store::StoreOptions {
+        memory_limit: "256MB".into(),
+        threads: 1,
+        queue_rows: rows,
+        max_commit_rows: rows,
+        read_connections: 1,
+        wal_checkpoint: "16MB".into(),
+    }
+}
+
+/// Fills `dir/data` with the demo's `events` events over `days` days.
+pub fn demo_into(dir: &Path, events: u32, days: u32) {
+    succeeded(
+        bin()
+            .current_dir(dir)
+            .args([
+                "demo",
+                "--events",
+                &events.to_string(),
+                "--days",
+                &days.to_string(),
+            ])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .output()
+            .unwrap(),
     );
 }
 

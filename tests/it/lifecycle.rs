@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{bin, client, error_of, python_with, Server, TOKEN};
+use crate::helpers::{bin, client, error_of, python_with, store_options, succeeded, Server, TOKEN};
 
 /// `GROWTH_TEST_PYTHON` (or the venv `.ci/run` makes) when it has pyarrow.
 fn python() -> Option<PathBuf> {
@@ -225,22 +225,12 @@ fn backup_under_writes_restores_everything_acknowledged_before_it() {
         }
         cmd.output().unwrap()
     };
-    let out = restore(false);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(restore(false));
     assert!(String::from_utf8_lossy(&out.stdout).contains("user_events"));
     let out = restore(false);
     assert!(!out.status.success(), "a non-empty data dir is refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
-    let out = restore(true);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(restore(true));
 
     let restored = Server::start_in(target.path(), &[], &[]);
     let r = exported(&restored, "stream=events&format=jsonl");
@@ -255,19 +245,12 @@ fn backup_under_writes_restores_everything_acknowledged_before_it() {
 
 #[test]
 fn retention_of_two_days_removes_five_day_old_events_and_keeps_today() {
-    use growth_stack::store::{Batch, EventRow, Store, StoreOptions};
+    use growth_stack::store::{Batch, EventRow, Store};
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now().timestamp_micros();
     let day = 86_400_000_000i64;
     {
-        let opts = StoreOptions {
-            memory_limit: "256MB".into(),
-            threads: 1,
-            queue_rows: 10_000,
-            max_commit_rows: 10_000,
-            read_connections: 1,
-            wal_checkpoint: "16MB".into(),
-        };
+        let opts = store_options(10_000);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -518,17 +501,14 @@ fn cli_export_and_import_round_trip() {
     let py = python();
     for format in ["parquet", "csv", "jsonl"] {
         let file = src.path().join(format!("events.{format}"));
-        let out = bin()
-            .args(["export", "--stream", "events", "--out"])
-            .arg(&file)
-            .arg("--data-dir")
-            .arg(src.path().join("data"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        succeeded(
+            bin()
+                .args(["export", "--stream", "events", "--out"])
+                .arg(&file)
+                .arg("--data-dir")
+                .arg(src.path().join("data"))
+                .output()
+                .unwrap(),
         );
         if let Some(py) = &py {
             assert_eq!(read_back(py, format, &file).0, 300, "{format}");
