@@ -153,6 +153,8 @@ pub async fn logout_everywhere(
 #[utoipa::path(get, path = "/api/overview", tag = "Dashboard",
     summary = "Front-page numbers of every stream in one call: events, users, conversions, web-vitals p75, \
         AI calls, slow queries, the scaling recommendation, and an events series",
+    description = "`estimated` lists the figures that are HyperLogLog estimates (`events.users`, `events.sessions`, \
+        `series.users` with day buckets); every other figure is exact.",
     params(WindowQuery), security(("admin" = [])),
     responses((status = 200, description = "The overview", body = Object), ReadErrors))]
 pub async fn overview(

@@ -78,6 +78,8 @@ fn post_conversions() {}
 /// `GET /api/analytics/events`.
 #[utoipa::path(get, path = "/api/analytics/events", tag = "Growth",
     summary = "Event totals, users, sessions, top events, newest events",
+    description = "Whole UTC days come from the growth roll-up, the rest from the events. `estimated` lists the \
+        figures that are HyperLogLog estimates (people and sessions, e.g. `totals.users`); every other figure is exact.",
     params(WindowQuery), security(("admin" = [])),
     responses((status = 200, description = "The report", body = Object), ReadErrors))]
 pub async fn events(
@@ -795,6 +797,8 @@ pub struct GrowthQuery {
 /// `GET /api/analytics/growth?range=30d`: active people, stickiness and breakdowns.
 #[utoipa::path(get, path = "/api/analytics/growth", tag = "Growth",
     summary = "Active people (DAU, WAU, MAU), stickiness, new vs returning, and where people come from",
+    description = "`estimated` lists the figures that are HyperLogLog estimates (`totals.users`, `breakdowns.users`); \
+        event counts and DAU/WAU/MAU are exact.",
     params(WindowQuery, GrowthQuery), security(("admin" = [])),
     responses((status = 200, description = "The overview", body = Object), ReadErrors))]
 pub async fn overview(

@@ -9,6 +9,8 @@ pub mod funnel;
 pub mod overview;
 pub mod retention;
 pub mod rollup;
+pub mod rollup_days;
+pub mod sketch;
 pub mod time;
 
 mod api;
@@ -58,12 +60,14 @@ pub fn routes() -> Router<AppState> {
 pub fn start(state: &AppState) {
     profile::spawn_fold(state.store.clone());
     rollup::spawn(state.store.clone());
+    rollup_days::spawn(state.store.clone());
 }
 
 /// Does now what the background tasks would do next (the demo, after writing); returns
 /// how many events it folded into profiles.
 pub async fn catch_up(store: &Store) -> Result<u64, StoreError> {
     rollup::catch_up(store).await?;
+    rollup_days::catch_up(store).await?;
     profile::fold(store).await
 }
 

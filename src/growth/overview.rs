@@ -5,7 +5,8 @@ use duckdb::Connection;
 use serde::Serialize;
 
 use super::active::{self, Active, ActiveSpec};
-use crate::store::{ts_param, StoreError};
+use super::rollup_days;
+use crate::store::StoreError;
 
 /// Event names that count as page views: the tracker's, and the common spelling.
 pub const PAGEVIEW_EVENTS: &str = "('pageview', 'page_view')";
@@ -45,7 +46,13 @@ pub struct Overview {
     /// Page-view dimensions (routes, referrers, UTM) count `pageview` events; the rest
     /// count every event. `users` are distinct people, estimated (HyperLogLog) per value.
     pub breakdowns: std::collections::BTreeMap<&'static str, Vec<Entry>>,
+    /// The figures that are estimates (HyperLogLog, see README "Definitions"); every other
+    /// figure (event counts, page views, DAU/WAU/MAU) is exact.
+    pub estimated: Vec<&'static str>,
 }
+
+/// What `estimated` lists: people in the totals and per breakdown value.
+const ESTIMATED: [&str; 2] = ["totals.users", "breakdowns.users"];
 
 /// One aggregate per dimension plus the totals, as one statement. Distinct people per
 /// value are HyperLogLog estimates (about 2 % error, as Plausible's `uniq`): an exact
@@ -79,7 +86,7 @@ pub fn breakdown_sql() -> String {
 }
 
 /// The column behind each of `DIMENSIONS`, and whether it counts page views only.
-const COLUMNS: [(&str, bool); 9] = [
+pub(super) const COLUMNS: [(&str, bool); 9] = [
     ("event", false),
     ("route", true),
     ("referrer_domain", true),
@@ -92,36 +99,42 @@ const COLUMNS: [(&str, bool); 9] = [
 ];
 
 pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Overview, StoreError> {
-    let mut totals = Totals::default();
+    // From the growth roll-up (whole UTC days) and the raw events (the rest); the
+    // dimensions and totals do not depend on the reader's time zone, only `active` does.
+    let days = rollup_days::read(conn, spec.from_us, spec.to_us, true)?;
+    from_entries(conn, spec, &rollup_days::merged(&days))
+}
+
+/// The overview from the range's merged roll-up buckets, plus active people.
+fn from_entries(
+    conn: &Connection,
+    spec: &ActiveSpec,
+    merged: &[rollup_days::Entry],
+) -> Result<Overview, StoreError> {
+    let one = |dim: u8| merged.iter().find(|e| e.dim == dim);
+    let totals = Totals {
+        events: one(rollup_days::ALL).map_or(0, |e| e.events_v),
+        users: one(rollup_days::ALL).map_or(0, |e| e.hll.estimate()),
+        pageviews: one(rollup_days::PAGEVIEWS).map_or(0, |e| e.events_v),
+    };
     let mut breakdowns: std::collections::BTreeMap<&'static str, Vec<Entry>> =
         DIMENSIONS.iter().map(|d| (*d, Vec::new())).collect();
-    {
-        let mut stmt = conn.prepare(&breakdown_sql())?;
-        let mut rows = stmt.query(duckdb::params![
-            ts_param(spec.from_us),
-            ts_param(spec.to_us)
-        ])?;
-        while let Some(r) = rows.next()? {
-            let d: i32 = r.get(0)?;
-            let key: Option<String> = r.get(1)?;
-            let events = r.get::<_, i64>(2)?.max(0) as u64;
-            let users = r.get::<_, i64>(3)?.max(0) as u64;
-            if d < 0 {
-                totals = Totals {
-                    events,
-                    users,
-                    pageviews: r.get::<_, i64>(4)?.max(0) as u64,
-                };
-                continue;
-            }
-            let (Some(dim), Some(key)) =
-                (usize::try_from(d).ok().and_then(|d| DIMENSIONS.get(d)), key)
-            else {
-                continue;
-            };
-            if let Some(list) = breakdowns.get_mut(dim) {
-                list.push(Entry { key, events, users });
-            }
+    for e in merged {
+        let Some(i) = e.dim.checked_sub(rollup_days::FIRST_VALUE) else {
+            continue;
+        };
+        if e.events_v == 0 {
+            continue;
+        }
+        if let Some(list) = DIMENSIONS
+            .get(usize::from(i))
+            .and_then(|d| breakdowns.get_mut(d))
+        {
+            list.push(Entry {
+                key: e.key.clone(),
+                events: e.events_v,
+                users: e.hll.estimate(),
+            });
         }
     }
     for list in breakdowns.values_mut() {
@@ -138,5 +151,6 @@ pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Overview, StoreE
         totals,
         active,
         breakdowns,
+        estimated: ESTIMATED.to_vec(),
     })
 }

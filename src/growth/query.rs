@@ -3,8 +3,12 @@
 use duckdb::{params, Connection};
 use serde::Serialize;
 
+use super::rollup_days;
+use super::time::DAY_US;
 use crate::http::window::{Report, Window};
-use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
+use crate::store::{
+    newest_rows, query_json, series, ts_param, JsonRow, Span, Store, StoreError,
+};
 
 const EVENTS: &str = "user_events";
 const EVENT_COLUMNS: &str =
@@ -24,6 +28,9 @@ pub struct EventStats {
     pub totals: EventTotals,
     /// Most frequent first, with distinct users per event.
     pub top_events: Vec<JsonRow>,
+    /// The figures that are estimates (HyperLogLog, see README "Definitions"), as paths
+    /// into this answer; every other figure is exact.
+    pub estimated: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +75,8 @@ pub struct Headline {
     pub events: HeadlineTotals,
     /// Events and people per bucket, as on the events page.
     pub series: Vec<JsonRow>,
+    /// The figures that are estimates (HyperLogLog), as paths into the overview.
+    pub estimated: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,39 +92,101 @@ pub struct HeadlineTotals {
 pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
     store
         .query(move |conn| {
-            let t = event_totals(conn, &window)?;
+            let (t, series, estimated) = event_stats(conn, &window)?;
             Ok(Headline {
                 events: HeadlineTotals {
-                    total: t.events,
-                    users: t.users,
-                    sessions: t.sessions,
-                    conversions: t.conversions,
+                    total: t.totals.events,
+                    users: t.totals.users,
+                    sessions: t.totals.sessions,
+                    conversions: t.totals.conversions,
                 },
-                series: event_series(conn, &window)?,
+                series,
+                estimated: estimated
+                    .iter()
+                    .filter_map(|f| match *f {
+                        "totals.users" => Some("events.users"),
+                        "totals.sessions" => Some("events.sessions"),
+                        "series.users" => Some("series.users"),
+                        _ => None,
+                    })
+                    .collect(),
             })
         })
         .await
 }
 
-fn event_totals(conn: &Connection, w: &Window) -> Result<EventTotals, StoreError> {
-    let (from, to) = (ts_param(w.from_us()), ts_param(w.to_us()));
-    Ok(conn.query_row(
-        &format!(
-            "SELECT count(*), count(DISTINCT visitor_id), count(DISTINCT session_id), count(DISTINCT event), \
-             (SELECT count(*) FROM {CONVERSIONS} WHERE event_time >= $1 AND event_time < $2) \
-             FROM {EVENTS} WHERE event_time >= $1 AND event_time < $2"
-        ),
-        params![from, to],
-        |r| {
-            Ok(EventTotals {
-                events: r.get(0)?,
-                users: r.get(1)?,
-                sessions: r.get(2)?,
-                event_types: r.get(3)?,
-                conversions: r.get(4)?,
+/// Totals, top events and the events series of a window, from the growth roll-up (whole
+/// UTC days) and the raw events (the rest): see `rollup_days`. People and sessions are
+/// HyperLogLog estimates (`sketch`); the figures that are come back in the third value.
+fn event_stats(
+    conn: &Connection,
+    w: &Window,
+) -> Result<(EventStats, Vec<JsonRow>, Vec<&'static str>), StoreError> {
+    let days = rollup_days::read(conn, w.from_us(), w.to_us(), true)?;
+    let mut estimated = vec!["totals.users", "totals.sessions", "top_events.users"];
+    let series = if rollup_days::serves_series(w.bucket_us()) {
+        estimated.push("series.users");
+        let mut per_day: Vec<&rollup_days::Entry> = days
+            .iter()
+            .filter(|e| e.dim == rollup_days::ALL && e.events > 0)
+            .collect();
+        per_day.sort_by_key(|e| e.day);
+        per_day
+            .into_iter()
+            .map(|e| {
+                let mut row = JsonRow::new();
+                let t = chrono::DateTime::from_timestamp_micros(e.day * DAY_US)
+                    .unwrap_or_default()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                row.insert("t".into(), t.into());
+                row.insert("events".into(), e.events.into());
+                row.insert("users".into(), e.hll.estimate().into());
+                row
             })
+            .collect()
+    } else {
+        event_series(conn, w)?
+    };
+    let merged = rollup_days::merged(&days);
+    let one = |dim: u8| merged.iter().find(|e| e.dim == dim);
+    let mut events: Vec<&rollup_days::Entry> = merged
+        .iter()
+        .filter(|e| e.dim == rollup_days::FIRST_VALUE && e.events > 0)
+        .collect();
+    events.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.key.cmp(&b.key)));
+    let event_types = events.len() as u64;
+    let top_events = events
+        .iter()
+        .take(TOP_EVENTS as usize)
+        .map(|e| {
+            let mut row = JsonRow::new();
+            row.insert("event".into(), e.key.clone().into());
+            row.insert("count".into(), e.events.into());
+            row.insert("users".into(), e.hll.estimate().into());
+            row
+        })
+        .collect();
+    let conversions: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM {CONVERSIONS} WHERE event_time >= ? AND event_time < ?"),
+        params![ts_param(w.from_us()), ts_param(w.to_us())],
+        |r| r.get(0),
+    )?;
+    let totals = EventTotals {
+        events: one(rollup_days::ALL).map_or(0, |e| e.events),
+        users: one(rollup_days::ALL).map_or(0, |e| e.hll.estimate()),
+        sessions: one(rollup_days::SESSIONS).map_or(0, |e| e.hll.estimate()),
+        event_types,
+        conversions: conversions.max(0) as u64,
+    };
+    Ok((
+        EventStats {
+            totals,
+            top_events,
+            estimated: estimated.clone(),
         },
-    )?)
+        series,
+        estimated,
+    ))
 }
 
 fn event_series(conn: &Connection, w: &Window) -> Result<Vec<JsonRow>, StoreError> {
@@ -128,20 +199,33 @@ fn event_series(conn: &Connection, w: &Window) -> Result<Vec<JsonRow>, StoreErro
 }
 
 fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError> {
-    let totals = event_totals(conn, w)?;
-    let top_events = query_json(
-        conn,
-        &format!(
-            "SELECT event, count(*) AS count, count(DISTINCT visitor_id) AS users FROM {EVENTS} \
-             WHERE event_time >= ? AND event_time < ? GROUP BY event ORDER BY count DESC, event LIMIT ?"
-        ),
-        params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_EVENTS],
-        &[],
-    )?;
-    let series = event_series(conn, w)?;
-    let rows = newest_rows(conn, EVENTS, EVENT_COLUMNS, &["properties"], &w.span())?;
-    let total = totals.events;
-    Ok(w.report(series, EventStats { totals, top_events }, rows, total))
+    let (stats, series, _) = event_stats(conn, w)?;
+    let from_us = newest_from(conn, w)?;
+    let span = Span {
+        from_us,
+        ..w.span()
+    };
+    let rows = newest_rows(conn, EVENTS, EVENT_COLUMNS, &["properties"], &span)?;
+    let total = stats.totals.events;
+    Ok(w.report(series, stats, rows, total))
+}
+
+/// Where the page of newest rows can start looking: the last hour or day of the window
+/// when it already holds the page, so a 30-day window does not sort 30 days of times.
+fn newest_from(conn: &Connection, w: &Window) -> Result<i64, StoreError> {
+    let need = i64::from(w.limit) + i64::from(w.offset);
+    for span in [DAY_US / 24, DAY_US] {
+        let from = (w.to_us() - span).max(w.from_us());
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM {EVENTS} WHERE event_time >= ? AND event_time < ?"),
+            params![ts_param(from), ts_param(w.to_us())],
+            |r| r.get(0),
+        )?;
+        if n >= need || from == w.from_us() {
+            return Ok(from);
+        }
+    }
+    Ok(w.from_us())
 }
 
 fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, StoreError> {

@@ -92,12 +92,16 @@ pub async fn prune(
         let cutoff = now_us - i64::from(cfg.rollup_days) * DAY_US;
         out.rollup_rows = store
             .maintain(move |c| {
-                // Active people per day (growth's roll-up) age with the vitals roll-up:
+                // Active people per day and the growth roll-up age with the vitals roll-up:
                 // both keep old trends visible after the raw rows are gone.
                 let people = c.execute(
                     "DELETE FROM active_days WHERE day < ?",
                     params![cutoff.div_euclid(DAY_US)],
-                )? as u64;
+                )? as u64
+                    + c.execute(
+                        "DELETE FROM growth_rollup WHERE day < ?",
+                        params![cutoff.div_euclid(DAY_US)],
+                    )? as u64;
                 Ok(people
                     + c.execute(
                         "DELETE FROM performance_rollup WHERE day < ?",

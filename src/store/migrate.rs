@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_dbperf"),
     migration!(13, "0013_event_time"),
     migration!(14, "0014_lifecycle"),
+    migration!(15, "0015_growth_rollup"),
 ];
 
 pub fn latest() -> i64 {

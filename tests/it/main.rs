@@ -14,6 +14,7 @@ mod errors;
 mod event_time;
 mod growth;
 mod growth_props;
+mod growth_rollups;
 mod helpers;
 mod ingest;
 mod lifecycle;

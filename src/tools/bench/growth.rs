@@ -1,6 +1,8 @@
 //! `growth-stack bench --growth DIR`: the growth queries timed through the API and as the
 //! same SQL run directly on the same file, in one run: a 4-step funnel over 30 days, an
-//! 8-week retention table and the growth overview.
+//! 8-week retention table and the growth overview. Then the long-range table of issue 12:
+//! the overview, events and Growth reads, the funnel and daily retention at 24 hours and
+//! at 30 days through the API.
 
 use std::path::Path;
 use std::time::Instant;
@@ -96,6 +98,82 @@ fn raw_queries(now_us: i64) -> Vec<(&'static str, Vec<Sql>)> {
     ]
 }
 
+/// The issue-12 table: each long-range read at 24 hours and at 30 days through the API,
+/// the two alternating in every repetition, p50 after one warm-up.
+async fn ranges(
+    client: &super::client::HttpClient,
+    url: &str,
+    reps: usize,
+) -> Result<(), BenchError> {
+    let funnel = |range: &str| {
+        serde_json::json!({ "steps": FUNNEL_STEPS, "window": "7d", "range": range }).to_string()
+    };
+    let reads: [(&str, &str, &str); 5] = [
+        ("`GET /api/overview`", "GET", "/api/overview"),
+        (
+            "`GET /api/analytics/events`",
+            "GET",
+            "/api/analytics/events",
+        ),
+        (
+            "`GET /api/analytics/growth`",
+            "GET",
+            "/api/analytics/growth",
+        ),
+        (
+            "4-step funnel (`POST /api/analytics/funnels`)",
+            "POST",
+            "/api/analytics/funnels",
+        ),
+        (
+            "retention, daily cohorts (`?interval=day&periods=N`)",
+            "GET",
+            "/api/analytics/retention?interval=day",
+        ),
+    ];
+    println!();
+    println!("| read | 24h p50 | 30d p50 | 30d / 24h |");
+    println!("|---|---:|---:|---:|");
+    'reads: for (label, method, path) in reads {
+        let mut times = [Vec::new(), Vec::new()];
+        for rep in 0..=reps {
+            for (i, (range, periods)) in [("24h", 1), ("30d", 29)].into_iter().enumerate() {
+                let (target, body) = match method {
+                    "POST" => (path.to_string(), funnel(range)),
+                    _ if path.contains("retention") => {
+                        (format!("{path}&periods={periods}"), String::new())
+                    }
+                    _ => (format!("{path}?range={range}"), String::new()),
+                };
+                let t = Instant::now();
+                let (status, answer) =
+                    send(client, method, &format!("{url}{target}"), body).await?;
+                let took = t.elapsed();
+                if status != 200 {
+                    // Shown, not fatal: e.g. another capability's part of the overview
+                    // running out of `storage.memory_limit` on a large file.
+                    let why = String::from_utf8_lossy(&answer);
+                    println!(
+                        "| {label} | {range}: {status} {} | | |",
+                        why.chars().take(120).collect::<String>()
+                    );
+                    continue 'reads;
+                }
+                if rep > 0 {
+                    times[i].push(took);
+                }
+            }
+        }
+        let (day, _) = percentiles(&mut times[0]);
+        let (month, _) = percentiles(&mut times[1]);
+        println!(
+            "| {label} | {day:.0} ms | {month:.0} ms | {:.1}x |",
+            month / day.max(0.001)
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), BenchError> {
     let reps = reps.max(1);
     let db_path = data_dir.join("growth.duckdb");
@@ -187,6 +265,7 @@ pub async fn run(config: &Config, data_dir: &Path, reps: usize) -> Result<(), Be
             api50 / raw50
         );
     }
+    ranges(&client, &url, reps).await?;
     let _ = stop.send(());
     server
         .await
