@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_dbperf"),
     migration!(13, "0013_event_time"),
     migration!(14, "0014_lifecycle"),
+    migration!(16, "0016_vitals_event_time"),
 ];
 
 pub fn latest() -> i64 {

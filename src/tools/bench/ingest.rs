@@ -21,18 +21,26 @@ const CEILING_COMMIT_ROWS: usize = 10_000;
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let dir = tempfile::tempdir()?;
     println!(
-        "growth-stack bench: {} events, batches of {}, {} beacons, {} connections, {} cores",
+        "growth-stack bench: {} events, batches of {}, {} beacons, {} connections, beacons at {:?} connections, {} cores",
         args.events,
         args.batch,
         args.beacons,
         args.concurrency,
+        args.beacon_connections,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
     let ceiling = appender_ceiling(&dir.path().join("ceiling"), args.events).await?;
     print_phase(&ceiling);
 
-    let server = Server::start(&dir.path().join("server")).await?;
+    let server_dir = dir.path().join("server");
+    let server = match &args.server_exe {
+        Some(exe) => {
+            println!("server: {}", exe.display());
+            Server::start_from(exe, &server_dir, &[]).await?
+        }
+        None => Server::start(&server_dir).await?,
+    };
     println!(
         "server: ready {:.0} ms after spawn, idle RSS {:.1} MB",
         server.ready_ms,
@@ -56,20 +64,31 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     .await?;
     print_phase(&batched);
 
-    let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
-    let beacons = load(
-        &client,
-        &server.url,
-        "single beacons",
-        beacon_bodies,
-        1,
-        args.concurrency,
-    )
-    .await?;
-    print_phase(&beacons);
+    let mut sent = batched.events;
+    for &connections in &args.beacon_connections {
+        let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
+        let cpu = server.cpu_seconds();
+        let beacons = load(
+            &http_client(connections),
+            &server.url,
+            "single beacons",
+            beacon_bodies,
+            1,
+            connections,
+        )
+        .await?;
+        print!("{connections:>3} connections, ");
+        print_phase(&beacons);
+        if let (Some(before), Some(after)) = (cpu, server.cpu_seconds()) {
+            println!(
+                "{connections:>3} connections, server CPU per beacon: {:.1} µs",
+                (after - before) * 1e6 / beacons.requests as f64
+            );
+        }
+        sent += beacons.events;
+    }
 
     let stored = count_events(&server, &client).await?;
-    let sent = batched.events + beacons.events;
     if stored != sent {
         return Err(BenchError::Failed(format!(
             "{sent} events acknowledged but {stored} stored"
@@ -77,8 +96,15 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     }
     let rss_after = server.rss_mb().unwrap_or(0.0);
     server.stop().await?;
+    // And in the file itself, once the server has stopped.
+    let in_file = count_in_file(&server_dir.join("growth.duckdb"))?;
+    if in_file != sent {
+        return Err(BenchError::Failed(format!(
+            "{sent} events acknowledged but {in_file} in the file"
+        )));
+    }
 
-    println!("verified: all {stored} acknowledged events are in the database");
+    println!("verified: all {stored} acknowledged events are in the database file");
     println!("RSS after load: {rss_after:.1} MB");
     println!(
         "ratio batched HTTP / appender ceiling: {:.2}",
@@ -213,6 +239,14 @@ async fn load(
         None,
     )
     .await
+}
+
+/// Events in a stopped server's database file.
+fn count_in_file(path: &Path) -> Result<u64, BenchError> {
+    let failed = |e: duckdb::Error| BenchError::Failed(format!("{}: {e}", path.display()));
+    let conn = duckdb::Connection::open(path).map_err(failed)?;
+    conn.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))
+        .map_err(failed)
 }
 
 /// Events the server stored over the last day.
