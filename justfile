@@ -13,7 +13,9 @@ lint:
     cargo fmt --check
     cargo clippy --release --all-targets -- -D warnings
 
-# Ingest benchmark: appender ceiling vs batched HTTP vs single beacons, one run
+# Ingest benchmark: appender ceiling vs batched HTTP vs single beacons at 64 and 256
+# connections (server CPU per beacon; rows counted in the file after stop), one run.
+# Before/after with one load generator: just bench --server-exe path/to/other/growth-stack
 bench *ARGS:
     cargo run --release -- bench {{ARGS}}
 

@@ -199,6 +199,13 @@ pub struct BenchArgs {
     /// Concurrent client connections
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Connections of the single-beacon phases, one phase each, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "64,256")]
+    pub beacon_connections: Vec<usize>,
+    /// Measure the server of this binary instead of this one's (the same load generator
+    /// for a before/after side by side)
+    #[arg(long, value_name = "PATH")]
+    pub server_exe: Option<PathBuf>,
     /// Only time start-up to ready (and idle RSS) on this existing data dir, e.g. after `demo`
     #[arg(long, value_name = "DATA_DIR")]
     pub startup: Option<PathBuf>,

@@ -143,10 +143,12 @@ pub async fn record_server_errors(
 ) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A shared handle on the URI, not a copy of its path: most answers are not 5xx.
+    let uri = req.uri().clone();
     let resp = next.run(req).await;
     let status = resp.status();
     if status.is_server_error() {
+        let path = uri.path();
         let now = Utc::now();
         let message = format!("{} {method} {path}", status.as_u16());
         let row = ErrorRow {
@@ -155,7 +157,7 @@ pub async fn record_server_errors(
             fingerprint: error_fingerprint(
                 "server",
                 &format!("{} {method}", status.as_u16()),
-                Some(&path),
+                Some(path),
                 None,
             ),
             message,

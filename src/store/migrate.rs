@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_event_time"),
     migration!(14, "0014_lifecycle"),
     migration!(15, "0015_growth_rollup"),
+    migration!(16, "0016_vitals_event_time"),
 ];
 
 pub fn latest() -> i64 {

@@ -150,7 +150,7 @@ pub fn summary(
     let series = query_json(
         conn,
         &format!(
-            "{with} SELECT make_timestamp((epoch_us(created_at::TIMESTAMP) // {bucket}) * {bucket}) AS t, \
+            "{with} SELECT make_timestamp((epoch_us(event_time::TIMESTAMP) // {bucket}) * {bucket}) AS t, \
              count(*) AS samples, {} FROM v GROUP BY 1 ORDER BY 1",
             at.join(", ")
         ),
@@ -162,7 +162,7 @@ pub fn summary(
     p.push(DbValue::UInt(w.offset));
     let rows = query_json(
         conn,
-        &format!("{with} SELECT {COLUMNS} FROM v ORDER BY created_at DESC, id LIMIT ? OFFSET ?"),
+        &format!("{with} SELECT {COLUMNS} FROM v ORDER BY event_time DESC, id LIMIT ? OFFSET ?"),
         params_from_iter(p.iter()),
         &["attribution"],
     )?;

@@ -11,7 +11,7 @@ use crate::store::ts_param;
 /// The columns of a page of rows, as the reads return them.
 pub const COLUMNS: &str = "id::VARCHAR AS id, user_id::VARCHAR AS user_id, session_id, route, path, device, \
     lcp, inp, cls, fcp, ttfb, fid, metric, metric_id, navigation_type, attribution, user_agent, connection, ip, \
-    timestamp, created_at";
+    timestamp, created_at, event_time";
 
 /// Which percentile to report; p75 is what Core Web Vitals are judged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,15 +60,29 @@ impl Filter {
     }
 }
 
-/// `WITH ... v AS (...)`: the window's rows, the newest report per (metric_id, metric).
-/// Only keys that have a row marked `rereport` can hold superseded rows, so only those
-/// are grouped; every other row passes through a hash join that finds nothing.
+/// `WITH ... v AS (...)`: the window's rows by event time (when the page was viewed, as
+/// every stream's windows), the newest report per (metric_id, metric). Only keys that have
+/// a row marked `rereport` can hold superseded rows, so only those are grouped; every other
+/// row passes through a hash join that finds nothing.
 pub fn latest(w: &Window, f: &Filter) -> (String, Vec<DbValue>) {
+    latest_since(w, f, None)
+}
+
+/// `latest` over the rows received at or after `since` (µs, `created_at`) only: the raw
+/// tail the roll-up does not hold yet (it rolls rows up by the hour they were received).
+pub fn latest_since(w: &Window, f: &Filter, since: Option<i64>) -> (String, Vec<DbValue>) {
     let (filters, extra) = f.sql();
     let mut params = vec![ts_param(w.from_us()), ts_param(w.to_us())];
+    let received = match since {
+        Some(us) => {
+            params.push(ts_param(us));
+            " AND created_at >= ?"
+        }
+        None => "",
+    };
     params.extend(extra);
     let sql = format!(
-        "WITH w AS (SELECT * FROM performance_metrics WHERE created_at >= ? AND created_at < ?{filters}), \
+        "WITH w AS (SELECT * FROM performance_metrics WHERE event_time >= ? AND event_time < ?{received}{filters}), \
          rk AS (SELECT DISTINCT metric_id, coalesce(metric, '') AS metric FROM w WHERE rereport), \
          sup AS (SELECT w.metric_id, coalesce(w.metric, '') AS metric, arg_max(w.id, w.created_at) AS keep \
                  FROM w JOIN rk ON w.metric_id = rk.metric_id AND coalesce(w.metric, '') = rk.metric GROUP BY ALL), \

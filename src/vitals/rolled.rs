@@ -163,8 +163,8 @@ pub fn summary(
     let rows = query_json(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM performance_metrics WHERE created_at >= ? AND created_at < ?{filters} \
-             ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+            "SELECT {COLUMNS} FROM performance_metrics WHERE event_time >= ? AND event_time < ?{filters} \
+             ORDER BY event_time DESC, id LIMIT ? OFFSET ?"
         ),
         params_from_iter(p.iter()),
         &["attribution"],

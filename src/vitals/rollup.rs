@@ -1,7 +1,9 @@
-//! The roll-up behind long windows over many page views: per day, route, device and
-//! metric, counts per log bucket and rating. Hours are rolled up as they end and each day
-//! is compacted when it ends; a read sums the roll-up and adds the raw rows of the last
-//! hour, so 30 days of millions of samples cost a small scan.
+//! The roll-up behind long windows over many page views: per day (of event time, as every
+//! window reads), route, device and metric, counts per log bucket and rating. Rows are
+//! rolled up by the hour they were received (`created_at`), as each hour ends, so a late
+//! report still lands on the day it was viewed; each day is compacted when it ends. A read
+//! sums the roll-up and adds the raw rows received since, so 30 days of millions of
+//! samples cost a small scan.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use duckdb::types::Value as DbValue;
 use duckdb::{params, params_from_iter, Connection};
 
-use super::filter::{latest, Filter};
+use super::filter::{latest_since, Filter};
 use super::Metric;
 use crate::http::window::Window;
 use crate::state::AppState;
@@ -158,7 +160,7 @@ fn roll_slice(conn: &Connection, lo: i64, hi: i64) -> duckdb::Result<()> {
                   QUALIFY row_number() OVER (PARTITION BY p.metric_id, coalesce(p.metric, '')
                                              ORDER BY p.created_at DESC, p.id DESC) = 1),
          signed AS (SELECT * FROM cur UNION ALL BY NAME SELECT * FROM prev),
-         long AS (SELECT date_trunc('day', created_at::TIMESTAMP) AS day, route,
+         long AS (SELECT date_trunc('day', event_time::TIMESTAMP) AS day, route,
                          coalesce(device, 'unknown') AS device, sign, {} FROM signed)
          SELECT day, route, device, metric, {} AS bucket, {} AS rating, sum(sign)::BIGINT AS n
          FROM long WHERE value IS NOT NULL GROUP BY ALL)",
@@ -307,8 +309,9 @@ fn add_rows(
     Ok(())
 }
 
-/// Histograms over `w`: the roll-up for whole days from the day `w.from` falls in up to
-/// where the roll-up ends, then raw rows (newest report each) up to `w.to`.
+/// Histograms over `w`: the roll-up for whole days (of event time) from the day `w.from`
+/// falls in, for the rows received before `done`, then the raw rows received since
+/// (newest report each) whose event time lies in `w`.
 pub fn histograms(
     conn: &Connection,
     w: &Window,
@@ -324,24 +327,23 @@ pub fn histograms(
     };
     let sql = format!(
         "SELECT {keys}, metric, bucket, rating, sum(n)::BIGINT FROM performance_rollup \
-         WHERE day >= ? AND day < ?{filters} GROUP BY ALL"
+         WHERE day >= ? AND day < ? AND day < ?{filters} GROUP BY ALL"
     );
-    let mut p = vec![ts_param(floor_day(w.from_us())), ts_param(done)];
+    let mut p = vec![
+        ts_param(floor_day(w.from_us())),
+        ts_param(done),
+        ts_param(w.to_us()),
+    ];
     p.extend(extra);
     add_rows(conn, &sql, &p, &mut out)?;
-    let tail_from = w
-        .from
-        .max(chrono::DateTime::from_timestamp_micros(done).unwrap_or(w.from));
-    if tail_from < w.to {
-        let tail = Window {
-            from: tail_from,
-            ..*w
-        };
-        let (with, params) = latest(&tail, f);
+    // The roll-up holds every row received before `done`, each on the day of its event
+    // time; the tail is the rows received since, on their event time in the window.
+    if done < w.to_us() {
+        let (with, params) = latest_since(w, f, Some(done));
         let keys = match grain {
             Grain::Groups => "route, coalesce(device, 'unknown') AS device, 0 AS t",
             Grain::Days => {
-                "NULL::VARCHAR AS route, '' AS device, epoch_us(date_trunc('day', created_at::TIMESTAMP)) AS t"
+                "NULL::VARCHAR AS route, '' AS device, epoch_us(date_trunc('day', event_time::TIMESTAMP)) AS t"
             }
         };
         let sql = format!(

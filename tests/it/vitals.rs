@@ -703,3 +703,77 @@ fn the_duckdb_view_keeps_the_newest_report_too() {
     assert_eq!((raw, latest), (3, 2));
     assert_eq!(cls, 0.3);
 }
+
+/// Yesterday's window, as `from`/`to`, and today's so far.
+fn day_windows() -> (String, String, i64) {
+    let today = chrono::Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let yesterday = today - chrono::Duration::days(1);
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    (
+        format!("from={}&to={}", fmt(yesterday), fmt(today)),
+        format!("from={}", fmt(today)),
+        (yesterday + chrono::Duration::hours(12)).timestamp_millis(),
+    )
+}
+
+#[test]
+fn a_page_view_timed_yesterday_lands_in_yesterdays_window() {
+    let s = Server::start();
+    let (yesterday, today, noon) = day_windows();
+    // Sent now, viewed yesterday by the client's clock (no sent_at: taken as it is).
+    let pv = json!({ "route": "/late", "lcp": 1800, "device": "desktop", "timestamp": noon });
+    assert_eq!(accepted(beacon(&s, DESKTOP_UA, &pv)), 1);
+    let d = s.get_json(&format!("{PERF}?{yesterday}"));
+    assert_eq!(d["vitals"]["lcp"]["count"], 1, "{}", d["vitals"]);
+    assert_eq!(d["rows"][0]["route"], "/late");
+    assert_eq!(d["series"].as_array().unwrap().len(), 1);
+    for read in [
+        format!("{PERF}?{today}"),
+        format!("{PERF}?range=1h"),
+        format!("{PERF}/routes?{today}"),
+    ] {
+        let d = s.get_json(&read);
+        let n = &d["vitals"]["lcp"]["count"];
+        assert!(n == 0 || n.is_null(), "{read}: {d}");
+    }
+    let h = s.get_json(&format!("{PERF}/histogram?{yesterday}&metric=lcp"));
+    assert_eq!(h["count"], 1);
+
+    // The roll-up buckets its days by the same event time: received 2 h ago (an hour
+    // it has rolled up), viewed yesterday.
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        temp.path(),
+        &[],
+        &[
+            ("GROWTH_PERFORMANCE_EXACT_MAX_SAMPLES", "0"),
+            ("GROWTH_PERFORMANCE_ROLLUP_INTERVAL", "1"),
+        ],
+    );
+    let ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    let pv = json!({ "route": "/late", "lcp": 1800, "device": "desktop", "timestamp": noon, "created_at": ago });
+    assert_eq!(accepted(beacon(&s, DESKTOP_UA, &pv)), 1);
+    let start = Instant::now();
+    let d = loop {
+        let d = s.get_json(&format!("{PERF}?{yesterday}"));
+        if d["bucket_seconds"] == 86_400 {
+            break d;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "reads never used the roll-up: {d}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(d["vitals"]["lcp"]["count"], 1, "{}", d["vitals"]);
+    assert_eq!(d["series"].as_array().unwrap().len(), 1);
+    let g = s.get_json(&format!("{PERF}/routes?{yesterday}"));
+    assert_eq!(g["groups"][0]["route"], "/late", "{g}");
+    let d = s.get_json(&format!("{PERF}?{today}"));
+    let n = &d["vitals"]["lcp"]["count"];
+    assert!(n == 0 || n.is_null(), "{d}");
+}

@@ -247,7 +247,15 @@ impl Server {
         data_dir: &Path,
         env: &[(&str, Option<String>)],
     ) -> Result<Server, BenchError> {
-        let exe = std::env::current_exe()?;
+        Server::start_from(&std::env::current_exe()?, data_dir, env).await
+    }
+
+    /// `start_with` the server of the binary `exe` (another build, for a before/after).
+    pub async fn start_from(
+        exe: &Path,
+        data_dir: &Path,
+        env: &[(&str, Option<String>)],
+    ) -> Result<Server, BenchError> {
         let spawned = Instant::now();
         let mut command = Command::new(exe);
         command.args([
@@ -293,6 +301,20 @@ impl Server {
             url,
             ready_ms,
         })
+    }
+
+    /// CPU time the server process has used so far (user + system, every thread), s.
+    /// Less noisy than throughput on a shared machine: CPU per request.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let rest = stat.get(stat.rfind(')')? + 2..)?;
+        let mut fields = rest.split_whitespace().skip(11);
+        let utime: f64 = fields.next()?.parse().ok()?;
+        let stime: f64 = fields.next()?.parse().ok()?;
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        (ticks > 0.0).then(|| (utime + stime) / ticks)
     }
 
     pub fn rss_mb(&self) -> Option<f64> {

@@ -14,25 +14,38 @@ use super::client::{
 use crate::app;
 use crate::cli::BenchArgs;
 use crate::config::Config;
-use crate::store::{Batch, EventRow};
+use crate::store::{Batch, EventRow, Row};
 
 const CEILING_COMMIT_ROWS: usize = 10_000;
 
 pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let dir = tempfile::tempdir()?;
     println!(
-        "growth-stack bench: {} events, batches of {}, {} beacons, {} connections, {} cores",
+        "growth-stack bench: {} events, batches of {}, {} beacons, {} connections, beacons at {:?} connections, {} cores",
         args.events,
         args.batch,
         args.beacons,
         args.concurrency,
+        args.beacon_connections,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
     let ceiling = appender_ceiling(&dir.path().join("ceiling"), args.events).await?;
     print_phase(&ceiling);
+    let [optimised, plain] = flush_cost(&dir.path().join("ceiling/growth.duckdb"), 32, 1000)?;
+    println!(
+        "one appender commit of 32 events: {:.0} µs ({:.0} µs CPU) with DuckDB's optimiser, {:.0} µs ({:.0} µs CPU) without (the writer's setting)",
+        optimised.0, optimised.1, plain.0, plain.1
+    );
 
-    let server = Server::start(&dir.path().join("server")).await?;
+    let server_dir = dir.path().join("server");
+    let server = match &args.server_exe {
+        Some(exe) => {
+            println!("server: {}", exe.display());
+            Server::start_from(exe, &server_dir, &[]).await?
+        }
+        None => Server::start(&server_dir).await?,
+    };
     println!(
         "server: ready {:.0} ms after spawn, idle RSS {:.1} MB",
         server.ready_ms,
@@ -56,20 +69,31 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     .await?;
     print_phase(&batched);
 
-    let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
-    let beacons = load(
-        &client,
-        &server.url,
-        "single beacons",
-        beacon_bodies,
-        1,
-        args.concurrency,
-    )
-    .await?;
-    print_phase(&beacons);
+    let mut sent = batched.events;
+    for &connections in &args.beacon_connections {
+        let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
+        let cpu = server.cpu_seconds();
+        let beacons = load(
+            &http_client(connections),
+            &server.url,
+            "single beacons",
+            beacon_bodies,
+            1,
+            connections,
+        )
+        .await?;
+        print!("{connections:>3} connections, ");
+        print_phase(&beacons);
+        if let (Some(before), Some(after)) = (cpu, server.cpu_seconds()) {
+            println!(
+                "{connections:>3} connections, server CPU per beacon: {:.1} µs",
+                (after - before) * 1e6 / beacons.requests as f64
+            );
+        }
+        sent += beacons.events;
+    }
 
     let stored = count_events(&server, &client).await?;
-    let sent = batched.events + beacons.events;
     if stored != sent {
         return Err(BenchError::Failed(format!(
             "{sent} events acknowledged but {stored} stored"
@@ -77,8 +101,15 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     }
     let rss_after = server.rss_mb().unwrap_or(0.0);
     server.stop().await?;
+    // And in the file itself, once the server has stopped.
+    let in_file = count_in_file(&server_dir.join("growth.duckdb"))?;
+    if in_file != sent {
+        return Err(BenchError::Failed(format!(
+            "{sent} events acknowledged but {in_file} in the file"
+        )));
+    }
 
-    println!("verified: all {stored} acknowledged events are in the database");
+    println!("verified: all {stored} acknowledged events are in the database file");
     println!("RSS after load: {rss_after:.1} MB");
     println!(
         "ratio batched HTTP / appender ceiling: {:.2}",
@@ -169,6 +200,55 @@ async fn appender_ceiling(path: &Path, events: u64) -> Result<Phase, BenchError>
     })
 }
 
+/// Wall time of one commit of the writer's appender (`rows` events, then `flush`), with
+/// DuckDB's optimiser on and off, in alternating blocks of 50 so that a noisy machine
+/// weighs on both alike: in this DuckDB a flush is an `INSERT ... SELECT` planned anew.
+/// Each as (wall, CPU of this process: every thread, DuckDB's workers too) in µs.
+fn flush_cost(path: &Path, rows: u64, flushes: usize) -> Result<[(f64, f64); 2], BenchError> {
+    const BLOCK: usize = 50;
+    let failed = |e: duckdb::Error| BenchError::Failed(format!("{}: {e}", path.display()));
+    let conn = duckdb::Connection::open(path).map_err(failed)?;
+    let mut app = conn.appender("user_events").map_err(failed)?;
+    let batch: Vec<EventRow> = (0..rows).map(event).collect();
+    let blocks = flushes.div_ceil(BLOCK).max(1);
+    let mut spent = [Duration::ZERO; 2];
+    let mut cpu = [0.0; 2];
+    let mut seq = 0;
+    for block in 0..blocks * 2 {
+        let plain = block % 2 == 1;
+        conn.execute_batch(if plain {
+            "PRAGMA disable_optimizer"
+        } else {
+            "PRAGMA enable_optimizer"
+        })
+        .map_err(failed)?;
+        let t = Instant::now();
+        let c = process_cpu_seconds();
+        for _ in 0..BLOCK {
+            for row in &batch {
+                seq += 1;
+                row.append_numbered(&mut app, seq).map_err(failed)?;
+            }
+            app.flush().map_err(failed)?;
+        }
+        spent[usize::from(plain)] += t.elapsed();
+        cpu[usize::from(plain)] += process_cpu_seconds() - c;
+    }
+    let per = |s: f64| s * 1e6 / (blocks * BLOCK) as f64;
+    Ok([0, 1].map(|i| (per(spent[i].as_secs_f64()), per(cpu[i]))))
+}
+
+/// CPU time of this process so far, every thread, in seconds.
+fn process_cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
 pub fn bodies(requests: usize, per_request: usize, anonymous: bool) -> Vec<String> {
     let mut i = 0u64;
     (0..requests)
@@ -213,6 +293,14 @@ async fn load(
         None,
     )
     .await
+}
+
+/// Events in a stopped server's database file.
+fn count_in_file(path: &Path) -> Result<u64, BenchError> {
+    let failed = |e: duckdb::Error| BenchError::Failed(format!("{}: {e}", path.display()));
+    let conn = duckdb::Connection::open(path).map_err(failed)?;
+    conn.query_row("SELECT count(*) FROM user_events", [], |r| r.get(0))
+        .map_err(failed)
 }
 
 /// Events the server stored over the last day.
