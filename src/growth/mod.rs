@@ -12,6 +12,7 @@ pub mod rollup;
 pub mod time;
 
 mod api;
+mod clickhouse;
 mod enrich;
 mod ingest;
 mod profile;

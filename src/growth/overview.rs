@@ -12,7 +12,7 @@ pub const PAGEVIEW_EVENTS: &str = "('pageview', 'page_view')";
 pub const TOP: usize = 10;
 
 /// The dimensions of the breakdown query, in its GROUPING SETS order.
-const DIMENSIONS: [&str; 9] = [
+pub(super) const DIMENSIONS: [&str; 9] = [
     "events",
     "routes",
     "referrers",
@@ -79,7 +79,7 @@ pub fn breakdown_sql() -> String {
 }
 
 /// The column behind each of `DIMENSIONS`, and whether it counts page views only.
-const COLUMNS: [(&str, bool); 9] = [
+pub(super) const COLUMNS: [(&str, bool); 9] = [
     ("event", false),
     ("route", true),
     ("referrer_domain", true),

@@ -53,6 +53,9 @@ pub struct ConversionTotals {
 }
 
 pub async fn events(store: &Store, window: Window) -> Result<EventSummary, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return super::clickhouse::events(ch, &window).await;
+    }
     store.query(move |conn| events_sync(conn, &window)).await
 }
 
