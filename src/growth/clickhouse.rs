@@ -21,7 +21,9 @@ use super::active::{self, Active, ActiveSpec};
 use super::adoption::{self, Adoption, AdoptionSpec};
 use super::funnel::{self, BreakdownRow, Funnel, FunnelSpec, Source};
 use super::overview::{self, Entry, Overview, Totals};
-use super::query::{EventStats, EventSummary, EventTotals};
+use super::query::{
+    ConversionStats, ConversionSummary, ConversionTotals, EventStats, EventSummary, EventTotals,
+};
 use super::retention::{self, Retention, RetentionSpec};
 use super::time::{Interval, DAY_US, WEEK_US};
 use crate::http::Window;
@@ -29,6 +31,7 @@ use crate::store::clickhouse::{iso_us, quote, quote_list, time_range, ChError, C
 use crate::store::{JsonRow, Store, StoreError};
 
 const TOP_EVENTS: u32 = 20;
+const TOP_STEPS: u32 = 100;
 /// 1970-01-05, the first Monday of the epoch (as `time.rs`).
 const MONDAY_US: i64 = 4 * DAY_US;
 
@@ -145,32 +148,128 @@ pub async fn events(ch: &ClickHouse, w: &Window) -> Result<EventSummary, StoreEr
     Ok(w.report(series, EventStats { totals, top_events }, page, total))
 }
 
+// ---- /api/analytics/conversions -------------------------------------------------------
+
+pub async fn conversions(ch: &ClickHouse, w: &Window) -> Result<ConversionSummary, StoreError> {
+    let conv = ch.table("conversions");
+    let r = range(w.from_us(), w.to_us());
+    let people = "uniqExactIf(visitor_id, visitor_id != '')";
+    let t = &rows(
+        ch,
+        &format!(
+            "SELECT count() AS conversions, {people} AS users, uniqExact(funnel) AS funnels \
+             FROM {conv} WHERE {r}"
+        ),
+    )
+    .await?[0];
+    let totals = ConversionTotals {
+        conversions: u(t, "conversions"),
+        users: u(t, "users"),
+        funnels: u(t, "funnels"),
+    };
+    let steps = rows(
+        ch,
+        &format!(
+            "SELECT funnel, step, count() AS conversions, {people} AS users, min(event_time) AS first_seen \
+             FROM {conv} WHERE {r} GROUP BY funnel, step ORDER BY funnel, first_seen, step LIMIT {TOP_STEPS}"
+        ),
+    )
+    .await?
+    .into_iter()
+    .map(|v| {
+        let mut m = Map::new();
+        m.insert("funnel".into(), v["funnel"].clone());
+        m.insert("step".into(), v["step"].clone());
+        m.insert("conversions".into(), u(&v, "conversions").into());
+        m.insert("users".into(), u(&v, "users").into());
+        m.insert("first_seen".into(), iso_us(i(&v, "first_seen")).into());
+        m
+    })
+    .collect();
+    let b = w.bucket_us().max(1);
+    let series = rows(
+        ch,
+        &format!(
+            "SELECT intDiv(event_time, {b}) * {b} AS t, count() AS conversions FROM {conv} \
+             WHERE {r} GROUP BY t ORDER BY t"
+        ),
+    )
+    .await?
+    .into_iter()
+    .map(|v| {
+        let mut m = Map::new();
+        m.insert("t".into(), iso_us(i(&v, "t")).into());
+        m.insert("conversions".into(), u(&v, "conversions").into());
+        m
+    })
+    .collect();
+    let page = rows(
+        ch,
+        &format!(
+            "SELECT id, user_id, session_id, funnel, step, properties, timestamp, created_at, visitor_id, \
+             event_time FROM {conv} WHERE {r} ORDER BY event_time DESC, id LIMIT {} OFFSET {}",
+            w.limit, w.offset
+        ),
+    )
+    .await?
+    .into_iter()
+    .map(|v| {
+        row_json(
+            v,
+            &[
+                "id",
+                "user_id",
+                "session_id",
+                "funnel",
+                "step",
+                "properties",
+                "timestamp",
+                "created_at",
+                "visitor_id",
+                "event_time",
+            ],
+        )
+    })
+    .collect();
+    let total = totals.conversions;
+    Ok(w.report(series, ConversionStats { totals, steps }, page, total))
+}
+
 /// One stored event as `GET /api/analytics/events` shows it on DuckDB (`newest_rows`).
 fn event_json(v: Value) -> JsonRow {
+    row_json(
+        v,
+        &[
+            "id",
+            "user_id",
+            "session_id",
+            "event",
+            "properties",
+            "route",
+            "referrer",
+            "user_agent",
+            "ip",
+            "timestamp",
+            "created_at",
+            "event_time",
+            "visitor_id",
+            "feature",
+            "browser",
+            "os",
+            "device",
+            "referrer_domain",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+        ],
+    )
+}
+
+/// A stored row as DuckDB's `newest_rows` shows it: times as RFC 3339, `''` visitors as
+/// null, `properties` as embedded JSON.
+fn row_json(v: Value, columns: &[&str]) -> JsonRow {
     let mut m = Map::new();
-    for k in [
-        "id",
-        "user_id",
-        "session_id",
-        "event",
-        "properties",
-        "route",
-        "referrer",
-        "user_agent",
-        "ip",
-        "timestamp",
-        "created_at",
-        "event_time",
-        "visitor_id",
-        "feature",
-        "browser",
-        "os",
-        "device",
-        "referrer_domain",
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-    ] {
+    for &k in columns {
         let value = match k {
             "created_at" | "event_time" => Value::String(iso_us(i(&v, k))),
             "timestamp" => i(&v, k).into(),

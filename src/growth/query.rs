@@ -60,6 +60,9 @@ pub async fn events(store: &Store, window: Window) -> Result<EventSummary, Store
 }
 
 pub async fn conversions(store: &Store, window: Window) -> Result<ConversionSummary, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return super::clickhouse::conversions(ch, &window).await;
+    }
     store
         .query(move |conn| conversions_sync(conn, &window))
         .await

@@ -14,7 +14,7 @@ use crate::store::Store;
 /// Read and ingest endpoints served on ClickHouse: (path, methods; empty = all).
 const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/events", &[]),
-    ("/api/analytics/conversions", &[Method::POST]),
+    ("/api/analytics/conversions", &[]),
     ("/api/analytics/funnels", &[]),
     ("/api/analytics/funnels/", &[Method::GET]),
     ("/api/analytics/retention", &[]),
@@ -66,7 +66,8 @@ mod tests {
     fn ported_and_gated_paths() {
         assert!(ported(&Method::GET, "/api/analytics/events"));
         assert!(ported(&Method::POST, "/api/analytics/conversions"));
-        assert!(!ported(&Method::GET, "/api/analytics/conversions"));
+        assert!(ported(&Method::GET, "/api/analytics/conversions"));
+        assert!(!ported(&Method::GET, "/api/analytics/users/u1"));
         assert!(ported(&Method::GET, "/api/analytics/funnels/signup"));
         assert!(!ported(&Method::GET, "/api/analytics/funnels/a/b"));
         assert!(!ported(&Method::GET, "/api/analytics/performance"));

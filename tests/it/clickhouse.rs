@@ -261,10 +261,9 @@ fn parity_fixture() -> (Vec<Value>, Vec<Value>) {
     for (u, steps) in [(0, 3), (1, 2), (2, 1), (3, 2)] {
         for (k, step) in ["cart", "pay", "done"].iter().take(steps).enumerate() {
             let at = base + DAY_MS + u * 60_000 + k as i64 * 30_000;
-            conversions.push(
-                json!({ "funnel": "Checkout", "step": step, "userId": format!("user{u}"),
-                "timestamp": at, "createdAt": iso(at) }),
-            );
+            let id = format!("00000000-0000-4000-9000-{:012}", conversions.len());
+            conversions.push(json!({ "id": id, "funnel": "Checkout", "step": step,
+                "userId": format!("user{u}"), "timestamp": at, "createdAt": iso(at) }));
         }
     }
     (events, conversions)
@@ -292,6 +291,8 @@ fn duckdb_and_clickhouse_give_the_same_answers() {
     let gets = [
         format!("/api/analytics/events?{window}&limit=500"),
         format!("/api/analytics/events?{window}&limit=7&offset=5"),
+        format!("/api/analytics/conversions?{window}"),
+        format!("/api/analytics/conversions?{window}&limit=3&offset=2"),
         format!("/api/analytics/features?{window}&interval=day"),
         format!("/api/analytics/features?{window}&interval=week&utc_offset=%2B02:00"),
         format!("/api/analytics/growth?{window}"),
