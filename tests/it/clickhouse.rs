@@ -329,3 +329,64 @@ fn duckdb_and_clickhouse_give_the_same_answers() {
         assert_eq!(post(&d), post(&c), "POST funnels {body}");
     }
 }
+
+#[test]
+fn kill_9_of_a_node_during_ingest_loses_no_acknowledged_event() {
+    // One server, no cluster: plain MergeTree tables, no Distributed layer.
+    let ch = ChCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let node = Server::start_in(
+        dir.path(),
+        &[],
+        &[
+            ("GROWTH_STORAGE_ENGINE", "clickhouse"),
+            ("GROWTH_CLICKHOUSE_URL", &ch.url(0)),
+            ("GROWTH_CLICKHOUSE_DATABASE", "solo"),
+        ],
+    );
+    let tables = ch.query(0, "SHOW TABLES FROM solo").unwrap();
+    assert!(
+        tables.contains("user_events") && !tables.contains("_local"),
+        "{tables}"
+    );
+    let url = node.url.clone();
+    let sender = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for round in 0..10_000 {
+            let at = day_start(0) + round;
+            let body = Value::Array(
+                (0..50)
+                    .map(|i| json!({ "event": format!("k{round}"), "userId": format!("v{i}"), "timestamp": at, "createdAt": iso(at) }))
+                    .collect(),
+            );
+            match client()
+                .post(format!("{url}/api/analytics/events"))
+                .json(&body)
+                .send()
+            {
+                Ok(r) if r.status() == 200 => acked.push(round),
+                _ => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    node.kill9();
+    let acked = sender.join().unwrap();
+    assert!(acked.len() > 5, "only {} batches acknowledged", acked.len());
+    let stored: std::collections::HashMap<String, u64> = ch
+        .query(
+            0,
+            "SELECT event, count() FROM solo.user_events GROUP BY event FORMAT TSV",
+        )
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (e, n) = l.split_once('\t')?;
+            Some((e.to_string(), n.parse().ok()?))
+        })
+        .collect();
+    for round in &acked {
+        assert_eq!(stored.get(&format!("k{round}")), Some(&50), "batch {round}");
+    }
+}
