@@ -126,6 +126,8 @@ section! {
         #[serde(skip_serializing_if = "Option::is_none")]
         cluster: Option<String> = None
             => "cluster name from remote_servers: local tables under Distributed tables sharded by visitor, created ON CLUSTER when the servers have ZooKeeper, else on every server of clickhouse.url; unset: plain tables";
+        gzip: bool = false
+            => "gzip the INSERT bodies sent to ClickHouse: less network, more CPU on the node";
         replicated: bool = false
             => "with a cluster: ReplicatedMergeTree local tables (needs ZooKeeper and the {shard} and {replica} macros on every server)";
     }

@@ -13,17 +13,24 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A growth-stack node on the cluster, talking to the servers in `order` (fail-over list).
 fn node(ch: &ChCluster, order: &[usize]) -> (Server, tempfile::TempDir) {
+    node_with(ch, order, &[])
+}
+
+fn node_with(
+    ch: &ChCluster,
+    order: &[usize],
+    more: &[(&str, &str)],
+) -> (Server, tempfile::TempDir) {
     let urls: Vec<String> = order.iter().map(|i| ch.url(*i)).collect();
+    let urls = urls.join(",");
+    let mut env: Vec<(&str, &str)> = vec![
+        ("GROWTH_STORAGE_ENGINE", "clickhouse"),
+        ("GROWTH_CLICKHOUSE_URL", &urls),
+        ("GROWTH_CLICKHOUSE_CLUSTER", CLUSTER),
+    ];
+    env.extend_from_slice(more);
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_in(
-        dir.path(),
-        &[],
-        &[
-            ("GROWTH_STORAGE_ENGINE", "clickhouse"),
-            ("GROWTH_CLICKHOUSE_URL", &urls.join(",")),
-            ("GROWTH_CLICKHOUSE_CLUSTER", CLUSTER),
-        ],
-    );
+    let s = Server::start_in(dir.path(), &[], &env);
     (s, dir)
 }
 
@@ -85,7 +92,7 @@ fn funnel_users(s: &Server) -> Vec<u64> {
 fn two_nodes_on_two_shards_write_everywhere_and_read_everything() {
     let ch = ChCluster::start(2);
     let (a, _da) = node(&ch, &[0, 1]);
-    let (b, _db) = node(&ch, &[1, 0]);
+    let (b, _db) = node_with(&ch, &[1, 0], &[("GROWTH_CLICKHOUSE_GZIP", "true")]);
     assert_eq!(
         a.post_json("/api/analytics/events", &funnel_fixture(0))
             .status(),

@@ -98,13 +98,15 @@ pub struct Client {
     urls: Vec<String>,
     user: String,
     password: String,
+    /// Send request bodies gzip-compressed (`Content-Encoding: gzip`).
+    gzip: bool,
     /// The server that answered last: requests start there, so a dead one is not retried
     /// on every request.
     current: AtomicUsize,
 }
 
 impl Client {
-    pub fn new(urls: &[String], user: &str, password: Option<&str>) -> Client {
+    pub fn new(urls: &[String], user: &str, password: Option<&str>, gzip: bool) -> Client {
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(Duration::from_secs(3)));
         http.set_nodelay(true);
@@ -120,6 +122,7 @@ impl Client {
                 .collect(),
             user: user.to_string(),
             password: password.unwrap_or_default().to_string(),
+            gzip,
             current: AtomicUsize::new(0),
         }
     }
@@ -166,11 +169,18 @@ impl Client {
             q.finish()
         };
         let uri = format!("{}/?{query}", self.urls[at]);
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(Method::POST)
             .uri(&uri)
             .header("X-ClickHouse-User", &self.user)
-            .header("X-ClickHouse-Key", &self.password)
+            .header("X-ClickHouse-Key", &self.password);
+        let body = if self.gzip {
+            req = req.header("Content-Encoding", "gzip");
+            gzip(&body).map_err(|e| ChError::Decode(format!("cannot gzip the body: {e}")))?
+        } else {
+            body
+        };
+        let req = req
             .body(Full::new(body))
             .map_err(|e| ChError::Unreachable(format!("bad URL {uri:?}: {e}")))?;
         let exchange = async {
@@ -241,6 +251,16 @@ impl Client {
         all.extend_from_slice(settings);
         self.post(&all, rows).await.map(drop)
     }
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(body)?;
+    enc.finish().map(Bytes::from)
 }
 
 fn describe(e: &hyper_util::client::legacy::Error) -> String {

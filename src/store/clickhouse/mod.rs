@@ -54,7 +54,7 @@ impl ClickHouse {
                 }
             }
         }
-        let client = client::Client::new(&cfg.url, &cfg.user, cfg.password.as_deref());
+        let client = client::Client::new(&cfg.url, &cfg.user, cfg.password.as_deref(), cfg.gzip);
         let ch = ClickHouse {
             client,
             database: cfg.database.clone(),
