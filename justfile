@@ -19,6 +19,11 @@ lint:
 bench *ARGS:
     cargo run --release -- bench {{ARGS}}
 
+# Ingest on the ClickHouse engine: URLS = the servers' HTTP interfaces (comma-separated),
+# CLUSTER = their remote_servers name (README "Scale-out on ClickHouse")
+bench-clickhouse URLS CLUSTER="gs":
+    GROWTH_STORAGE_ENGINE=clickhouse GROWTH_CLICKHOUSE_URL={{URLS}} GROWTH_CLICKHOUSE_CLUSTER={{CLUSTER}} cargo run --release -- bench --events 100000 --beacons 2000
+
 # AI gateway: direct-to-mock vs gateway miss vs gateway hit, hit throughput, rows verified
 bench-ai *ARGS:
     cargo run --release -- bench-ai {{ARGS}}

@@ -41,6 +41,7 @@ sections! {
     scalability: ScalabilityConfig,
     retention: RetentionConfig,
     backup: BackupConfig,
+    clickhouse: ClickHouseConfig,
 }
 
 section! {
@@ -76,6 +77,8 @@ impl Setting for LogFormat {
 section! {
     /// `[storage]`: DuckDB and the group-commit writer.
     pub struct StorageConfig {
+        engine: Engine = Engine::Duckdb
+            => "where events and conversions live: duckdb (one file, one node) or clickhouse (many nodes on one ClickHouse cluster, see [clickhouse])";
         memory_limit: String = "512MB".into()
             => "DuckDB memory limit, e.g. 512MB or 2GB";
         threads: u32 = 2
@@ -90,6 +93,43 @@ section! {
             => "WAL size that triggers a checkpoint; larger is faster under load and slower to replay after a crash (about 0.8 s per 100 MB)";
         min_free_space: String = "100MB".into()
             => "free disk space kept in reserve: below it ingest answers 503 with Retry-After (nothing is half-written) and resumes by itself when space is back; 0 turns the check off";
+    }
+}
+
+/// Where the event streams are stored and read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The embedded DuckDB file: one node.
+    #[default]
+    Duckdb,
+    /// A ClickHouse server or cluster: any number of nodes.
+    Clickhouse,
+}
+
+impl Setting for Engine {
+    const KIND: Kind = Kind::Str;
+}
+
+section! {
+    /// `[clickhouse]`: the cluster behind `storage.engine = "clickhouse"`.
+    pub struct ClickHouseConfig {
+        url: Vec<String> = vec!["http://127.0.0.1:8123".into()]
+            => "HTTP interface of the ClickHouse servers to talk to, tried in order (fail-over)";
+        database: String = "growth".into()
+            => "database holding growth-stack's tables; created when missing";
+        user: String = "default".into()
+            => "ClickHouse user";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        password: Option<String> = None
+            => "ClickHouse password";
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cluster: Option<String> = None
+            => "cluster name from remote_servers: local tables under Distributed tables sharded by visitor, created ON CLUSTER when the servers have ZooKeeper, else on every server of clickhouse.url; unset: plain tables";
+        gzip: bool = false
+            => "gzip the INSERT bodies sent to ClickHouse: less network, more CPU on the node";
+        replicated: bool = false
+            => "with a cluster: ReplicatedMergeTree local tables (needs ZooKeeper and the {shard} and {replica} macros on every server)";
     }
 }
 
@@ -930,6 +970,7 @@ mod tests {
                     "server.listen" => "127.0.0.1:1",
                     "server.log_format" => "json",
                     "privacy.ip" => "hash",
+                    "storage.engine" => "clickhouse",
                     "ai.cache_max_bytes" => "64MB",
                     "ai.openai_base_url" | "ai.anthropic_base_url" => "http://127.0.0.1:1",
                     p if p.starts_with("alerts.") => "http://127.0.0.1:2",

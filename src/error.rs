@@ -55,6 +55,14 @@ pub enum ApiError {
     DiskFull { retry_after: u64 },
     #[error("server is shutting down")]
     ShuttingDown,
+    /// The ClickHouse cluster cannot take or answer this now; nothing was acknowledged.
+    #[error("the storage cluster is unavailable; this request was not acknowledged; retry in {retry_after} s")]
+    Unavailable { retry_after: u64, detail: String },
+    /// An endpoint the ClickHouse engine does not serve yet (named).
+    #[error(
+        "{0} is not available on storage.engine = \"clickhouse\" yet; it runs on the duckdb engine"
+    )]
+    NotOnClickHouse(String),
     /// An LLM provider failed or timed out (502/504).
     #[error("{message}")]
     Upstream { status: StatusCode, message: String },
@@ -86,9 +94,11 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded { .. } | ApiError::DiskFull { .. } | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotOnClickHouse(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Overloaded { .. }
+            | ApiError::DiskFull { .. }
+            | ApiError::Unavailable { .. }
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +120,8 @@ impl ApiError {
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::DiskFull { .. } => "disk_full",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::Unavailable { .. } => "storage_unavailable",
+            ApiError::NotOnClickHouse(_) => "not_on_clickhouse",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -144,6 +156,13 @@ impl From<StoreError> for ApiError {
             StoreError::QueueFull => ApiError::Overloaded { retry_after: 1 },
             StoreError::Closed => ApiError::ShuttingDown,
             StoreError::DiskFull => ApiError::DiskFull { retry_after: 10 },
+            StoreError::ClickHouse(crate::store::clickhouse::ChError::NotPorted(what)) => {
+                ApiError::NotOnClickHouse(what)
+            }
+            StoreError::ClickHouse(e) if e.is_unavailable() => ApiError::Unavailable {
+                retry_after: 5,
+                detail: e.to_string(),
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -155,6 +174,9 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
+        if let ApiError::Unavailable { detail, .. } = &self {
+            tracing::warn!(%detail, "storage cluster unavailable");
+        }
         let mut error = json!({ "code": self.code(), "message": self.to_string() });
         if let ApiError::Invalid { index, field, .. } = &self {
             error["field"] = json!(field);
@@ -165,7 +187,8 @@ impl IntoResponse for ApiError {
         let mut resp = (status, axum::Json(json!({ "error": error }))).into_response();
         if let ApiError::RateLimited { retry_after }
         | ApiError::Overloaded { retry_after }
-        | ApiError::DiskFull { retry_after } = self
+        | ApiError::DiskFull { retry_after }
+        | ApiError::Unavailable { retry_after, .. } = self
         {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

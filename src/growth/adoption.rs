@@ -101,7 +101,7 @@ pub fn run_sync(conn: &Connection, spec: &AdoptionSpec) -> Result<Adoption, Stor
     Ok(assemble(spec, first, active_users, active_per_bucket, per))
 }
 
-fn assemble(
+pub(super) fn assemble(
     spec: &AdoptionSpec,
     first: i64,
     active_users: u64,

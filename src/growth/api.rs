@@ -19,7 +19,7 @@ use super::funnel::{self, Filter, FunnelSpec, Op, Source, Step};
 use super::ingest::{ConversionIn, EventIn};
 use super::retention::{RetentionSpec, MAX_PERIODS};
 use super::time::{offset_pattern, parse_offset, Interval, DAY_US};
-use super::{adoption, overview, profile, query, retention};
+use super::{profile, query, retention};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{
@@ -666,10 +666,15 @@ pub async fn funnel_named(
         Some(list) => list.0,
         None => {
             let (f, from, to) = (funnel_name.clone(), w.from_us(), w.to_us());
-            let mut found = state
-                .store
-                .query(move |conn| query::funnel_steps(conn, &f, from, to))
-                .await?;
+            let mut found = match state.store.clickhouse() {
+                Some(ch) => super::clickhouse::funnel_steps(ch, &f, from, to).await?,
+                None => {
+                    state
+                        .store
+                        .query(move |conn| query::funnel_steps(conn, &f, from, to))
+                        .await?
+                }
+            };
             found.truncate(funnel::MAX_STEPS);
             found
         }
@@ -778,12 +783,8 @@ pub async fn features(
         interval: q.interval.map_or(Interval::Day, |i| i.0),
         offset_us: q.utc_offset.unwrap_or_default().0,
     };
-    read.json(
-        state
-            .store
-            .query(move |conn| adoption::run_sync(conn, &spec)),
-    )
-    .await
+    read.json(super::clickhouse::run_adoption(&state.store, spec))
+        .await
 }
 
 /// The query string of `GET /api/analytics/growth`.
@@ -813,10 +814,7 @@ pub async fn overview(
         offset_us: q.utc_offset.unwrap_or_default().0,
     };
     read.json(async {
-        let o = state
-            .store
-            .query(move |conn| overview::run_sync(conn, &spec))
-            .await?;
+        let o = super::clickhouse::run_overview(&state.store, spec).await?;
         let mut v = serde_json::to_value(o).map_err(|e| ApiError::Internal(e.to_string()))?;
         v["range"] = serde_json::json!(w.json());
         Ok::<_, ApiError>(v)

@@ -14,6 +14,7 @@ pub mod sketch;
 pub mod time;
 
 mod api;
+mod clickhouse;
 mod enrich;
 mod ingest;
 mod profile;

@@ -13,7 +13,7 @@ pub const PAGEVIEW_EVENTS: &str = "('pageview', 'page_view')";
 pub const TOP: usize = 10;
 
 /// The dimensions of the breakdown query, in its GROUPING SETS order.
-const DIMENSIONS: [&str; 9] = [
+pub(super) const DIMENSIONS: [&str; 9] = [
     "events",
     "routes",
     "referrers",

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod client;
+pub mod engine;
 pub mod event_time;
 pub mod field;
 pub mod ingest;

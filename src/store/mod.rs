@@ -1,6 +1,8 @@
 //! Storage behind one narrow interface: `append` a batch (durable on return), `query` with a
-//! read connection. DuckDB, its migrations and the group-commit writer live here.
+//! read connection. DuckDB, its migrations and the group-commit writer live here, and the
+//! ClickHouse engine (`clickhouse`) that takes events and conversions when configured.
 
+pub mod clickhouse;
 mod disk;
 mod json;
 mod migrate;
@@ -58,6 +60,9 @@ pub enum StoreError {
     Closed,
     #[error("{0}")]
     Internal(String),
+    /// The ClickHouse engine failed: unreachable (503 to ingest) or a refused query.
+    #[error("{0}")]
+    ClickHouse(clickhouse::ChError),
 }
 
 impl From<duckdb::Error> for StoreError {
@@ -118,6 +123,15 @@ struct Inner {
     /// The database file; its folder is where free space is checked.
     path: PathBuf,
     space: disk::Space,
+    /// Set when `storage.engine = "clickhouse"`: events and conversions go there.
+    ch: std::sync::OnceLock<ChEngine>,
+}
+
+/// The ClickHouse side of a store: the connection and its own group-commit task.
+struct ChEngine {
+    ch: Arc<clickhouse::ClickHouse>,
+    tx: Mutex<Option<mpsc::UnboundedSender<writer::Job>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Store {
@@ -162,8 +176,28 @@ impl Store {
                 applied,
                 path: db_path.to_path_buf(),
                 space: disk::Space::default(),
+                ch: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Hands events and conversions to ClickHouse from now on (`storage.engine =
+    /// "clickhouse"`); its writer groups at most `max_commit_rows` per INSERT.
+    pub fn use_clickhouse(&self, ch: clickhouse::ClickHouse, max_commit_rows: usize) {
+        let ch = Arc::new(ch);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task =
+            clickhouse::writer::spawn(ch.clone(), rx, max_commit_rows, self.inner.stats.clone());
+        let _ = self.inner.ch.set(ChEngine {
+            ch,
+            tx: Mutex::new(Some(tx)),
+            task: Mutex::new(Some(task)),
+        });
+    }
+
+    /// The ClickHouse engine, when it holds events and conversions: reads dispatch on this.
+    pub fn clickhouse(&self) -> Option<&clickhouse::ClickHouse> {
+        self.inner.ch.get().map(|e| &*e.ch)
     }
 
     /// Schema versions this open applied (empty when the file was already current).
@@ -214,7 +248,9 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        if !self.inner.space.check(self.dir()) {
+        // The one engine dispatch of writes: ClickHouse takes the streams it stores.
+        let ch = self.inner.ch.get().filter(|_| clickhouse::stores(&batch));
+        if ch.is_none() && !self.inner.space.check(self.dir()) {
             return Err(StoreError::DiskFull);
         }
         let n = u32::try_from(batch.len()).map_err(|_| StoreError::QueueFull)?;
@@ -230,7 +266,10 @@ impl Store {
         let (done, answer) = oneshot::channel();
         let table = batch.table();
         {
-            let tx = self.inner.tx.lock();
+            let tx = match ch {
+                Some(engine) => engine.tx.lock(),
+                None => self.inner.tx.lock(),
+            };
             let tx = tx.as_ref().ok_or(StoreError::Closed)?;
             tx.send(writer::Job {
                 batch,
@@ -319,6 +358,13 @@ impl Store {
         self.inner.read_slots.close();
         drop(running);
         self.inner.tx.lock().take();
+        if let Some(engine) = self.inner.ch.get() {
+            engine.tx.lock().take();
+            let task = engine.task.lock().take();
+            if let Some(task) = task {
+                let _ = task.await;
+            }
+        }
         let handle = self.inner.writer.lock().take();
         if let Some(h) = handle {
             tokio::task::spawn_blocking(move || h.join())

@@ -6,6 +6,8 @@ mod ai_sdk;
 mod alerts;
 mod browser;
 mod cli;
+mod clickhouse;
+mod clickhouse_servers;
 mod contract;
 mod dashboard;
 mod dbperf;

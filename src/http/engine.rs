@@ -1,0 +1,80 @@
+//! On `storage.engine = "clickhouse"`, the endpoints whose data is not served from
+//! ClickHouse yet answer 501 `not_on_clickhouse`, naming the endpoint: a node must never
+//! answer from its own DuckDB file what the cluster holds, nor store a stream no node can
+//! read back. The lists shrink as capabilities are ported (README "Scale-out on ClickHouse").
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Read and ingest endpoints served on ClickHouse: (path, methods; empty = all).
+const PORTED: &[(&str, &[Method])] = &[
+    ("/api/analytics/events", &[]),
+    ("/api/analytics/conversions", &[]),
+    ("/api/analytics/funnels", &[]),
+    ("/api/analytics/funnels/", &[Method::GET]),
+    ("/api/analytics/retention", &[]),
+    ("/api/analytics/features", &[]),
+    ("/api/analytics/growth", &[]),
+];
+
+/// Prefixes of endpoints that read or keep event data outside the ported list.
+const GATED: &[&str] = &[
+    "/api/analytics/",
+    "/api/overview",
+    "/api/export",
+    "/api/alerts",
+    "/api/scaling",
+    "/api/admin/backup",
+    "/api/admin/prune",
+];
+
+/// Whether `method path` is served on the ClickHouse engine.
+pub fn ported(method: &Method, path: &str) -> bool {
+    if method == Method::OPTIONS || !GATED.iter().any(|g| path.starts_with(g)) {
+        return true;
+    }
+    PORTED.iter().any(|(p, methods)| {
+        let matches = if p.ends_with('/') {
+            path.strip_prefix(p)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+        } else {
+            path == *p
+        };
+        matches && (methods.is_empty() || methods.contains(method))
+    })
+}
+
+/// The middleware: 501 for what the ClickHouse engine does not serve yet.
+pub async fn gate(State(store): State<Store>, req: Request, next: Next) -> Response {
+    if store.clickhouse().is_some() && !ported(req.method(), req.uri().path()) {
+        let what = format!("{} {}", req.method(), req.uri().path());
+        return ApiError::NotOnClickHouse(what).into_response();
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ported_and_gated_paths() {
+        assert!(ported(&Method::GET, "/api/analytics/events"));
+        assert!(ported(&Method::POST, "/api/analytics/conversions"));
+        assert!(ported(&Method::GET, "/api/analytics/conversions"));
+        assert!(!ported(&Method::GET, "/api/analytics/users/u1"));
+        assert!(ported(&Method::GET, "/api/analytics/funnels/signup"));
+        assert!(!ported(&Method::GET, "/api/analytics/funnels/a/b"));
+        assert!(!ported(&Method::GET, "/api/analytics/performance"));
+        assert!(!ported(&Method::POST, "/api/analytics/performance"));
+        assert!(!ported(&Method::GET, "/api/overview"));
+        assert!(ported(&Method::OPTIONS, "/api/analytics/performance"));
+        assert!(ported(&Method::GET, "/healthz"));
+        assert!(ported(&Method::POST, "/v1/chat/completions"));
+    }
+}

@@ -1,0 +1,129 @@
+//! The ClickHouse engine (`storage.engine = "clickhouse"`): product events and conversions
+//! live in a ClickHouse server or cluster that every growth-stack node shares.
+//!
+//! - `client`: HTTP on the hyper-util pool we already depend on (no new crates; the
+//!   official crate needs formats 18.16 lacks and would rebuild DuckDB), with fail-over
+//!   along `clickhouse.url`.
+//! - `schema`: versioned migrations from `migrations/clickhouse/`, safe when several nodes
+//!   start at once (every statement is IF NOT EXISTS; the versions table tolerates doubles).
+//!   With `clickhouse.cluster`: `*_local` MergeTree tables under `Distributed` tables sharded
+//!   by `cityHash64(visitor_id)`, so per-person queries stay shard-local.
+//! - `writer`: the group commit as one `INSERT ... FORMAT JSONEachRow` per table per group,
+//!   with `insert_distributed_sync=1`: a request is acknowledged only after every shard
+//!   holding its rows confirmed them.
+//!
+//! Reads: each query module keeps its DuckDB SQL and puts its ClickHouse SQL side by side
+//! in a sibling file (`growth/clickhouse.rs`), both folded by the same Rust code; `Store`
+//! says which engine runs (`Store::clickhouse`). See README "Scale-out on ClickHouse".
+
+mod client;
+pub mod escape;
+mod rows;
+mod schema;
+pub(super) mod writer;
+
+use serde::de::DeserializeOwned;
+
+pub use client::{parse_error, ChError};
+pub use escape::{quote, quote_list};
+pub use schema::MIGRATIONS;
+
+use crate::config::ClickHouseConfig;
+
+/// A connected, migrated ClickHouse: the client plus what the SQL needs to know.
+pub struct ClickHouse {
+    client: client::Client,
+    database: String,
+    /// Whether the tables are Distributed over a cluster.
+    distributed: bool,
+}
+
+impl ClickHouse {
+    /// Connects to the first server of `clickhouse.url` that answers and migrates the
+    /// schema (on every listed server, or once ON CLUSTER when ZooKeeper coordinates DDL).
+    pub async fn connect(cfg: &ClickHouseConfig) -> Result<ClickHouse, ChError> {
+        for (key, name) in [
+            ("clickhouse.database", Some(&cfg.database)),
+            ("clickhouse.cluster", cfg.cluster.as_ref()),
+        ] {
+            if let Some(n) = name {
+                if !is_identifier(n) {
+                    return Err(ChError::Decode(format!(
+                        "{key} = {n:?}: use letters, digits and _ only"
+                    )));
+                }
+            }
+        }
+        let client = client::Client::new(&cfg.url, &cfg.user, cfg.password.as_deref(), cfg.gzip);
+        let ch = ClickHouse {
+            client,
+            database: cfg.database.clone(),
+            distributed: cfg.cluster.is_some(),
+        };
+        schema::migrate(&ch, cfg).await?;
+        Ok(ch)
+    }
+
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// `db.table`: the table to read and write (Distributed on a cluster).
+    pub fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.database)
+    }
+
+    pub fn is_distributed(&self) -> bool {
+        self.distributed
+    }
+
+    /// Runs a SELECT (without FORMAT) and reads its rows.
+    pub async fn rows<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ChError> {
+        self.client.rows(sql, &[]).await
+    }
+
+    /// Runs a SELECT expected to return exactly one row.
+    pub async fn row<T: DeserializeOwned>(&self, sql: &str) -> Result<T, ChError> {
+        self.rows(sql)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ChError::Decode("expected one row, got none".into()))
+    }
+
+    /// Runs a statement that returns nothing.
+    pub async fn execute(&self, sql: &str) -> Result<(), ChError> {
+        self.client.execute(sql).await
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `[from_us, to_us)` of a UInt64 µs column `col` (`event_time`) with its DateTime twin
+/// `at` for partition and key pruning. Our own numbers only.
+pub fn time_range(col: &str, at: &str, from_us: i64, to_us: i64) -> String {
+    let (from, to) = (from_us.max(0), to_us.max(0));
+    format!(
+        "{col} >= {from} AND {col} < {to} AND {at} >= toDateTime({}) AND {at} <= toDateTime({})",
+        from / 1_000_000,
+        (to / 1_000_000).max(from / 1_000_000)
+    )
+}
+
+/// Microseconds since the epoch as DuckDB's JSON shows a timestamp (RFC 3339, ms, `Z`).
+pub fn iso_us(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Whether this engine stores the batch's stream (the others stay in the node's DuckDB).
+pub fn stores(batch: &crate::store::Batch) -> bool {
+    rows::table_of(batch).is_some()
+}

@@ -1,0 +1,232 @@
+//! Versioned ClickHouse schema: the files of `migrations/clickhouse/`, applied in order and
+//! recorded in `schema_migrations` on each server. Safe when nodes start together: every
+//! statement is IF NOT EXISTS (a lost race's "already exists" counts as done) and the
+//! versions table keeps one row per version whoever wrote it first.
+
+use super::client::ChError;
+use super::ClickHouse;
+use crate::config::ClickHouseConfig;
+
+pub struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+    /// Tables of this migration that a cluster reads and writes through `Distributed`,
+    /// with their sharding key.
+    pub distributed: &'static [(&'static str, &'static str)],
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_streams",
+    sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
+    distributed: &[
+        ("user_events", "cityHash64(visitor_id)"),
+        ("conversions", "cityHash64(visitor_id)"),
+    ],
+}];
+
+/// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another node won the race.
+const ALREADY_EXISTS: [u32; 2] = [57, 82];
+
+/// Where DDL goes: once with ON CLUSTER (ZooKeeper coordinates it), or to every server
+/// of `clickhouse.url` in turn.
+enum Target {
+    OnCluster(String),
+    EachServer,
+}
+
+pub(super) async fn migrate(ch: &ClickHouse, cfg: &ClickHouseConfig) -> Result<(), ChError> {
+    let target = match &cfg.cluster {
+        Some(cluster) if has_zookeeper(ch).await => Target::OnCluster(cluster.clone()),
+        Some(_) if cfg.replicated => {
+            return Err(ChError::Decode(
+                "clickhouse.replicated needs ZooKeeper configured on the servers (system.zookeeper is not readable)".into(),
+            ))
+        }
+        _ => Target::EachServer,
+    };
+    let servers: Vec<Option<usize>> = match target {
+        Target::OnCluster(_) => vec![None],
+        Target::EachServer => (0..ch.client.urls().len()).map(Some).collect(),
+    };
+    let mut reached = 0;
+    let mut last = None;
+    for at in servers {
+        match migrate_one(ch, cfg, &target, at).await {
+            Ok(()) => reached += 1,
+            Err(e @ ChError::Unreachable(_)) => {
+                // A server that is down now gets its tables from the next node to start.
+                tracing::warn!(error = %e, "ClickHouse server not migrated");
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match (reached, last) {
+        (0, Some(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+async fn has_zookeeper(ch: &ClickHouse) -> bool {
+    ch.client
+        .rows::<serde_json::Value>(
+            "SELECT count() AS n FROM system.zookeeper WHERE path = '/'",
+            &[],
+        )
+        .await
+        .is_ok()
+}
+
+async fn run(ch: &ClickHouse, at: Option<usize>, sql: &str) -> Result<(), ChError> {
+    let result = match at {
+        Some(i) => ch.client.execute_on(i, sql).await,
+        None => ch.client.execute(sql).await,
+    };
+    match result {
+        Err(ChError::Server { code, .. }) if ALREADY_EXISTS.contains(&code) => Ok(()),
+        other => other,
+    }
+}
+
+async fn migrate_one(
+    ch: &ClickHouse,
+    cfg: &ClickHouseConfig,
+    target: &Target,
+    at: Option<usize>,
+) -> Result<(), ChError> {
+    let db = &ch.database;
+    let on_cluster = match target {
+        Target::OnCluster(c) => format!(" ON CLUSTER {c}"),
+        Target::EachServer => String::new(),
+    };
+    run(
+        ch,
+        at,
+        &format!("CREATE DATABASE IF NOT EXISTS {db}{on_cluster}"),
+    )
+    .await?;
+    run(
+        ch,
+        at,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {db}.schema_migrations{on_cluster} (version UInt32, name String, \
+             applied_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree ORDER BY version"
+        ),
+    )
+    .await?;
+    let done = applied(ch, at).await?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    if done > known {
+        return Err(ChError::Decode(format!(
+            "ClickHouse database {db} was written by a newer growth-stack (schema version {done}, this binary knows up to {known}); upgrade growth-stack"
+        )));
+    }
+    let local = if cfg.cluster.is_some() { "_local" } else { "" };
+    for m in MIGRATIONS.iter().filter(|m| m.version > done) {
+        for statement in statements(m.sql) {
+            let table = table_of(&statement);
+            let engine = match (&cfg.cluster, cfg.replicated) {
+                (Some(_), true) => format!(
+                    "ReplicatedMergeTree('/clickhouse/tables/{{shard}}/{db}/{table}{local}', '{{replica}}')"
+                ),
+                _ => "MergeTree".to_string(),
+            };
+            let sql = statement
+                .replace("{db}", db)
+                .replace("{local}", local)
+                .replace("{on_cluster}", &on_cluster)
+                .replace("{engine}", &engine);
+            run(ch, at, &sql).await?;
+        }
+        if let Some(cluster) = &cfg.cluster {
+            for (table, key) in m.distributed {
+                run(
+                    ch,
+                    at,
+                    &format!(
+                        "CREATE TABLE IF NOT EXISTS {db}.{table}{on_cluster} AS {db}.{table}_local \
+                         ENGINE = Distributed({cluster}, {db}, {table}_local, {key})"
+                    ),
+                )
+                .await?;
+            }
+        }
+        let insert = format!(
+            "INSERT INTO {db}.schema_migrations (version, name) VALUES ({}, {})",
+            m.version,
+            super::quote(m.name)
+        );
+        match at {
+            Some(i) => ch.client.execute_on(i, &insert).await?,
+            None => ch.client.execute(&insert).await?,
+        }
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied ClickHouse migration"
+        );
+    }
+    Ok(())
+}
+
+async fn applied(ch: &ClickHouse, at: Option<usize>) -> Result<u32, ChError> {
+    let sql = format!(
+        "SELECT max(version) AS v FROM {}.schema_migrations FORMAT JSONEachRow",
+        ch.database
+    );
+    let body = match at {
+        Some(i) => ch.client.post_to(i, &[], bytes::Bytes::from(sql)).await?,
+        None => ch.client.post(&[], bytes::Bytes::from(sql)).await?,
+    };
+    #[derive(serde::Deserialize)]
+    struct V {
+        v: u32,
+    }
+    let line = body.split(|b| *b == b'\n').next().unwrap_or_default();
+    serde_json::from_slice::<V>(line)
+        .map(|v| v.v)
+        .map_err(|e| ChError::Decode(e.to_string()))
+}
+
+/// The statements of a migration file: `;`-terminated, comments dropped.
+fn statements(sql: &str) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `user_events` of `CREATE TABLE IF NOT EXISTS {db}.user_events{local}...`.
+fn table_of(statement: &str) -> String {
+    statement
+        .split("{db}.")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_files_split_into_named_statements() {
+        let s = statements(MIGRATIONS[0].sql);
+        assert_eq!(s.len(), 2);
+        assert_eq!(table_of(&s[0]), "user_events");
+        assert_eq!(table_of(&s[1]), "conversions");
+        assert!(s.iter().all(|s| s.contains("IF NOT EXISTS")));
+    }
+}
