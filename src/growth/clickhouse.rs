@@ -145,7 +145,18 @@ pub async fn events(ch: &ClickHouse, w: &Window) -> Result<EventSummary, StoreEr
     .map(event_json)
     .collect();
     let total = totals.events;
-    Ok(w.report(series, EventStats { totals, top_events }, page, total))
+    // uniqExact: nothing here is an estimate.
+    let estimated = Vec::new();
+    Ok(w.report(
+        series,
+        EventStats {
+            totals,
+            top_events,
+            estimated,
+        },
+        page,
+        total,
+    ))
 }
 
 // ---- /api/analytics/conversions -------------------------------------------------------
@@ -623,6 +634,8 @@ pub async fn overview(ch: &ClickHouse, spec: &ActiveSpec) -> Result<Overview, St
         totals,
         active: active(ch, spec).await?,
         breakdowns,
+        // uniqExact: nothing here is an estimate.
+        estimated: Vec::new(),
     })
 }
 

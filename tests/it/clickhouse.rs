@@ -209,6 +209,25 @@ fn a_stopped_shard_gives_503_and_loses_no_acknowledged_event() {
 
 /// A fixture with some of everything the growth reads look at: people over ten days,
 /// sessions, page views with routes and campaigns, features, a funnel, conversions.
+/// `v` without its `estimated` lists, at any depth.
+fn without_estimated(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(m) => {
+            m.remove("estimated");
+            for x in m.values_mut() {
+                *x = without_estimated(x.take());
+            }
+        }
+        Value::Array(a) => {
+            for x in a.iter_mut() {
+                *x = without_estimated(x.take());
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
 fn parity_fixture() -> (Vec<Value>, Vec<Value>) {
     let base = day_start(10);
     let mut events = Vec::new();
@@ -315,8 +334,15 @@ fn duckdb_and_clickhouse_give_the_same_answers() {
     let e = c.get_json(&gets[0]);
     assert_eq!(e["totals"]["events"], events.len());
     assert_eq!(e["totals"]["conversions"], conversions.len());
+    // DuckDB reads long ranges of people from HyperLogLog roll-ups and says so in
+    // `estimated`; ClickHouse counts them exactly. At this fixture's size the estimates
+    // are exact, so every figure must agree; only the list of estimated ones differs.
     for path in &gets {
-        assert_eq!(d.get_json(path), c.get_json(path), "GET {path}");
+        assert_eq!(
+            without_estimated(d.get_json(path)),
+            without_estimated(c.get_json(path)),
+            "GET {path}"
+        );
     }
     for body in [
         json!({ "steps": ["signup", "activate", "purchase"], "from": from, "to": to }),
