@@ -621,15 +621,7 @@ pub async fn overview(ch: &ClickHouse, spec: &ActiveSpec) -> Result<Overview, St
             });
         }
     }
-    for list in breakdowns.values_mut() {
-        list.sort_by(|a, b| {
-            b.users
-                .cmp(&a.users)
-                .then(b.events.cmp(&a.events))
-                .then_with(|| a.key.cmp(&b.key))
-        });
-        list.truncate(overview::TOP);
-    }
+    overview::rank(&mut breakdowns);
     Ok(Overview {
         totals,
         active: active(ch, spec).await?,

@@ -137,6 +137,18 @@ fn from_entries(
             });
         }
     }
+    rank(&mut breakdowns);
+    let active = active::run_sync(conn, spec)?;
+    Ok(Overview {
+        totals,
+        active,
+        breakdowns,
+        estimated: ESTIMATED.to_vec(),
+    })
+}
+
+/// Each breakdown's values by people, then events, then name; the top `TOP` kept.
+pub(super) fn rank(breakdowns: &mut std::collections::BTreeMap<&'static str, Vec<Entry>>) {
     for list in breakdowns.values_mut() {
         list.sort_by(|a, b| {
             b.users
@@ -146,11 +158,4 @@ fn from_entries(
         });
         list.truncate(TOP);
     }
-    let active = active::run_sync(conn, spec)?;
-    Ok(Overview {
-        totals,
-        active,
-        breakdowns,
-        estimated: ESTIMATED.to_vec(),
-    })
 }

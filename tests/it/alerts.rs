@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_of, Server, TOKEN};
+use crate::helpers::{client, error_of, free_port, Server, TOKEN};
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
@@ -29,15 +29,6 @@ type Reply = (u16, Vec<(&'static str, String)>, String);
 struct Receiver {
     got: Arc<Mutex<Vec<Got>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
-}
-
-/// A free port nobody listens on yet (so a receiver can start there later).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Receiver {

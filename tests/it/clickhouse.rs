@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::clickhouse_servers::{ChCluster, CLUSTER};
-use crate::helpers::{client, error_of, Server, TOKEN};
+use crate::helpers::{client, error_of, funnel_step_users, Server, TOKEN};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -72,20 +72,8 @@ fn funnel_fixture(half: usize) -> Value {
 }
 
 fn funnel_users(s: &Server) -> Vec<u64> {
-    let r = client()
-        .post(format!("{}/api/analytics/funnels", s.url))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "steps": ["signup", "activate", "purchase"], "range": "7d" }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
-    let f: Value = r.json().unwrap();
-    f["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["users"].as_u64().unwrap())
-        .collect()
+    let body = json!({ "steps": ["signup", "activate", "purchase"], "range": "7d" });
+    funnel_step_users(s, &body)
 }
 
 #[test]

@@ -1,12 +1,11 @@
 //! Starts Debian's `clickhouse-server` as `nobody` on free loopback ports in temp dirs:
 //! N servers as the N shards of one cluster (`gs`), no ZooKeeper.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::helpers::client;
+use super::helpers::{client, free_port};
 
 pub const CLUSTER: &str = "gs";
 
@@ -19,14 +18,6 @@ pub struct ChServer {
 pub struct ChCluster {
     pub servers: Vec<ChServer>,
     _temp: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Panics with what to install when the server is missing (CI installs it, see `.ci/run`).
@@ -199,7 +190,17 @@ impl ChCluster {
 
     /// Stops server `i` (SIGKILL) and waits until its port is closed.
     pub fn stop(&mut self, i: usize) {
+        self.kill(i);
+        let start = Instant::now();
+        while self.query(i, "SELECT 1").is_ok() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL to server `i` and its runuser parent (18.16 ignores `--pid-file`).
+    fn kill(&mut self, i: usize) {
         if let Some(pid) = self.server_pid(i) {
+            // SAFETY: a plain signal to a process id; a stale id only fails.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
             }
@@ -207,10 +208,6 @@ impl ChCluster {
         if let Some(mut c) = self.servers[i].runuser.take() {
             let _ = c.kill();
             let _ = c.wait();
-        }
-        let start = Instant::now();
-        while self.query(i, "SELECT 1").is_ok() && start.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -224,15 +221,7 @@ impl ChCluster {
 impl Drop for ChCluster {
     fn drop(&mut self) {
         for i in 0..self.servers.len() {
-            if let Some(pid) = self.server_pid(i) {
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-            if let Some(mut c) = self.servers[i].runuser.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
+            self.kill(i);
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_of, Response, Server, TOKEN};
+use crate::helpers::{client, error_of, funnel_step_users, Response, Server};
 
 const STEPS: [&str; 3] = ["signup", "recipe_viewed", "recipe_saved"];
 
@@ -22,20 +22,8 @@ fn acts() -> Vec<(&'static str, usize)> {
 }
 
 fn funnel(s: &Server, range: &str) -> Vec<u64> {
-    let r: Response = client()
-        .post(format!("{}/api/analytics/funnels", s.url))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "steps": STEPS, "window": "1h", "range": range }))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let f: Value = r.json().unwrap();
-    f["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["users"].as_u64().unwrap())
-        .collect()
+    let body = json!({ "steps": STEPS, "window": "1h", "range": range });
+    funnel_step_users(s, &body)
 }
 
 fn post(s: &Server, query: &str, items: &[Value]) -> Response {

@@ -360,6 +360,33 @@ pub fn run_browser_script(script: &str, chromium: &str, args: &[&std::ffi::OsStr
     stdout
 }
 
+/// A free loopback port nobody listens on yet (so a server can start there later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// People per step of `POST /api/analytics/funnels` with `body`.
+pub fn funnel_step_users(s: &Server, body: &Value) -> Vec<u64> {
+    let r = client()
+        .post(format!("{}/api/analytics/funnels", s.url))
+        .bearer_auth(TOKEN)
+        .json(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{body}");
+    let f: Value = r.json().unwrap();
+    f["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["users"].as_u64().unwrap())
+        .collect()
+}
+
 /// `out` of a command that must have succeeded; its stderr when it did not.
 pub fn succeeded(out: std::process::Output) -> std::process::Output {
     assert!(
