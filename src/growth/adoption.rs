@@ -56,52 +56,74 @@ pub fn sql(spec: &AdoptionSpec) -> String {
 }
 
 pub fn run_sync(conn: &Connection, spec: &AdoptionSpec) -> Result<Adoption, StoreError> {
-    let first = spec.interval.bucket(spec.from_us, spec.offset_us);
-    let last = spec.interval.bucket(spec.to_us - 1, spec.offset_us);
-    let width = (last - first + 1).max(0) as usize;
     let mut stmt = conn.prepare(&sql(spec))?;
     let mut rows = stmt.query(duckdb::params![
         ts_param(spec.from_us),
         ts_param(spec.to_us)
     ])?;
+    let mut cells = Vec::new();
+    while let Some(r) = rows.next()? {
+        cells.push(Cell {
+            feature: r.get(0)?,
+            bucket: r.get(1)?,
+            events: r.get::<_, i64>(2)?.max(0) as u64,
+            users: r.get::<_, i64>(3)?.max(0) as u64,
+            any_feature: r.get::<_, i64>(4)? != 0,
+            any_bucket: r.get::<_, i64>(5)? != 0,
+        });
+    }
+    Ok(from_cells(spec, cells))
+}
+
+/// One row of the adoption query: a feature (or every event: `any_feature`) in a bucket
+/// (or over the whole range: `any_bucket`), the same on both engines.
+pub(super) struct Cell {
+    pub feature: Option<String>,
+    pub bucket: Option<i64>,
+    pub events: u64,
+    pub users: u64,
+    pub any_feature: bool,
+    pub any_bucket: bool,
+}
+
+pub(super) fn from_cells(spec: &AdoptionSpec, cells: Vec<Cell>) -> Adoption {
+    let first = spec.interval.bucket(spec.from_us, spec.offset_us);
+    let last = spec.interval.bucket(spec.to_us - 1, spec.offset_us);
+    let width = (last - first + 1).max(0) as usize;
     let mut active_users = 0u64;
     let mut active_per_bucket = vec![0u64; width];
     // feature -> (events, users, users per bucket)
     let mut per: std::collections::BTreeMap<String, (u64, u64, Vec<u64>)> = Default::default();
-    while let Some(r) = rows.next()? {
-        let feature: Option<String> = r.get(0)?;
-        let b: Option<i64> = r.get(1)?;
-        let events = r.get::<_, i64>(2)?.max(0) as u64;
-        let users = r.get::<_, i64>(3)?.max(0) as u64;
-        let (any_feature, any_bucket): (i64, i64) = (r.get(4)?, r.get(5)?);
-        let slot = b
+    for c in cells {
+        let slot = c
+            .bucket
             .and_then(|b| usize::try_from(b - first).ok())
             .filter(|i| *i < width);
-        if any_feature != 0 {
+        if c.any_feature {
             // Every active person, over the range or per bucket.
-            match (any_bucket != 0, slot) {
-                (true, _) => active_users = users,
-                (false, Some(i)) => active_per_bucket[i] = users,
+            match (c.any_bucket, slot) {
+                (true, _) => active_users = c.users,
+                (false, Some(i)) => active_per_bucket[i] = c.users,
                 (false, None) => {}
             }
             continue;
         }
         // Events without a feature group under NULL: not a feature.
-        let Some(f) = feature else { continue };
+        let Some(f) = c.feature else { continue };
         let e = per.entry(f).or_insert_with(|| (0, 0, vec![0; width]));
-        match (any_bucket != 0, slot) {
+        match (c.any_bucket, slot) {
             (true, _) => {
-                e.0 = events;
-                e.1 = users;
+                e.0 = c.events;
+                e.1 = c.users;
             }
-            (false, Some(i)) => e.2[i] = users,
+            (false, Some(i)) => e.2[i] = c.users,
             (false, None) => {}
         }
     }
-    Ok(assemble(spec, first, active_users, active_per_bucket, per))
+    assemble(spec, first, active_users, active_per_bucket, per)
 }
 
-pub(super) fn assemble(
+fn assemble(
     spec: &AdoptionSpec,
     first: i64,
     active_users: u64,

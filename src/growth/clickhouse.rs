@@ -508,46 +508,19 @@ pub fn adoption_sql(ch: &ClickHouse, spec: &AdoptionSpec) -> String {
 }
 
 pub async fn adoption(ch: &ClickHouse, spec: &AdoptionSpec) -> Result<Adoption, StoreError> {
-    let first = spec.interval.bucket(spec.from_us, spec.offset_us);
-    let last = spec.interval.bucket(spec.to_us - 1, spec.offset_us);
-    let width = (last - first + 1).max(0) as usize;
-    let mut active_users = 0u64;
-    let mut active_per_bucket = vec![0u64; width];
-    let mut per: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
-    for r in rows(ch, &adoption_sql(ch, spec)).await? {
-        let feature = text(&r, "f");
-        let slot = r["bb"]
-            .as_i64()
-            .and_then(|b| usize::try_from(b - first).ok())
-            .filter(|i| *i < width);
-        let (events, users) = (u(&r, "events"), u(&r, "users"));
-        let (any_feature, any_bucket) = (u(&r, "any_feature") != 0, u(&r, "any_bucket") != 0);
-        if any_feature {
-            match (any_bucket, slot) {
-                (true, _) => active_users = users,
-                (false, Some(i)) => active_per_bucket[i] = users,
-                (false, None) => {}
-            }
-            continue;
-        }
-        let Some(f) = feature else { continue };
-        let e = per.entry(f).or_insert_with(|| (0, 0, vec![0; width]));
-        match (any_bucket, slot) {
-            (true, _) => {
-                e.0 = events;
-                e.1 = users;
-            }
-            (false, Some(i)) => e.2[i] = users,
-            (false, None) => {}
-        }
-    }
-    Ok(adoption::assemble(
-        spec,
-        first,
-        active_users,
-        active_per_bucket,
-        per,
-    ))
+    let cells = rows(ch, &adoption_sql(ch, spec))
+        .await?
+        .into_iter()
+        .map(|r| adoption::Cell {
+            feature: text(&r, "f"),
+            bucket: r["bb"].as_i64(),
+            events: u(&r, "events"),
+            users: u(&r, "users"),
+            any_feature: u(&r, "any_feature") != 0,
+            any_bucket: u(&r, "any_bucket") != 0,
+        })
+        .collect();
+    Ok(adoption::from_cells(spec, cells))
 }
 
 // ---- the growth overview --------------------------------------------------------------

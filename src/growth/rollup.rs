@@ -8,7 +8,7 @@ use std::time::Duration;
 use duckdb::{params, Connection};
 
 use super::time::DAY_US;
-use crate::store::{Store, StoreError};
+use crate::store::{in_transaction, Store, StoreError};
 
 const FOLD_EVERY: Duration = Duration::from_secs(30);
 
@@ -19,34 +19,34 @@ pub fn done(conn: &Connection) -> Result<Option<i64>, StoreError> {
 
 /// Folds every committed event past the watermark; returns the new (day, person) pairs.
 pub fn fold(conn: &Connection) -> Result<usize, StoreError> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = fold_in(conn);
-    match result {
-        Ok(n) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(n)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    in_transaction(conn, fold_in)
 }
 
-fn fold_in(conn: &Connection) -> Result<usize, StoreError> {
-    // One snapshot: the writer numbers events in commit order, so every event up to the
-    // largest number seen here is committed and seen.
+/// The newest commit number, a filter over `user_events` and its bounds.
+pub(super) type Unfolded = (i64, &'static str, Vec<i64>);
+
+/// The events a roll-up folded up to commit number `since` has not seen: the newest
+/// commit number, and the filter over `user_events` with its bounds; `None` when there
+/// are none. Call it inside the fold's transaction: the writer numbers events in commit
+/// order, so every event up to the largest number seen here is committed and seen.
+pub(super) fn unfolded(
+    conn: &Connection,
+    since: Option<i64>,
+) -> Result<Option<Unfolded>, StoreError> {
     let top: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM user_events", [], |r| {
         r.get(0)
     })?;
-    let since = done(conn)?;
-    if since == Some(top) {
-        return Ok(0);
-    }
-    let (which, p) = match since {
+    Ok(match since {
+        Some(s) if s == top => None,
+        Some(s) => Some((top, "seq > ? AND seq <= ?", vec![s, top])),
         // The first fold takes the events written before numbering too.
-        None => ("(seq IS NULL OR seq <= ?)", vec![top]),
-        Some(s) => ("seq > ? AND seq <= ?", vec![s, top]),
+        None => Some((top, "(seq IS NULL OR seq <= ?)", vec![top])),
+    })
+}
+
+fn fold_in(conn: &Connection) -> Result<usize, StoreError> {
+    let Some((top, which, p)) = unfolded(conn, done(conn)?)? else {
+        return Ok(0);
     };
     let n = conn.execute(
         &format!(

@@ -23,7 +23,7 @@ use duckdb::{params, params_from_iter, Connection};
 use super::overview::{COLUMNS, PAGEVIEW_EVENTS};
 use super::sketch::{Hll, P_TOTAL, P_VALUE};
 use super::time::DAY_US;
-use crate::store::{ts_param, Store, StoreError};
+use crate::store::{in_transaction, ts_param, Store, StoreError};
 
 const FOLD_EVERY: Duration = Duration::from_secs(30);
 
@@ -209,46 +209,17 @@ pub fn done(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(conn.query_row("SELECT max(seq) FROM growth_rollup_state", [], |r| r.get(0))?)
 }
 
-fn in_transaction<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    match f(conn) {
-        Ok(v) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
 /// Folds every committed event past the watermark; returns the buckets rewritten.
 pub fn fold(conn: &Connection) -> Result<usize, StoreError> {
     in_transaction(conn, fold_in)
 }
 
 fn fold_in(conn: &Connection) -> Result<usize, StoreError> {
-    let top: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM user_events", [], |r| {
-        r.get(0)
-    })?;
-    let since = done(conn)?;
-    if since == Some(top) {
+    let Some((top, which, p)) = super::rollup::unfolded(conn, done(conn)?)? else {
         return Ok(0);
-    }
+    };
     let mut acc = Acc::default();
-    match since {
-        // The first fold takes the events written before numbering too.
-        None => acc.pull(conn, "(seq IS NULL OR seq <= ?)", vec![Value::BigInt(top)])?,
-        Some(s) => acc.pull(
-            conn,
-            "seq > ? AND seq <= ?",
-            vec![Value::BigInt(s), Value::BigInt(top)],
-        )?,
-    }
+    acc.pull(conn, which, p.into_iter().map(Value::BigInt).collect())?;
     let mut days: Vec<i64> = acc.entries.iter().map(|e| e.day).collect();
     days.sort_unstable();
     days.dedup();

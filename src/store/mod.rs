@@ -101,6 +101,25 @@ impl StoreOptions {
     }
 }
 
+/// Runs `f` in one transaction on `conn`: committed when it succeeds, rolled back when it
+/// fails. The connection must not be in a transaction already.
+pub fn in_transaction<T, E: From<duckdb::Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,

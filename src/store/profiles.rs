@@ -52,15 +52,7 @@ pub fn watermark(conn: &Connection) -> duckdb::Result<i64> {
 /// Folds the events above the watermark into `user_profiles` and moves the watermark, in
 /// one transaction (the caller's connection must not be in one). Returns the events folded.
 pub fn fold(conn: &Connection) -> duckdb::Result<u64> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = fold_in_transaction(conn);
-    match result {
-        Ok(_) => conn.execute_batch("COMMIT")?,
-        Err(_) => {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-    }
-    result
+    super::in_transaction(conn, fold_in_transaction)
 }
 
 fn fold_in_transaction(conn: &Connection) -> duckdb::Result<u64> {

@@ -15,7 +15,7 @@ use super::filter::{latest_since, Filter};
 use super::Metric;
 use crate::http::window::Window;
 use crate::state::AppState;
-use crate::store::{ts_param, Store, StoreError};
+use crate::store::{in_transaction, ts_param, Store, StoreError};
 
 /// Neighbouring bucket bounds differ by 4%: a value read back is within 2% of the truth.
 pub const GAMMA: f64 = 1.04;
@@ -110,7 +110,7 @@ pub fn roll(conn: &Connection, now_us: i64) -> Result<u32, StoreError> {
     let mut hours = 0;
     while hour + HOUR_US <= limit {
         let end = hour + HOUR_US;
-        in_transaction(conn, |c| {
+        in_transaction::<_, StoreError>(conn, |c| {
             roll_slice(c, hour, end)?;
             if end % DAY_US == 0 {
                 compact(c, end - DAY_US)?;
@@ -126,20 +126,6 @@ pub fn roll(conn: &Connection, now_us: i64) -> Result<u32, StoreError> {
         hours += 1;
     }
     Ok(hours)
-}
-
-fn in_transaction(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> duckdb::Result<()>,
-) -> Result<(), StoreError> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    match f(conn) {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e.into())
-        }
-    }
 }
 
 /// One slice of time: +1 for the newest report of each metric instance in it, -1 for the
