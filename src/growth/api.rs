@@ -19,7 +19,7 @@ use super::funnel::{self, Filter, FunnelSpec, Op, Source, Step};
 use super::ingest::{ConversionIn, EventIn};
 use super::retention::{RetentionSpec, MAX_PERIODS};
 use super::time::{offset_pattern, parse_offset, Interval, DAY_US};
-use super::{profile, query, retention};
+use super::{profile, reads};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{
@@ -87,7 +87,7 @@ pub async fn events(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(query::events(&state.store, window)).await
+    read.json(reads::events(&state.store, window)).await
 }
 
 /// `GET /api/analytics/conversions`.
@@ -100,7 +100,7 @@ pub async fn conversions(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(query::conversions(&state.store, window)).await
+    read.json(reads::conversions(&state.store, window)).await
 }
 
 /// Newest events of one person to list.
@@ -581,7 +581,7 @@ async fn answer_funnel(
     w: &Window,
 ) -> Result<Response, ApiError> {
     let window_seconds = spec.window_us / 1_000_000;
-    let result = funnel::run(&state.store, spec).await?;
+    let result = reads::funnel(&state.store, spec).await?;
     Ok(Json(FunnelAnswer {
         range: w.json(),
         window_seconds,
@@ -666,15 +666,7 @@ pub async fn funnel_named(
         Some(list) => list.0,
         None => {
             let (f, from, to) = (funnel_name.clone(), w.from_us(), w.to_us());
-            let mut found = match state.store.clickhouse() {
-                Some(ch) => super::clickhouse::funnel_steps(ch, &f, from, to).await?,
-                None => {
-                    state
-                        .store
-                        .query(move |conn| query::funnel_steps(conn, &f, from, to))
-                        .await?
-                }
-            };
+            let mut found = reads::funnel_steps(&state.store, f, from, to).await?;
             found.truncate(funnel::MAX_STEPS);
             found
         }
@@ -752,7 +744,7 @@ pub async fn retention(
         to_us: q.to.map_or_else(Utc::now, |t| t.0).timestamp_micros(),
         offset_us: q.utc_offset.unwrap_or_default().0,
     };
-    read.json(retention::run(&state.store, spec)).await
+    read.json(reads::retention(&state.store, spec)).await
 }
 
 /// The query string of `GET /api/analytics/features`.
@@ -783,8 +775,7 @@ pub async fn features(
         interval: q.interval.map_or(Interval::Day, |i| i.0),
         offset_us: q.utc_offset.unwrap_or_default().0,
     };
-    read.json(super::clickhouse::run_adoption(&state.store, spec))
-        .await
+    read.json(reads::adoption(&state.store, spec)).await
 }
 
 /// The query string of `GET /api/analytics/growth`.
@@ -814,7 +805,7 @@ pub async fn overview(
         offset_us: q.utc_offset.unwrap_or_default().0,
     };
     read.json(async {
-        let o = super::clickhouse::run_overview(&state.store, spec).await?;
+        let o = reads::overview(&state.store, spec).await?;
         let mut v = serde_json::to_value(o).map_err(|e| ApiError::Internal(e.to_string()))?;
         v["range"] = serde_json::json!(w.json());
         Ok::<_, ApiError>(v)

@@ -28,7 +28,7 @@ use super::retention::{self, Retention, RetentionSpec};
 use super::time::{Interval, DAY_US, WEEK_US};
 use crate::http::Window;
 use crate::store::clickhouse::{iso_us, quote, quote_list, time_range, ChError, ClickHouse};
-use crate::store::{JsonRow, Store, StoreError};
+use crate::store::{JsonRow, StoreError};
 
 const TOP_EVENTS: u32 = 20;
 const TOP_STEPS: u32 = 100;
@@ -602,30 +602,4 @@ pub async fn overview(ch: &ClickHouse, spec: &ActiveSpec) -> Result<Overview, St
         // uniqExact: nothing here is an estimate.
         estimated: Vec::new(),
     })
-}
-
-// ---- dispatch for reads the handlers run directly -------------------------------------
-
-/// Feature adoption on whichever engine the store runs.
-pub async fn run_adoption(store: &Store, spec: AdoptionSpec) -> Result<Adoption, StoreError> {
-    match store.clickhouse() {
-        Some(ch) => adoption(ch, &spec).await,
-        None => {
-            store
-                .query(move |conn| adoption::run_sync(conn, &spec))
-                .await
-        }
-    }
-}
-
-/// The growth overview on whichever engine the store runs.
-pub async fn run_overview(store: &Store, spec: ActiveSpec) -> Result<Overview, StoreError> {
-    match store.clickhouse() {
-        Some(ch) => overview(ch, &spec).await,
-        None => {
-            store
-                .query(move |conn| overview::run_sync(conn, &spec))
-                .await
-        }
-    }
 }

@@ -176,9 +176,6 @@ pub fn sql(spec: &FunnelSpec) -> (String, Vec<Value>) {
 }
 
 pub async fn run(store: &Store, spec: FunnelSpec) -> Result<Funnel, StoreError> {
-    if let Some(ch) = store.clickhouse() {
-        return super::clickhouse::funnel(ch, &spec).await;
-    }
     store.query(move |conn| run_sync(conn, &spec)).await
 }
 

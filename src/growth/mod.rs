@@ -5,6 +5,7 @@
 // tests and `bench --growth` drive them directly, SQL included.
 pub mod active;
 pub mod adoption;
+pub mod dimensions;
 pub mod funnel;
 pub mod overview;
 pub mod retention;
@@ -19,6 +20,7 @@ mod enrich;
 mod ingest;
 mod profile;
 mod query;
+mod reads;
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -8,22 +8,9 @@ use super::active::{self, Active, ActiveSpec};
 use super::rollup_days;
 use crate::store::StoreError;
 
-/// Event names that count as page views: the tracker's, and the common spelling.
-pub const PAGEVIEW_EVENTS: &str = "('pageview', 'page_view')";
-pub const TOP: usize = 10;
+pub use super::dimensions::{COLUMNS, DIMENSIONS, PAGEVIEW_EVENTS};
 
-/// The dimensions of the breakdown query, in its GROUPING SETS order.
-pub(super) const DIMENSIONS: [&str; 9] = [
-    "events",
-    "routes",
-    "referrers",
-    "utm_sources",
-    "utm_mediums",
-    "utm_campaigns",
-    "browsers",
-    "os",
-    "devices",
-];
+pub const TOP: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
@@ -84,19 +71,6 @@ pub fn breakdown_sql() -> String {
     }
     parts.join(" UNION ALL ")
 }
-
-/// The column behind each of `DIMENSIONS`, and whether it counts page views only.
-pub(super) const COLUMNS: [(&str, bool); 9] = [
-    ("event", false),
-    ("route", true),
-    ("referrer_domain", true),
-    ("utm_source", true),
-    ("utm_medium", true),
-    ("utm_campaign", true),
-    ("browser", false),
-    ("os", false),
-    ("device", false),
-];
 
 pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Overview, StoreError> {
     // From the growth roll-up (whole UTC days) and the raw events (the rest); the

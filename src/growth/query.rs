@@ -58,16 +58,10 @@ pub struct ConversionTotals {
 }
 
 pub async fn events(store: &Store, window: Window) -> Result<EventSummary, StoreError> {
-    if let Some(ch) = store.clickhouse() {
-        return super::clickhouse::events(ch, &window).await;
-    }
     store.query(move |conn| events_sync(conn, &window)).await
 }
 
 pub async fn conversions(store: &Store, window: Window) -> Result<ConversionSummary, StoreError> {
-    if let Some(ch) = store.clickhouse() {
-        return super::clickhouse::conversions(ch, &window).await;
-    }
     store
         .query(move |conn| conversions_sync(conn, &window))
         .await

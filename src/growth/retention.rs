@@ -98,9 +98,6 @@ pub fn sql(spec: &RetentionSpec) -> (String, Vec<Value>) {
 }
 
 pub async fn run(store: &Store, spec: RetentionSpec) -> Result<Retention, StoreError> {
-    if let Some(ch) = store.clickhouse() {
-        return super::clickhouse::retention(ch, &spec).await;
-    }
     store.query(move |conn| run_sync(conn, &spec)).await
 }
 

@@ -20,7 +20,7 @@ use duckdb::arrow::datatypes::{Int64Type, UInt64Type};
 use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
 
-use super::overview::{COLUMNS, PAGEVIEW_EVENTS};
+use super::dimensions::{COLUMNS, PAGEVIEW_EVENTS};
 use super::sketch::{Hll, P_TOTAL, P_VALUE};
 use super::time::DAY_US;
 use crate::store::{in_transaction, ts_param, Store, StoreError};
@@ -33,7 +33,7 @@ pub const ALL: u8 = 0;
 pub const SESSIONS: u8 = 1;
 /// Page views (`key` empty).
 pub const PAGEVIEWS: u8 = 2;
-/// The first breakdown dimension; `FIRST_VALUE + i` is `overview::COLUMNS[i]`.
+/// The first breakdown dimension; `FIRST_VALUE + i` is `dimensions::COLUMNS[i]`.
 pub const FIRST_VALUE: u8 = 3;
 
 /// One bucket: a day (or, merged, a range) of one dimension value.
