@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::rollup_days;
 use super::time::DAY_US;
 use crate::http::window::{Report, Window};
-use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Span, Store, StoreError};
+use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const EVENTS: &str = "user_events";
 const EVENT_COLUMNS: &str =
@@ -246,32 +246,9 @@ fn event_series(conn: &Connection, w: &Window) -> Result<Vec<JsonRow>, StoreErro
 
 fn events_sync(conn: &Connection, w: &Window) -> Result<EventSummary, StoreError> {
     let (stats, series, _) = event_stats(conn, w)?;
-    let from_us = newest_from(conn, w)?;
-    let span = Span {
-        from_us,
-        ..w.span()
-    };
-    let rows = newest_rows(conn, EVENTS, EVENT_COLUMNS, &["properties"], &span)?;
+    let rows = newest_rows(conn, EVENTS, EVENT_COLUMNS, &["properties"], &w.span())?;
     let total = stats.totals.events;
     Ok(w.report(series, stats, rows, total))
-}
-
-/// Where the page of newest rows can start looking: the last hour or day of the window
-/// when it already holds the page, so a 30-day window does not sort 30 days of times.
-fn newest_from(conn: &Connection, w: &Window) -> Result<i64, StoreError> {
-    let need = i64::from(w.limit) + i64::from(w.offset);
-    for span in [DAY_US / 24, DAY_US] {
-        let from = (w.to_us() - span).max(w.from_us());
-        let n: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM {EVENTS} WHERE event_time >= ? AND event_time < ?"),
-            params![ts_param(from), ts_param(w.to_us())],
-            |r| r.get(0),
-        )?;
-        if n >= need || from == w.from_us() {
-            return Ok(from);
-        }
-    }
-    Ok(w.from_us())
 }
 
 fn conversions_sync(conn: &Connection, w: &Window) -> Result<ConversionSummary, StoreError> {

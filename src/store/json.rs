@@ -96,15 +96,18 @@ pub fn newest_rows(
     span: &Span,
 ) -> Result<Vec<JsonRow>, StoreError> {
     let Span {
-        from_us,
+        mut from_us,
         to_us,
         limit,
         offset,
         ..
     } = *span;
+    let skip = u64::from(limit) + u64::from(offset);
+    if skip > 0 {
+        from_us = recent_enough(conn, table, from_us, to_us, skip)?;
+    }
     // The page's oldest event time first, from that one narrow column: then the wide
     // rows are read only from the row groups at or after it (zone maps), not the window's.
-    let skip = u64::from(limit) + u64::from(offset);
     let oldest: Option<i64> = if skip == 0 {
         None
     } else {
@@ -133,6 +136,30 @@ pub fn newest_rows(
         duckdb::params![ts_param(from_us), ts_param(to_us), limit, offset],
         json_columns,
     )
+}
+
+/// Where the page of `skip` newest rows can start looking: the last hour or day of the
+/// window when it already holds them, so a 30-day window does not sort 30 days of times.
+fn recent_enough(
+    conn: &Connection,
+    table: &str,
+    from_us: i64,
+    to_us: i64,
+    skip: u64,
+) -> Result<i64, StoreError> {
+    const HOUR_US: i64 = 3_600_000_000;
+    for span in [HOUR_US, 24 * HOUR_US] {
+        let from = (to_us - span).max(from_us);
+        let n: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE event_time >= ? AND event_time < ?"),
+            duckdb::params![ts_param(from), ts_param(to_us)],
+            |r| r.get(0),
+        )?;
+        if n as u64 >= skip || from == from_us {
+            return Ok(from);
+        }
+    }
+    Ok(from_us)
 }
 
 /// Rows per event-time bucket of the span, oldest first; `t` is the bucket's start.
