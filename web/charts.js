@@ -336,6 +336,12 @@ function segments(xs, vs, maxGap) {
 
 // ---- bar list -----------------------------------------------------------------------
 
+/** timeSeries over an API report: its `series`, its `range` and `bucket_seconds` as the span. */
+export function reportSeries(el, report, options = {}) {
+  const range = report.range || {};
+  return timeSeries(el, report.series, { from: range.from, to: range.to, bucket: report.bucket_seconds, ...options });
+}
+
 /**
  * Horizontal bars behind labels, biggest first as given.
  * options: { label(item), value(item), format, sub(item), href(item), color, emptyText }

@@ -128,28 +128,40 @@ fn totals(conn: &Connection, w: &Window) -> Result<Totals, StoreError> {
     )?)
 }
 
+/// The `limit` values of `key` with the most calls in the window, each with its call
+/// statistics; `columns` name the group. `named_only` leaves out calls without a `key`.
+fn busiest(
+    conn: &Connection,
+    w: &Window,
+    (key, columns): (&str, &str),
+    named_only: bool,
+    limit: u32,
+) -> Result<Vec<JsonRow>, StoreError> {
+    let named = if named_only {
+        format!("AND {key} IS NOT NULL")
+    } else {
+        String::new()
+    };
+    query_json(
+        conn,
+        &format!(
+            "SELECT {columns}, {GROUP_STATS} \
+             FROM {TABLE} WHERE event_time >= ? AND event_time < ? {named} \
+             GROUP BY {key} ORDER BY calls DESC, {key} LIMIT ?"
+        ),
+        params![ts_param(w.from_us()), ts_param(w.to_us()), limit],
+        &[],
+    )
+}
+
 fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
     let totals = totals(conn, w)?;
-    let models = query_json(
-        conn,
-        &format!(
-            "SELECT model, string_agg(DISTINCT provider, ', ') AS provider, {GROUP_STATS} \
-             FROM {TABLE} WHERE event_time >= ? AND event_time < ? \
-             GROUP BY model ORDER BY calls DESC, model LIMIT ?"
-        ),
-        params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_MODELS],
-        &[],
-    )?;
-    let users = query_json(
-        conn,
-        &format!(
-            "SELECT user_id AS user, {GROUP_STATS} \
-             FROM {TABLE} WHERE event_time >= ? AND event_time < ? AND user_id IS NOT NULL \
-             GROUP BY user_id ORDER BY calls DESC, user_id LIMIT ?"
-        ),
-        params![ts_param(w.from_us()), ts_param(w.to_us()), TOP_USERS],
-        &[],
-    )?;
+    let by_model = (
+        "model",
+        "model, string_agg(DISTINCT provider, ', ') AS provider",
+    );
+    let models = busiest(conn, w, by_model, false, TOP_MODELS)?;
+    let users = busiest(conn, w, ("user_id", "user_id AS user"), true, TOP_USERS)?;
     let series = series(
         conn,
         TABLE,

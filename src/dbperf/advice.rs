@@ -476,34 +476,21 @@ mod tests {
     use crate::dbperf::pg::Index;
 
     fn catalog(with_index: bool) -> Catalog {
-        let mut c = Catalog {
-            search_path: vec!["public".into()],
-            ..Default::default()
-        };
         let col = |n: &str, d: Option<f64>| Column {
             name: n.into(),
             data_type: "text".into(),
             null_frac: Some(0.0),
             n_distinct: d,
         };
-        c.tables.insert(
-            "public.recipes".into(),
-            Table {
-                schema: "public".into(),
-                name: "recipes".into(),
-                columns: vec![
-                    col("id", Some(-1.0)),
-                    col("user_id", Some(1000.0)),
-                    col("status", Some(3.0)),
-                    col("created_at", Some(-0.9)),
-                ],
-                rows: 200_000.0,
-                seq_scan: 10,
-                seq_tup_read: 2_000_000,
-                idx_scan: 0,
-                size_bytes: 0,
-            },
-        );
+        let columns = vec![
+            col("id", Some(-1.0)),
+            col("user_id", Some(1000.0)),
+            col("status", Some(3.0)),
+            col("created_at", Some(-0.9)),
+        ];
+        let mut c = Catalog::one_table("recipes", columns, 200_000.0);
+        let recipes = c.tables.get_mut("public.recipes").unwrap();
+        (recipes.seq_scan, recipes.seq_tup_read) = (10, 2_000_000);
         if with_index {
             c.indexes.push(Index {
                 schema: "public".into(),

@@ -214,6 +214,28 @@ pub struct Catalog {
 const USER_SCHEMAS: &str =
     "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'";
 
+#[cfg(test)]
+impl Catalog {
+    /// A catalog of one table `public.{name}`, on the search path, for tests.
+    pub fn one_table(name: &str, columns: Vec<Column>, rows: f64) -> Catalog {
+        let table = Table {
+            schema: "public".into(),
+            name: name.into(),
+            columns,
+            rows,
+            seq_scan: 0,
+            seq_tup_read: 0,
+            idx_scan: 0,
+            size_bytes: 0,
+        };
+        Catalog {
+            tables: [(format!("public.{name}"), table)].into(),
+            indexes: Vec::new(),
+            search_path: vec!["public".into()],
+        }
+    }
+}
+
 impl Catalog {
     async fn read(client: &Client) -> Result<Catalog, PgError> {
         let mut tables: BTreeMap<String, Table> = BTreeMap::new();

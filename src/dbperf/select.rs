@@ -421,34 +421,18 @@ mod tests {
     use crate::dbperf::pg::Column;
 
     fn catalog() -> Catalog {
-        let mut c = Catalog {
-            search_path: vec!["public".into()],
-            ..Default::default()
-        };
         let col = |n: &str, t: &str| Column {
             name: n.into(),
             data_type: t.into(),
             null_frac: None,
             n_distinct: None,
         };
-        c.tables.insert(
-            "public.recipes".into(),
-            Table {
-                schema: "public".into(),
-                name: "recipes".into(),
-                columns: vec![
-                    col("id", "integer"),
-                    col("user_id", "text"),
-                    col("order", "integer"),
-                ],
-                rows: 10.0,
-                seq_scan: 0,
-                seq_tup_read: 0,
-                idx_scan: 0,
-                size_bytes: 0,
-            },
-        );
-        c
+        let columns = vec![
+            col("id", "integer"),
+            col("user_id", "text"),
+            col("order", "integer"),
+        ];
+        Catalog::one_table("recipes", columns, 10.0)
     }
 
     fn req(v: Value) -> SelectIn {

@@ -433,6 +433,18 @@ impl ProcStat {
     }
 }
 
+/// CPU time `clock` has counted so far (`CLOCK_PROCESS_CPUTIME_ID`: every thread of this
+/// process; `CLOCK_THREAD_CPUTIME_ID`: the calling thread), in seconds.
+pub fn cpu_seconds(clock: libc::clockid_t) -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(clock, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ use axum::Router;
 use serde::Serialize;
 
 pub use ingest::SampleIn;
+pub use metrics::cpu_seconds;
 
 use crate::http::ingest::handler;
 use crate::http::Window;

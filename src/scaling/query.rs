@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::hpa::InstanceNow;
 use crate::http::window::{Report, Window};
-use crate::store::{query_json, ts_param, JsonRow, StoreError};
+use crate::store::{count_between, query_json, ts_param, JsonRow, StoreError};
 
 const SAMPLES: &str = "system_metrics";
 const RECOMMENDATIONS: &str = "scaling_recommendations";
@@ -232,11 +232,7 @@ pub fn system_report(
         params![from.clone(), to.clone(), now_us - stale_us],
         &[],
     )?;
-    let total: u64 = conn.query_row(
-        &format!("SELECT count(*) FROM {SAMPLES} WHERE ts >= ? AND ts < ?"),
-        params![from.clone(), to.clone()],
-        |r| r.get(0),
-    )?;
+    let total = count_between(conn, SAMPLES, "ts", w.from_us(), w.to_us())?;
     let rows = query_json(
         conn,
         &format!(
@@ -267,11 +263,7 @@ pub fn history(conn: &Connection, w: &Window) -> Result<Report<HistoryStats>, St
         params![from.clone(), to.clone()],
         &[],
     )?;
-    let total: u64 = conn.query_row(
-        &format!("SELECT count(*) FROM {RECOMMENDATIONS} WHERE created_at >= ? AND created_at < ?"),
-        params![from.clone(), to.clone()],
-        |r| r.get(0),
-    )?;
+    let total = count_between(conn, RECOMMENDATIONS, "created_at", w.from_us(), w.to_us())?;
     let changes: u64 = conn.query_row(
         &format!(
             "SELECT count(*) FROM (SELECT desired_instances, lag(desired_instances) OVER (ORDER BY created_at) AS prev \

@@ -272,15 +272,8 @@ mod tests {
         assert_eq!(quantile(&inf, 0.5), Some(10.0));
     }
 
-    /// CPU time of this thread, in seconds.
     fn thread_cpu() -> f64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes into the timespec we own.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+        crate::scaling::cpu_seconds(libc::CLOCK_THREAD_CPUTIME_ID)
     }
 
     /// BENCHMARKS.md: `cargo test --release --lib scaling::sampler -- --ignored --nocapture`.

@@ -75,6 +75,22 @@ pub fn ts_param(us: i64) -> duckdb::types::Value {
     duckdb::types::Value::Timestamp(TimeUnit::Microsecond, us)
 }
 
+/// Rows of `table` whose `column` falls in `[from_us, to_us)`. `table` and `column` come
+/// from our own constants, never from input.
+pub fn count_between(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    from_us: i64,
+    to_us: i64,
+) -> Result<u64, StoreError> {
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM {table} WHERE {column} >= ? AND {column} < ?"),
+        duckdb::params![ts_param(from_us), ts_param(to_us)],
+        |r| r.get(0),
+    )?)
+}
+
 /// What a windowed read covers: event times `[from_us, to_us)`, chart buckets of
 /// `bucket_us`, and one page (`limit`, `offset`) of the newest rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

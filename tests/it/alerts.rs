@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_of, free_port, Server, TOKEN};
+use crate::helpers::{client, error_of, free_port, row_where, Server, TOKEN};
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
@@ -735,12 +735,7 @@ fn errors_stream_counts_js_and_server_errors() {
     assert_eq!(first["count"], 2, "one error, two occurrences: {top}");
     assert_eq!(first["sessions"], 2);
     assert_eq!(first["source"], "https://shop.example/app.js");
-    let server = top["top"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "server")
-        .unwrap();
+    let server = row_where(&top["top"], "kind", "server");
     assert!(
         server["message"]
             .as_str()

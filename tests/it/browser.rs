@@ -34,16 +34,11 @@ fn tracker_settings_in_a_real_browser() {
     let Some(chromium) = chromium_for("tracker_settings_in_a_real_browser") else {
         return;
     };
-    let temp = tempfile::tempdir().unwrap();
-    let s = Server::start_in(
-        temp.path(),
-        &[],
-        &[
-            ("GROWTH_PERFORMANCE_BATCH_SIZE", "3"),
-            ("GROWTH_PERFORMANCE_FLUSH_INTERVAL", "600000"),
-            ("GROWTH_PERFORMANCE_ENABLE_CUSTOM_METRICS", "false"),
-        ],
-    );
+    let s = Server::start_env(&[
+        ("GROWTH_PERFORMANCE_BATCH_SIZE", "3"),
+        ("GROWTH_PERFORMANCE_FLUSH_INTERVAL", "600000"),
+        ("GROWTH_PERFORMANCE_ENABLE_CUSTOM_METRICS", "false"),
+    ]);
     run_browser_script("settings.mjs", &chromium, &[s.url.as_ref()]);
 
     // What the server stored, by page. Beacons sent on hide may land a moment late.

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_of, Response, Server, TOKEN};
+use crate::helpers::{client, error_of, row_where, Response, Server, TOKEN};
 
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
@@ -191,12 +191,7 @@ fn funnels_ad_hoc_and_from_conversions() {
     assert_eq!(f["steps"][2]["drop_off"], 2);
     assert_eq!(f["steps"][1]["median_seconds_from_previous"], 60.0);
     assert_eq!(f["window_seconds"], 3600);
-    let pro = f["breakdowns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["value"] == "pro")
-        .unwrap();
+    let pro = row_where(&f["breakdowns"], "value", "pro");
     assert_eq!(pro["steps"][2]["users"], 1);
     // A property filter on a step.
     let r = post_funnel(
@@ -294,12 +289,7 @@ fn retention_and_adoption() {
 
     let f = s.get_json("/api/analytics/features?range=7d");
     assert_eq!(f["active_users"], 3);
-    let search = f["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["feature"] == "search")
-        .unwrap();
+    let search = row_where(&f["features"], "feature", "search");
     assert_eq!(
         (
             search["users"].clone(),

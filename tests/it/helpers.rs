@@ -43,6 +43,14 @@ impl Server {
         s
     }
 
+    /// A fresh data dir, the test admin token and these environment settings.
+    pub fn start_env(env: &[(&str, &str)]) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let mut s = Self::start_in(temp.path(), &[], env);
+        s._temp = Some(temp);
+        s
+    }
+
     /// Starts on `dir` (which may hold data from an earlier run).
     pub fn start_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = bin();
@@ -361,6 +369,13 @@ pub fn run_browser_script(script: &str, chromium: &str, args: &[&std::ffi::OsStr
 }
 
 /// A free loopback port nobody listens on yet (so a server can start there later).
+/// The element of the JSON array `list` whose `key` is `value`; panics, showing the list, when none is.
+pub fn row_where<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .and_then(|rows| rows.iter().find(|r| r[key] == value))
+        .unwrap_or_else(|| panic!("no row with {key} = {value:?} in {list}"))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

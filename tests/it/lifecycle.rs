@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{bin, client, error_of, python_with, store_options, succeeded, Server, TOKEN};
+use crate::helpers::{
+    bin, client, error_of, python_with, row_where, store_options, succeeded, Server, TOKEN,
+};
 
 /// `GROWTH_TEST_PYTHON` (or the venv `.ci/run` makes) when it has pyarrow.
 fn python() -> Option<PathBuf> {
@@ -286,13 +288,7 @@ fn retention_of_two_days_removes_five_day_old_events_and_keeps_today() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let events = loop {
         let storage = s.get_json("/api/admin/storage");
-        let events = storage["streams"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["stream"] == "events")
-            .unwrap()
-            .clone();
+        let events = row_where(&storage["streams"], "stream", "events").clone();
         if events["rows"] == 50 || std::time::Instant::now() > deadline {
             break events;
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{client, error_of, Server, TOKEN};
+use crate::helpers::{client, error_of, row_where, Server, TOKEN};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -75,12 +75,7 @@ fn the_hpa_examples() {
         assert_eq!(r["fleet"], "apps");
         assert_eq!(r["current_instances"], n, "{r}");
         assert_eq!(r["desired_instances"], want, "{n} at {cpu}%: {r}");
-        let cpu_input = r["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["metric"] == "cpu")
-            .unwrap();
+        let cpu_input = row_where(&r["inputs"], "metric", "cpu");
         assert_eq!(cpu_input["value"], cpu);
         assert_eq!(cpu_input["target"], 70.0);
         let reason = r["reason"].as_str().unwrap();
@@ -133,13 +128,7 @@ fn stale_instances_drop_out() {
     assert_eq!(names, ["a", "b"]);
     // The read lists all three, the silent one as not fresh.
     let sys = s.get_json("/api/analytics/system?range=1h");
-    let gone = sys["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["instance"] == "gone")
-        .unwrap()
-        .clone();
+    let gone = row_where(&sys["instances"], "instance", "gone").clone();
     assert_eq!(gone["fresh"], false, "{sys}");
     assert_eq!(sys["page"]["total"], 3);
     assert!(!sys["series"].as_array().unwrap().is_empty());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{chromium_for, client, error_of, run_browser_script, Server};
+use crate::helpers::{chromium_for, client, error_of, row_where, run_browser_script, Server};
 
 const DESKTOP_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
@@ -112,13 +112,7 @@ fn web_vitals_and_nextjs_objects_as_is() {
         .unwrap();
     assert_eq!(accepted(r), 1);
     let d = s.get_json(&format!("{PERF}?range=1h&limit=10"));
-    let fcp = d["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == "fcp")
-        .unwrap()
-        .clone();
+    let fcp = row_where(&d["rows"], "metric", "fcp").clone();
     assert_eq!(fcp["route"], Value::Null, "{fcp}");
 }
 
@@ -431,16 +425,11 @@ fn tracker_is_served_small_and_cacheable() {
 
 #[test]
 fn tracker_is_served_with_the_performance_settings() {
-    let temp = tempfile::tempdir().unwrap();
-    let s = Server::start_in(
-        temp.path(),
-        &[],
-        &[
-            ("GROWTH_PERFORMANCE_BATCH_SIZE", "25"),
-            ("GROWTH_PERFORMANCE_FLUSH_INTERVAL", "1500"),
-            ("GROWTH_PERFORMANCE_ENABLE_WEB_VITALS", "false"),
-        ],
-    );
+    let s = Server::start_env(&[
+        ("GROWTH_PERFORMANCE_BATCH_SIZE", "25"),
+        ("GROWTH_PERFORMANCE_FLUSH_INTERVAL", "1500"),
+        ("GROWTH_PERFORMANCE_ENABLE_WEB_VITALS", "false"),
+    ]);
     let plain = client().get(format!("{}/gs.js", s.url)).send().unwrap();
     assert_eq!(plain.status(), 200);
     let etag = plain.headers()["etag"].to_str().unwrap().to_string();
@@ -620,16 +609,11 @@ fn tracker_in_a_real_browser() {
 
 #[test]
 fn long_windows_read_the_rollup_within_two_percent() {
-    let temp = tempfile::tempdir().unwrap();
     // Every read over more than 0 samples uses the roll-up; it runs every second.
-    let s = Server::start_in(
-        temp.path(),
-        &[],
-        &[
-            ("GROWTH_PERFORMANCE_EXACT_MAX_SAMPLES", "0"),
-            ("GROWTH_PERFORMANCE_ROLLUP_INTERVAL", "1"),
-        ],
-    );
+    let s = Server::start_env(&[
+        ("GROWTH_PERFORMANCE_EXACT_MAX_SAMPLES", "0"),
+        ("GROWTH_PERFORMANCE_ROLLUP_INTERVAL", "1"),
+    ]);
     let ago = |h: i64| (chrono::Utc::now() - chrono::Duration::hours(h)).to_rfc3339();
     // Hours that have ended: LCP 1000..=20000 on /a (desktop), 3 h ago.
     let mut batch: Vec<Value> = (1..=20)
@@ -745,15 +729,10 @@ fn a_page_view_timed_yesterday_lands_in_yesterdays_window() {
 
     // The roll-up buckets its days by the same event time: received 2 h ago (an hour
     // it has rolled up), viewed yesterday.
-    let temp = tempfile::tempdir().unwrap();
-    let s = Server::start_in(
-        temp.path(),
-        &[],
-        &[
-            ("GROWTH_PERFORMANCE_EXACT_MAX_SAMPLES", "0"),
-            ("GROWTH_PERFORMANCE_ROLLUP_INTERVAL", "1"),
-        ],
-    );
+    let s = Server::start_env(&[
+        ("GROWTH_PERFORMANCE_EXACT_MAX_SAMPLES", "0"),
+        ("GROWTH_PERFORMANCE_ROLLUP_INTERVAL", "1"),
+    ]);
     let ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
     let pv = json!({ "route": "/late", "lcp": 1800, "device": "desktop", "timestamp": noon, "created_at": ago });
     assert_eq!(accepted(beacon(&s, DESKTOP_UA, &pv)), 1);

@@ -2,7 +2,7 @@
 // tokens and cost per model and per user, and their trends.
 
 import { h, panel, pageHead, card, cardGrid, loading, error, empty, show, table, pagedTable, ratingChip } from "/ui.js";
-import { timeSeries } from "/charts.js";
+import { reportSeries } from "/charts.js";
 import * as f from "/format.js";
 
 const PAGE = 20;
@@ -67,24 +67,23 @@ export default function ai(root, ctx) {
       card({ label: "Cost", value: usd(t.cost), sub: has ? `${f.compact(t.prompt_tokens)} in · ${f.compact(t.completion_tokens)} out` : null }),
     ]);
 
-    const span = { from: d.range && d.range.from, to: d.range && d.range.to, bucket: d.bucket_seconds };
-    timeSeries(volume.body, d.series, {
-      ...span, integer: true, label: "AI calls, cache hits and errors over time",
+    reportSeries(volume.body, d, {
+      integer: true, label: "AI calls, cache hits and errors over time",
       series: [
         { key: "calls", label: "Calls", area: true, color: 0 },
         { key: "cache_hits", label: "Cache hits", color: 1 },
         { key: "errors", label: "Errors", color: 4 },
       ],
     });
-    timeSeries(latency.body, d.series, {
-      ...span, fill: "gap", format: f.ms, tick: f.msTick, height: 200, label: "AI latency over time",
+    reportSeries(latency.body, d, {
+      fill: "gap", format: f.ms, tick: f.msTick, height: 200, label: "AI latency over time",
       series: [
         { key: "p50_duration", label: "p50", area: true, color: 3 },
         { key: "p95_duration", label: "p95", color: 4 },
       ],
     });
-    timeSeries(spend.body, d.series, {
-      ...span, format: usd, height: 200, label: "AI cost over time",
+    reportSeries(spend.body, d, {
+      format: usd, height: 200, label: "AI cost over time",
       series: [{ key: "cost", label: "Cost (USD)", area: true, color: 2 }],
     });
 

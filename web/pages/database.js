@@ -3,7 +3,7 @@
 // unused and duplicate indexes, and the select cache.
 
 import { h, panel, pageHead, card, cardGrid, loading, error, empty, show, table, pagedTable, ratingChip, codeBlock } from "/ui.js";
-import { timeSeries, histogram } from "/charts.js";
+import { reportSeries, histogram } from "/charts.js";
 import * as f from "/format.js";
 
 const PAGE = 20;
@@ -219,17 +219,16 @@ export default function database(root, ctx) {
       card({ label: "Cache hit rate", value: f.pct(t.cache_hit_rate), sub: has ? `${f.count(t.cached)} from cache` : null }),
     ]);
 
-    const span = { from: d.range && d.range.from, to: d.range && d.range.to, bucket: d.bucket_seconds };
-    timeSeries(volume.body, d.series, {
-      ...span, integer: true, label: "Queries and slow queries over time",
+    reportSeries(volume.body, d, {
+      integer: true, label: "Queries and slow queries over time",
       series: [
         { key: "queries", label: "Queries", area: true, color: 0 },
         { key: "slow", label: "Slow", color: 4 },
       ],
     });
     const thr = t.slow_threshold;
-    timeSeries(p95.body, d.series, {
-      ...span, fill: "gap", format: f.ms, tick: f.msTick, height: 200, label: "Query p95 duration over time",
+    reportSeries(p95.body, d, {
+      fill: "gap", format: f.ms, tick: f.msTick, height: 200, label: "Query p95 duration over time",
       series: [{ key: "p95_duration", label: "p95", area: true, color: 3 }],
       thresholds: typeof thr === "number" ? [{ value: thr, kind: "poor", label: `slow > ${f.ms(thr)}`, showAbove: thr / 2 }] : [],
     });

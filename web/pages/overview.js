@@ -2,7 +2,7 @@
 // and the state of each part's alert rules.
 
 import { h, clear, panel, pageHead, card, cardGrid, loading, error, emptyState } from "/ui.js";
-import { timeSeries } from "/charts.js";
+import { reportSeries } from "/charts.js";
 import * as f from "/format.js";
 
 export default function overview(root, ctx) {
@@ -75,12 +75,11 @@ export default function overview(root, ctx) {
       }),
     ]);
 
-    timeSeries(chart.body, d.series, {
+    reportSeries(chart.body, d, {
       series: [
         { key: "events", label: "Events", area: true, color: 0 },
         { key: "users", label: "Users", color: 1 },
       ],
-      from: d.range && d.range.from, to: d.range && d.range.to, bucket: d.bucket_seconds,
       integer: true, label: "Events and users over time",
     });
 

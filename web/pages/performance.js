@@ -3,7 +3,7 @@
 // and the top JavaScript and server errors.
 
 import { h, panel, pageHead, card, cardGrid, loading, error, show, empty, table, pagedTable, segmented } from "/ui.js";
-import { timeSeries, histogram } from "/charts.js";
+import { reportSeries, histogram } from "/charts.js";
 import * as f from "/format.js";
 
 const METRICS = ["lcp", "inp", "cls", "fcp", "ttfb", "fid"];
@@ -107,9 +107,8 @@ export default function performance(root, ctx) {
     const info = (last.vitals || {})[metric] || {};
     const t = info.thresholds;
     const meta = f.VITALS[metric];
-    timeSeries(chart.body, last.series, {
+    reportSeries(chart.body, last, {
       series: [{ key: metric, label: `${meta.label} ${stat}`, area: true, color: 0 }],
-      from: last.range && last.range.from, to: last.range && last.range.to, bucket: last.bucket_seconds,
       fill: "gap", format: (v) => f.vital(metric, v), tick: f.vitalTick(metric),
       thresholds: t ? [
         { value: t[0], kind: "good", label: `good ≤ ${f.vital(metric, t[0])}` },

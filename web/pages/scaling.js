@@ -3,7 +3,7 @@
 // this host's capacity, and the settings as HPA / KEDA / compose snippets to copy.
 
 import { h, clear, panel, pageHead, card, cardGrid, loading, error, empty, show, table, ratingChip, codeBlock } from "/ui.js";
-import { timeSeries } from "/charts.js";
+import { reportSeries, timeSeries } from "/charts.js";
 import * as f from "/format.js";
 
 const ACTION = { scale_up: "Scale up", scale_down: "Scale down", hold: "Hold" };
@@ -97,7 +97,6 @@ export default function scaling(root, ctx) {
   }
 
   function renderSystem(d) {
-    const span = { from: d.range && d.range.from, to: d.range && d.range.to, bucket: d.bucket_seconds, fill: "gap" };
     const lim = limits || {};
     const hasApps = (d.series || []).some((r) => typeof r.cpu === "number");
     const th = [
@@ -105,23 +104,23 @@ export default function scaling(root, ctx) {
       { value: lim.target_cpu, label: `target ${pctv(lim.target_cpu)}`, kind: "mark" },
       { value: lim.scale_down_threshold, label: `scale down ${pctv(lim.scale_down_threshold)}`, kind: "good" },
     ];
-    timeSeries(cpu.body, d.series, {
-      ...span, format: pctv, tick: pctTick, label: "CPU over time with target and thresholds", thresholds: th,
+    reportSeries(cpu.body, d, {
+      fill: "gap", format: pctv, tick: pctTick, label: "CPU over time with target and thresholds", thresholds: th,
       series: [
         hasApps ? { key: "cpu", label: "Apps (avg)", area: true, color: 0 } : null,
         { key: "host_cpu", label: "This host", color: 1 },
       ].filter(Boolean),
     });
-    timeSeries(mem.body, d.series, {
-      ...span, format: pctv, tick: pctTick, label: "Memory over time",
+    reportSeries(mem.body, d, {
+      fill: "gap", format: pctv, tick: pctTick, label: "Memory over time",
       thresholds: lim.target_memory ? [{ value: lim.target_memory, label: `target ${pctv(lim.target_memory)}`, kind: "mark" }] : [],
       series: [
         hasApps ? { key: "memory", label: "Apps (avg)", area: true, color: 0 } : null,
         { key: "host_memory", label: "This host", color: 1 },
       ].filter(Boolean),
     });
-    timeSeries(reqs.body, d.series, {
-      ...span, format: rps, label: "Requests per second over time",
+    reportSeries(reqs.body, d, {
+      fill: "gap", format: rps, label: "Requests per second over time",
       series: [
         hasApps ? { key: "requests_per_second", label: "Apps", area: true, color: 0 } : null,
         { key: "host_requests_per_second", label: "growth-stack", color: 1 },
@@ -144,8 +143,8 @@ export default function scaling(root, ctx) {
   }
 
   function renderHistory(d) {
-    timeSeries(hist.body, d.series, {
-      from: d.range && d.range.from, to: d.range && d.range.to, bucket: d.bucket_seconds, fill: "gap", integer: true,
+    reportSeries(hist.body, d, {
+      fill: "gap", integer: true,
       label: "Running and recommended instances over time", emptyText: "No recommendation recorded in this range yet",
       series: [
         { key: "current_instances", label: "Running", color: 1 },

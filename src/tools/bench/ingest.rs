@@ -240,13 +240,7 @@ fn flush_cost(path: &Path, rows: u64, flushes: usize) -> Result<[(f64, f64); 2],
 
 /// CPU time of this process so far, every thread, in seconds.
 fn process_cpu_seconds() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `t` is a valid timespec for the call to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    crate::scaling::cpu_seconds(libc::CLOCK_PROCESS_CPUTIME_ID)
 }
 
 pub fn bodies(requests: usize, per_request: usize, anonymous: bool) -> Vec<String> {
