@@ -5,34 +5,24 @@
 use axum::http::{header, HeaderMap};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::enrich;
 use crate::http::agent;
 use crate::http::ingest::{
     field_error, ingest_item, properties, required, text, user_id, Ctx, FieldError, IngestItem,
-    Skipped, UserId, MAX_SHORT, MAX_URL,
+    Skipped, MAX_SHORT, MAX_URL,
 };
 use crate::http::openapi::IpText;
 use crate::state::AppState;
 use crate::store::{Batch, ConversionRow, EventRow};
 
-ingest_item! {
+ingest_item! { who
 /// One event as `analytics.track(event, properties)` sends it. Multi-word fields also
 /// accept their camelCase spelling.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Event)]
 pub struct EventIn {
-    /// Default: a new UUID.
-    id: Option<Uuid>,
-    /// The app's own id for the person; without it a cookieless visitor id is derived.
-    #[serde(alias = "userId")]
-    #[schema(inline)]
-    user_id: Option<UserId>,
-    #[serde(alias = "sessionId")]
-    #[schema(max_length = 256)]
-    session_id: Option<String>,
     #[schema(min_length = 1, max_length = 256)]
     event: String,
     /// At most 16 KiB of JSON.
@@ -51,20 +41,12 @@ pub struct EventIn {
 }
 }
 
-ingest_item! {
+ingest_item! { who
 /// One step a person reached in a named funnel, as `analytics.conversion(...)` sends it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Conversion)]
 pub struct ConversionIn {
-    /// Default: a new UUID.
-    id: Option<Uuid>,
-    #[serde(alias = "userId")]
-    #[schema(inline)]
-    user_id: Option<UserId>,
-    #[serde(alias = "sessionId")]
-    #[schema(max_length = 256)]
-    session_id: Option<String>,
     #[schema(min_length = 1, max_length = 256)]
     funnel: String,
     #[schema(min_length = 1, max_length = 256)]

@@ -185,6 +185,24 @@ impl<'a> Ctx<'a> {
 /// A macro, not a flattened struct: serde's `flatten` cannot be combined with
 /// `deny_unknown_fields`, which turns a misspelt field into a clear 422.
 macro_rules! ingest_item {
+    // `who`: the item also names who acted (`id`, `user_id`, `session_id`) before its own fields.
+    (who $(#[$m:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
+        $crate::http::ingest::ingest_item! {
+        $(#[$m])*
+        $vis struct $name {
+            /// Default: a new UUID.
+            id: Option<::uuid::Uuid>,
+            /// The app's own id for the person; without it a cookieless visitor id is derived.
+            #[serde(alias = "userId")]
+            #[schema(inline)]
+            user_id: Option<$crate::http::ingest::UserId>,
+            #[serde(alias = "sessionId")]
+            #[schema(max_length = 256)]
+            session_id: Option<String>,
+            $($body)*
+        }
+        }
+    };
     ($(#[$m:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
         $(#[$m])*
         $vis struct $name {

@@ -10,7 +10,6 @@ use serde_json::Value;
 use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
-use uuid::Uuid;
 
 use super::route::{path_of, template};
 use super::{Device, Metric};
@@ -27,21 +26,13 @@ use crate::store::{Batch, PerformanceRow};
 const MAX_CLS: f64 = 100.0;
 const MAX_NAV_TYPE: usize = 32;
 
-ingest_item! {
+ingest_item! { who
 /// A page view's metrics in one object: the guide's row, plus what our tracker adds.
 /// Multi-word fields also accept their camelCase spelling.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = PerformanceSample)]
 pub struct PerformanceIn {
-    /// Default: a new UUID.
-    id: Option<Uuid>,
-    #[serde(alias = "userId")]
-    #[schema(inline)]
-    user_id: Option<UserId>,
-    #[serde(alias = "sessionId")]
-    #[schema(max_length = 256)]
-    session_id: Option<String>,
     /// Kept as sent; when absent, the templated path.
     #[schema(max_length = 2048)]
     route: Option<String>,
