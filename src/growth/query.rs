@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::rollup_days;
 use super::time::DAY_US;
 use crate::http::window::{Report, Window};
-use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
+use crate::store::{
+    count_between, newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError,
+};
 
 const EVENTS: &str = "user_events";
 const EVENT_COLUMNS: &str =
@@ -167,17 +169,13 @@ fn event_stats(
             row
         })
         .collect();
-    let conversions: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM {CONVERSIONS} WHERE event_time >= ? AND event_time < ?"),
-        params![ts_param(w.from_us()), ts_param(w.to_us())],
-        |r| r.get(0),
-    )?;
+    let conversions = count_between(conn, CONVERSIONS, "event_time", w.from_us(), w.to_us())?;
     let totals = EventTotals {
         events: one(rollup_days::ALL).map_or(0, |e| e.events),
         users: one(rollup_days::ALL).map_or(0, |e| e.hll.estimate()),
         sessions: one(rollup_days::SESSIONS).map_or(0, |e| e.hll.estimate()),
         event_types,
-        conversions: conversions.max(0) as u64,
+        conversions,
     };
     Ok((
         EventStats {

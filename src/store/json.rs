@@ -166,12 +166,8 @@ fn recent_enough(
     const HOUR_US: i64 = 3_600_000_000;
     for span in [HOUR_US, 24 * HOUR_US] {
         let from = (to_us - span).max(from_us);
-        let n: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM {table} WHERE event_time >= ? AND event_time < ?"),
-            duckdb::params![ts_param(from), ts_param(to_us)],
-            |r| r.get(0),
-        )?;
-        if n as u64 >= skip || from == from_us {
+        let n = count_between(conn, table, "event_time", from, to_us)?;
+        if n >= skip || from == from_us {
             return Ok(from);
         }
     }

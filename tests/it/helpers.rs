@@ -37,16 +37,17 @@ impl Server {
     }
 
     pub fn start_with(args: &[&str]) -> Server {
-        let temp = tempfile::tempdir().unwrap();
-        let mut s = Self::start_in(temp.path(), args, &[]);
-        s._temp = Some(temp);
-        s
+        Self::start_fresh(args, &[])
     }
 
     /// A fresh data dir, the test admin token and these environment settings.
     pub fn start_env(env: &[(&str, &str)]) -> Server {
+        Self::start_fresh(&[], env)
+    }
+
+    fn start_fresh(args: &[&str], env: &[(&str, &str)]) -> Server {
         let temp = tempfile::tempdir().unwrap();
-        let mut s = Self::start_in(temp.path(), &[], env);
+        let mut s = Self::start_in(temp.path(), args, env);
         s._temp = Some(temp);
         s
     }
@@ -368,7 +369,6 @@ pub fn run_browser_script(script: &str, chromium: &str, args: &[&std::ffi::OsStr
     stdout
 }
 
-/// A free loopback port nobody listens on yet (so a server can start there later).
 /// The element of the JSON array `list` whose `key` is `value`; panics, showing the list, when none is.
 pub fn row_where<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
     list.as_array()
@@ -376,6 +376,7 @@ pub fn row_where<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no row with {key} = {value:?} in {list}"))
 }
 
+/// A free loopback port nobody listens on yet (so a server can start there later).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
