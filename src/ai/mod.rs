@@ -31,7 +31,7 @@ pub use query::Headline;
 use crate::http::ingest::handler;
 use crate::http::Window;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// This capability's operations for `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -53,10 +53,11 @@ pub fn routes(gateway: Arc<Gateway>) -> Router<AppState> {
 }
 
 /// Starts the gateway: keys (made on the first start), providers, cache, limits, and its
-/// background tasks (the metric recorder, the limiter cleanup). `Gateway::shutdown`
+/// background tasks (the metric recorder, the limiter cleanup, the calls' roll-up). `Gateway::shutdown`
 /// writes what the recorder still holds.
 pub fn start(state: &AppState) -> Result<Arc<Gateway>, StartError> {
     let gateway = Gateway::start(&state.config, state.store.clone(), state.privacy.clone())?;
+    query::TIMINGS.spawn(&state.store);
     // The cache's size for `/metrics`, read at scrape time (weakly: a stopped gateway
     // reads as empty rather than kept alive by the probe).
     let gw = Arc::downgrade(&gateway);
@@ -72,6 +73,11 @@ pub fn start(state: &AppState) -> Result<Arc<Gateway>, StartError> {
         move || gw.upgrade().map_or(0.0, |g| g.cache_stats().1 as f64),
     );
     Ok(gateway)
+}
+
+/// Folds new calls into the roll-up now (the demo, after writing); returns the buckets written.
+pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
+    query::TIMINGS.catch_up(store).await
 }
 
 /// What the dashboard's overview shows of AI calls over `window`.

@@ -5,6 +5,7 @@ use duckdb::{params, Connection};
 use serde::Serialize;
 
 use crate::http::window::{Report, Window};
+use crate::store::timings::{self, share, Timings};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "ai_performance_metrics";
@@ -72,11 +73,36 @@ pub struct Headline {
     pub p75_duration: Option<f64>,
     pub error_rate: Option<f64>,
     pub tokens: u64,
+    /// The figures read from log buckets (within 2%), as paths into the overview.
+    #[serde(skip)]
+    pub estimated: &'static [&'static str],
 }
+
+/// AI calls in the timing roll-up behind long windows.
+pub static TIMINGS: Timings = Timings {
+    stream: 1,
+    table: TABLE,
+    failed: "NOT success",
+    hit: "cache_hit",
+    tokens: "tokens",
+};
 
 pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
     store
         .query(move |conn| {
+            let (from, to) = (window.from_us(), window.to_us());
+            if timings::serves(from, to) {
+                if let Some(s) = TIMINGS.read(conn, from, to, true)? {
+                    return Ok(Headline {
+                        calls: s.calls,
+                        cache_hit_rate: share(s.hits, s.calls),
+                        p75_duration: s.durations.quantile(0.75),
+                        error_rate: share(s.failed, s.calls),
+                        tokens: s.tokens,
+                        estimated: &["ai.p75_duration"],
+                    });
+                }
+            }
             let t = totals(conn, &window)?;
             Ok(Headline {
                 calls: t.calls,
@@ -84,6 +110,7 @@ pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreEr
                 p75_duration: t.p75_duration,
                 error_rate: t.error_rate,
                 tokens: t.tokens,
+                estimated: &[],
             })
         })
         .await

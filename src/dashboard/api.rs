@@ -153,8 +153,11 @@ pub async fn logout_everywhere(
 #[utoipa::path(get, path = "/api/overview", tag = "Dashboard",
     summary = "Front-page numbers of every stream in one call: events, users, conversions, web-vitals p75, \
         AI calls, slow queries, the scaling recommendation, and an events series",
-    description = "`estimated` lists the figures that are HyperLogLog estimates (`events.users`, `events.sessions`, \
-        `series.users` with day buckets); every other figure is exact.",
+    description = "`estimated` lists the figures that are estimates: HyperLogLog (`events.users`, `events.sessions`, \
+        `series.users` with day buckets) and, for windows over two days, log-bucket percentiles within 2% \
+        (`ai.p75_duration`, `database.p95_duration`, `database.slow`, `database.slow_rate`), and `vitals` (every figure \
+        of it) when the window holds more than `performance.exact_max_samples` samples and is read from the web-vitals \
+        roll-up, as the Performance page reads it; every other figure is exact.",
     params(WindowQuery), security(("admin" = [])),
     responses((status = 200, description = "The overview", body = Object), ReadErrors))]
 pub async fn overview(

@@ -11,7 +11,8 @@ use crate::{ai, dbperf, growth, scaling, vitals};
 pub struct Overview {
     pub range: WindowJson,
     pub bucket_seconds: i64,
-    /// `events` (totals) and `series` (the events trend).
+    /// `events` (totals), `series` (the events trend) and `estimated` (which figures of
+    /// the whole overview are estimates).
     #[serde(flatten)]
     pub growth: growth::Headline,
     pub vitals: vitals::Headline,
@@ -22,13 +23,19 @@ pub struct Overview {
 }
 
 pub async fn overview(state: &AppState, window: Window) -> Result<Overview, StoreError> {
-    let (growth, vitals, ai, database, scaling) = tokio::try_join!(
+    let (mut growth, (vitals, vitals_estimated), ai, database, scaling) = tokio::try_join!(
         growth::headline(state, window),
         vitals::headline(state, window),
         ai::headline(state, window),
         dbperf::headline(state, window),
         scaling::headline(state, window),
     )?;
+    if vitals_estimated {
+        growth.estimated.push("vitals");
+    }
+    growth
+        .estimated
+        .extend(ai.estimated.iter().chain(database.estimated));
     Ok(Overview {
         range: window.json(),
         bucket_seconds: window.bucket_seconds(),

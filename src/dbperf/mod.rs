@@ -25,7 +25,7 @@ pub use query::Headline;
 use crate::http::ingest::handler;
 use crate::http::Window;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// This capability's own state: the PostgreSQL pool (when configured), the select cache
 /// and the keys apps may call `POST /api/db/select` with.
@@ -94,9 +94,11 @@ pub fn routes(db: Arc<DbPerf>) -> Router<AppState> {
         .layer(Extension(db))
 }
 
-/// Its background task: with `database.url`, a poll of `pg_stat_statements` every
-/// `database.poll_interval` seconds, kept as snapshots beside the reported timings.
+/// Its background tasks: the timings' roll-up, and with `database.url` a poll of
+/// `pg_stat_statements` every `database.poll_interval` seconds, kept as snapshots beside
+/// the reported timings.
 pub fn start(state: &AppState, db: &Arc<DbPerf>) {
+    query::TIMINGS.spawn(&state.store);
     let every = state.config.database.poll_interval;
     if db.pg.is_none() || every == 0 {
         return;
@@ -117,7 +119,7 @@ pub fn start(state: &AppState, db: &Arc<DbPerf>) {
     );
 }
 
-async fn poll(store: &crate::store::Store, pg: &pg::Pg) -> Result<(), StoreError> {
+async fn poll(store: &Store, pg: &pg::Pg) -> Result<(), StoreError> {
     // The catalog too, so advice sees an index made a moment ago.
     if let Err(e) = pg.catalog(Duration::ZERO).await {
         tracing::warn!(error = %e, "cannot read database.url's catalog");
@@ -185,6 +187,11 @@ fn is_own(query: &str) -> bool {
         ]
         .iter()
         .any(|p| q.contains(p))
+}
+
+/// Folds new timings into the roll-up now (the demo, after writing); returns the buckets written.
+pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
+    query::TIMINGS.catch_up(store).await
 }
 
 /// What the dashboard's overview shows of query timings over `window`.

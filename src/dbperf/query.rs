@@ -4,6 +4,7 @@ use duckdb::{params, Connection};
 use serde::Serialize;
 
 use crate::http::window::{Report, Window};
+use crate::store::timings::{self, share, Timings};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "database_performance_metrics";
@@ -55,7 +56,19 @@ pub struct Headline {
     /// Milliseconds.
     pub p95_duration: Option<f64>,
     pub slow_threshold: f64,
+    /// The figures read from log buckets (within 2%), as paths into the overview.
+    #[serde(skip)]
+    pub estimated: &'static [&'static str],
 }
+
+/// Query timings in the timing roll-up behind long windows (`failed` has no meaning here).
+pub static TIMINGS: Timings = Timings {
+    stream: 2,
+    table: TABLE,
+    failed: "false",
+    hit: "cached",
+    tokens: "0",
+};
 
 pub async fn headline(
     store: &Store,
@@ -64,6 +77,24 @@ pub async fn headline(
 ) -> Result<Headline, StoreError> {
     store
         .query(move |conn| {
+            let (from, to) = (window.from_us(), window.to_us());
+            if timings::serves(from, to) {
+                if let Some(s) = TIMINGS.read(conn, from, to, true)? {
+                    let slow = s.durations.count_above(slow_threshold);
+                    return Ok(Headline {
+                        queries: s.calls,
+                        slow,
+                        slow_rate: share(slow, s.calls),
+                        p95_duration: s.durations.quantile(0.95),
+                        slow_threshold,
+                        estimated: &[
+                            "database.slow",
+                            "database.slow_rate",
+                            "database.p95_duration",
+                        ],
+                    });
+                }
+            }
             let t = totals(conn, &window, slow_threshold)?;
             Ok(Headline {
                 queries: t.queries,
@@ -71,6 +102,7 @@ pub async fn headline(
                 slow_rate: t.slow_rate,
                 p95_duration: t.p95_duration,
                 slow_threshold: t.slow_threshold,
+                estimated: &[],
             })
         })
         .await

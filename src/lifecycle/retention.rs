@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use duckdb::params;
+use duckdb::types::Value;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -92,21 +93,19 @@ pub async fn prune(
         let cutoff = now_us - i64::from(cfg.rollup_days) * DAY_US;
         out.rollup_rows = store
             .maintain(move |c| {
-                // Active people per day and the growth roll-up age with the vitals roll-up:
-                // both keep old trends visible after the raw rows are gone.
-                let people = c.execute(
-                    "DELETE FROM active_days WHERE day < ?",
-                    params![cutoff.div_euclid(DAY_US)],
-                )? as u64
-                    + c.execute(
-                        "DELETE FROM growth_rollup WHERE day < ?",
-                        params![cutoff.div_euclid(DAY_US)],
-                    )? as u64;
-                Ok(people
-                    + c.execute(
-                        "DELETE FROM performance_rollup WHERE day < ?",
-                        params![ts_param(cutoff)],
-                    )? as u64)
+                // The roll-ups age together: they keep old trends visible after the raw
+                // rows are gone. Their days are day numbers, the vitals' are timestamps.
+                let day = Value::BigInt(cutoff.div_euclid(DAY_US));
+                let mut n = 0;
+                for (table, cut) in [
+                    ("active_days", day.clone()),
+                    ("growth_rollup", day.clone()),
+                    ("timing_rollup", day),
+                    ("performance_rollup", ts_param(cutoff)),
+                ] {
+                    n += c.execute(&format!("DELETE FROM {table} WHERE day < ?"), [cut])? as u64;
+                }
+                Ok(n)
             })
             .await?;
     }

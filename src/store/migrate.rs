@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_lifecycle"),
     migration!(15, "0015_growth_rollup"),
     migration!(16, "0016_vitals_event_time"),
+    migration!(17, "0017_timing_rollup"),
 ];
 
 pub fn latest() -> i64 {

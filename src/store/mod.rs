@@ -2,6 +2,7 @@
 //! read connection. DuckDB, its migrations and the group-commit writer live here, and the
 //! ClickHouse engine (`clickhouse`) that takes events and conversions when configured.
 
+pub mod buckets;
 pub mod clickhouse;
 mod disk;
 mod json;
@@ -9,6 +10,7 @@ mod migrate;
 pub mod profiles;
 mod rows;
 mod streams;
+pub mod timings;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -11,11 +11,13 @@
 
 use duckdb::{params, Connection};
 
-/// The number after the highest stored one.
+/// The highest number stored in any numbered table (events, AI calls, query timings).
 pub fn next_seq(conn: &Connection) -> duckdb::Result<i64> {
     conn.query_row(
         "SELECT greatest(coalesce((SELECT max(seq) FROM user_events), 0), \
-         coalesce((SELECT max(seq) FROM user_profile_watermark), 0))",
+         coalesce((SELECT max(seq) FROM user_profile_watermark), 0), \
+         coalesce((SELECT max(seq) FROM ai_performance_metrics), 0), \
+         coalesce((SELECT max(seq) FROM database_performance_metrics), 0))",
         [],
         |r| r.get(0),
     )

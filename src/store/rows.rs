@@ -79,6 +79,19 @@ macro_rules! event_time {
 }
 event_time!(PerformanceRow, AiRow, DatabaseRow, EventRow, ConversionRow);
 
+/// The `Row` methods of a table that keeps the writer's running number `seq` (events, AI
+/// calls, query timings: the roll-ups fold their rows by it); `append_with` appends.
+macro_rules! numbered {
+    () => {
+        fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+            self.append_with(app, None)
+        }
+        fn append_numbered(&self, app: &mut Appender<'_>, seq: i64) -> duckdb::Result<()> {
+            self.append_with(app, Some(seq))
+        }
+    };
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PerformanceRow {
     pub id: Uuid,
@@ -188,7 +201,11 @@ impl Row for AiRow {
             _ => None,
         }
     }
-    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+    numbered!();
+}
+
+impl AiRow {
+    fn append_with(&self, app: &mut Appender<'_>, seq: Option<i64>) -> duckdb::Result<()> {
         app.append_row(params![
             self.id.hyphenated().to_string(),
             self.request_id,
@@ -212,6 +229,7 @@ impl Row for AiRow {
             self.demo,
             self.tokens_saved,
             self.event_time(),
+            seq,
         ])
     }
 }
@@ -246,7 +264,11 @@ impl Row for DatabaseRow {
             _ => None,
         }
     }
-    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
+    numbered!();
+}
+
+impl DatabaseRow {
+    fn append_with(&self, app: &mut Appender<'_>, seq: Option<i64>) -> duckdb::Result<()> {
         app.append_row(params![
             self.id.hyphenated().to_string(),
             self.query,
@@ -263,6 +285,7 @@ impl Row for DatabaseRow {
             self.route,
             self.source,
             self.event_time(),
+            seq,
         ])
     }
 }
@@ -305,12 +328,7 @@ impl Row for EventRow {
             _ => None,
         }
     }
-    fn append(&self, app: &mut Appender<'_>) -> duckdb::Result<()> {
-        self.append_with(app, None)
-    }
-    fn append_numbered(&self, app: &mut Appender<'_>, seq: i64) -> duckdb::Result<()> {
-        self.append_with(app, Some(seq))
-    }
+    numbered!();
 }
 
 impl EventRow {

@@ -1,5 +1,5 @@
 //! Web-vitals reads computed exactly from the rows, each metric instance's newest report
-//! only: for windows with few enough samples, and for the overview's headline.
+//! only: for windows with few enough samples.
 
 use std::collections::BTreeMap;
 
@@ -27,8 +27,20 @@ pub struct Vital {
 /// The overview's metrics, keyed by name (`lcp`, `inp`, ...).
 pub type Headline = BTreeMap<&'static str, Vital>;
 
+impl Vital {
+    pub fn new(m: Metric, p75: Option<f64>, count: u64) -> Vital {
+        let (good, poor) = m.thresholds();
+        Vital {
+            p75,
+            rating: p75.map(|v| m.rate(v)),
+            count,
+            thresholds: [good, poor],
+        }
+    }
+}
+
 /// The metrics the overview shows: the Core Web Vitals and their two helpers.
-const HEADLINE: [Metric; 5] = [
+pub const HEADLINE: [Metric; 5] = [
     Metric::Lcp,
     Metric::Inp,
     Metric::Cls,
@@ -49,17 +61,7 @@ pub fn headline(conn: &Connection, w: &Window) -> Result<Headline, StoreError> {
         |r| {
             let mut out = BTreeMap::new();
             for (i, m) in HEADLINE.iter().enumerate() {
-                let p75: Option<f64> = r.get(i * 2)?;
-                let (good, poor) = m.thresholds();
-                out.insert(
-                    m.column(),
-                    Vital {
-                        p75,
-                        rating: p75.map(|v| m.rate(v)),
-                        count: r.get(i * 2 + 1)?,
-                        thresholds: [good, poor],
-                    },
-                );
+                out.insert(m.column(), Vital::new(*m, r.get(i * 2)?, r.get(i * 2 + 1)?));
             }
             Ok(out)
         },

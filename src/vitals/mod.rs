@@ -52,9 +52,12 @@ pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
     rollup::catch_up(store).await
 }
 
-/// What the dashboard's overview shows of web vitals over `window`: each metric's p75.
-pub async fn headline(state: &AppState, window: Window) -> Result<Headline, StoreError> {
-    query::headline(&state.store, window).await
+/// What the dashboard's overview shows of web vitals over `window`: each metric's p75,
+/// and whether those are estimates (read from the roll-up, as the Performance page reads
+/// long windows over more than `performance.exact_max_samples` samples).
+pub async fn headline(state: &AppState, window: Window) -> Result<(Headline, bool), StoreError> {
+    let exact_max = state.config.performance.exact_max_samples;
+    query::headline(&state.store, window, exact_max).await
 }
 
 /// A web-vitals metric, with the thresholds web.dev publishes for it.

@@ -58,10 +58,18 @@ pub async fn histogram(
         .await
 }
 
-/// Each metric's p75 over `window`, for the dashboard's overview (always exact).
-pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
+/// Each metric's p75 over `window`, for the dashboard's overview; whether it came from
+/// the roll-up (then within 2%, and counted over the window's whole first day).
+pub async fn headline(
+    store: &Store,
+    window: Window,
+    exact_max: u64,
+) -> Result<(Headline, bool), StoreError> {
     store
-        .query(move |conn| exact::headline(conn, &window))
+        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
+            Some(done) => Ok((rolled::headline(conn, &window, done)?, true)),
+            None => Ok((exact::headline(conn, &window)?, false)),
+        })
         .await
 }
 

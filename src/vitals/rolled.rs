@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use duckdb::types::Value as DbValue;
 use duckdb::{params_from_iter, Connection};
 
+use super::exact::{Headline, Vital, HEADLINE};
 use super::filter::{Filter, Stat, COLUMNS};
 use super::rollup::{self, Grain, Hist, Hists};
 use super::stats::{
@@ -47,6 +48,22 @@ fn merged<'a>(parts: impl Iterator<Item = &'a [Hist; 6]>) -> [Hist; 6] {
         }
     }
     out
+}
+
+/// The overview's p75 of each headline metric over `w`, from the per-day histograms.
+pub fn headline(conn: &Connection, w: &Window, done: i64) -> Result<Headline, StoreError> {
+    let days = rollup::histograms(conn, w, &Filter::default(), done, Grain::Days)?;
+    let all = merged(days.values());
+    Ok(HEADLINE
+        .iter()
+        .filter_map(|m| {
+            let i = Metric::ALL.iter().position(|x| x == m)?;
+            Some((
+                m.column(),
+                Vital::new(*m, all[i].quantile(0.75), all[i].count()),
+            ))
+        })
+        .collect())
 }
 
 /// Route × device groups over `w`, the roll-up holding whole hours up to `done`.

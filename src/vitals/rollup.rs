@@ -5,7 +5,7 @@
 //! sums the roll-up and adds the raw rows received since, so 30 days of millions of
 //! samples cost a small scan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use duckdb::types::Value as DbValue;
@@ -15,24 +15,15 @@ use super::filter::{latest_since, Filter};
 use super::Metric;
 use crate::http::window::Window;
 use crate::state::AppState;
+use crate::store::buckets::{bucket_sql, Buckets};
 use crate::store::{in_transaction, ts_param, Store, StoreError};
 
-/// Neighbouring bucket bounds differ by 4%: a value read back is within 2% of the truth.
-pub const GAMMA: f64 = 1.04;
-const ZERO_BUCKET: i16 = i16::MIN;
 const DAY_US: i64 = 86_400_000_000;
 const HOUR_US: i64 = 3_600_000_000;
 /// An hour is rolled up once it ended this long ago, so every row of it is committed.
 const LAG_US: i64 = 60_000_000;
 /// How far back a re-report's previous report is looked for.
 const LOOKBACK_US: i64 = 2 * DAY_US;
-
-/// SQL: the log bucket of `v` (> 0), or the zero bucket.
-fn bucket_sql(v: &str) -> String {
-    format!(
-        "(CASE WHEN {v} <= 0 THEN {ZERO_BUCKET} ELSE round(ln({v}) / ln({GAMMA}))::SMALLINT END)"
-    )
-}
 
 /// SQL: 0 good, 1 needs improvement, 2 poor, for the metric named by `metric`.
 fn rating_sql(metric: &str, v: &str) -> String {
@@ -61,15 +52,6 @@ fn unnest_metrics() -> String {
         names.join(", "),
         cols.join(", ")
     )
-}
-
-/// The value a bucket stands for: the geometric middle of its bounds.
-pub fn bucket_value(b: i16) -> f64 {
-    if b == ZERO_BUCKET {
-        0.0
-    } else {
-        GAMMA.powi(i32::from(b))
-    }
 }
 
 fn floor_day(us: i64) -> i64 {
@@ -206,36 +188,32 @@ pub fn spawn(state: &AppState) {
 /// A metric's distribution: counts per bucket and per rating.
 #[derive(Debug, Default, Clone)]
 pub struct Hist {
-    buckets: BTreeMap<i16, i64>,
+    buckets: Buckets,
     ratings: [i64; 3],
 }
 
 impl Hist {
     fn add(&mut self, bucket: i16, rating: u8, n: i64) {
-        *self.buckets.entry(bucket).or_default() += n;
+        self.buckets.add(bucket, n);
         if let Some(r) = self.ratings.get_mut(usize::from(rating)) {
             *r += n;
         }
     }
 
     pub fn merge(&mut self, other: &Hist) {
-        for (b, n) in &other.buckets {
-            *self.buckets.entry(*b).or_default() += n;
-        }
+        self.buckets.merge(&other.buckets);
         for (a, b) in self.ratings.iter_mut().zip(other.ratings) {
             *a += b;
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.buckets.values().map(|n| (*n).max(0) as u64).sum()
+        self.buckets.count()
     }
 
     /// (bucket value, count) pairs, smallest first.
     pub fn values(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        self.buckets
-            .iter()
-            .map(|(b, n)| (bucket_value(*b), (*n).max(0) as u64))
+        self.buckets.values()
     }
 
     /// (good, poor) counts.
@@ -243,21 +221,8 @@ impl Hist {
         (self.ratings[0].max(0) as u64, self.ratings[2].max(0) as u64)
     }
 
-    /// The value at quantile `q`: the bucket holding rank floor((n - 1) q).
     pub fn quantile(&self, q: f64) -> Option<f64> {
-        let n = self.count();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((n - 1) as f64 * q).floor() as u64;
-        let mut seen = 0u64;
-        for (b, c) in &self.buckets {
-            seen += (*c).max(0) as u64;
-            if seen > rank {
-                return Some(bucket_value(*b));
-            }
-        }
-        self.buckets.keys().next_back().map(|b| bucket_value(*b))
+        self.buckets.quantile(q)
     }
 }
 
@@ -352,50 +317,4 @@ pub fn samples(conn: &Connection, w: &Window, done: i64) -> Result<u64, StoreErr
         |r| r.get(0),
     )?;
     Ok(n.unwrap_or(0).max(0) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buckets_read_back_within_two_percent() {
-        let conn = Connection::open_in_memory().unwrap();
-        for v in [
-            0.0011,
-            0.05,
-            0.1,
-            0.25,
-            1.0,
-            40.0,
-            199.0,
-            2500.0,
-            86_400_000.0,
-        ] {
-            let b: i16 = conn
-                .query_row(&format!("SELECT {}", bucket_sql(&v.to_string())), [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            let back = bucket_value(b);
-            assert!((back - v).abs() / v <= 0.02, "{v} -> {b} -> {back}");
-        }
-    }
-
-    #[test]
-    fn quantiles_from_buckets() {
-        let mut h = Hist::default();
-        for (b, n) in [(10, 5), (20, 3), (30, 2)] {
-            h.add(b, 0, n);
-        }
-        h.add(30, 0, -1); // a re-report took one back
-        assert_eq!(h.count(), 9);
-        // Compile-time and run-time powi may differ in the last bit.
-        let at = |q: f64, b: i16| (h.quantile(q).unwrap() - bucket_value(b)).abs() < 1e-9;
-        assert!(at(0.0, 10));
-        assert!(at(0.5, 10), "rank 4 of 0..8");
-        assert!(at(0.75, 20), "rank 6");
-        assert!(at(1.0, 30));
-        assert_eq!(Hist::default().quantile(0.5), None);
-    }
 }

@@ -17,7 +17,7 @@ use crate::http::agent;
 use crate::store::{
     AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow, Store, StoreError,
 };
-use crate::{ai, app, growth, vitals};
+use crate::{ai, app, dbperf, growth, vitals};
 
 mod load_samples;
 mod page_views;
@@ -128,6 +128,8 @@ pub async fn run(config: &Config, args: &DemoArgs) -> Result<(), StoreError> {
     bar.finish();
     // Profiles are current without it; folding leaves profile reads nothing to add.
     growth::catch_up(&store).await?;
+    ai::catch_up(&store).await?;
+    dbperf::catch_up(&store).await?;
     let samples = load_samples::generate(&store, args.days, args.seed).await?;
     store.close().await?;
     println!("wrote {samples} load samples of 4 app instances and this host");
