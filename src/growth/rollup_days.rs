@@ -23,7 +23,7 @@ use duckdb::{params, params_from_iter, Connection};
 use super::dimensions::{COLUMNS, PAGEVIEW_EVENTS};
 use super::sketch::{Hll, P_TOTAL, P_VALUE};
 use super::time::DAY_US;
-use crate::store::{in_transaction, ts_param, Store, StoreError};
+use crate::store::{in_transaction, rolled_days, ts_param, Store, StoreError};
 
 const FOLD_EVERY: Duration = Duration::from_secs(30);
 
@@ -274,29 +274,10 @@ pub fn read(
         let mut acc = Acc::default();
         let done = if rolled { done(conn)? } else { None };
         let range = "event_time >= ? AND event_time < ?";
-        let (mut d0, mut d1) = (
-            from_us.div_euclid(DAY_US) + i64::from(from_us.rem_euclid(DAY_US) != 0),
-            to_us.div_euclid(DAY_US),
-        );
-        if done.is_some() {
-            // An edge day whose part outside the range holds no event is read whole from
-            // the roll-up: a range ending now needs no raw read of today.
-            let empty = |a: i64, b: i64| -> Result<bool, StoreError> {
-                let n: i64 = conn.query_row(
-                    &format!("SELECT count(*) FROM user_events WHERE {range}"),
-                    params![ts_param(a), ts_param(b)],
-                    |r| r.get(0),
-                )?;
-                Ok(n == 0)
-            };
-            let first = from_us.div_euclid(DAY_US);
-            if first < d0 && empty(first * DAY_US, from_us)? {
-                d0 = first;
-            }
-            if to_us.rem_euclid(DAY_US) != 0 && empty(to_us, (d1 + 1) * DAY_US)? {
-                d1 += 1;
-            }
-        }
+        let (d0, d1) = match done {
+            Some(_) => rolled_days(conn, "user_events", from_us, to_us)?,
+            None => (0, 0),
+        };
         match done {
             Some(done) if d1 > d0 => {
                 let (a, b) = (d0 * DAY_US, d1 * DAY_US);

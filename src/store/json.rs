@@ -91,6 +91,33 @@ pub fn count_between(
     )?)
 }
 
+/// The UTC days (day numbers `[d0, d1)`) of `[from_us, to_us)` that a roll-up by day of
+/// `table`'s event time can serve whole: the days inside the window, widened by an edge
+/// day whose part outside the window holds no row (a window ending now then needs no
+/// read of today's rows). Empty when `d1 <= d0`.
+pub fn rolled_days(
+    conn: &Connection,
+    table: &str,
+    from_us: i64,
+    to_us: i64,
+) -> Result<(i64, i64), StoreError> {
+    const DAY_US: i64 = 86_400_000_000;
+    let first = from_us.div_euclid(DAY_US);
+    let (mut d0, mut d1) = (
+        first + i64::from(from_us.rem_euclid(DAY_US) != 0),
+        to_us.div_euclid(DAY_US),
+    );
+    if first < d0 && count_between(conn, table, "event_time", first * DAY_US, from_us)? == 0 {
+        d0 = first;
+    }
+    if to_us.rem_euclid(DAY_US) != 0
+        && count_between(conn, table, "event_time", to_us, (d1 + 1) * DAY_US)? == 0
+    {
+        d1 += 1;
+    }
+    Ok((d0, d1))
+}
+
 /// What a windowed read covers: event times `[from_us, to_us)`, chart buckets of
 /// `bucket_us`, and one page (`limit`, `offset`) of the newest rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,9 @@ use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use disk::free_bytes;
-pub use json::{count_between, newest_rows, query_json, series, ts_param, JsonRow, Span};
+pub use json::{
+    count_between, newest_rows, query_json, rolled_days, series, ts_param, JsonRow, Span,
+};
 pub use migrate::latest as latest_schema;
 pub use rows::{
     AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,

@@ -15,7 +15,7 @@ use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
 
 use super::buckets::{bucket_sql, Buckets};
-use super::{in_transaction, ts_param, Store, StoreError};
+use super::{in_transaction, rolled_days, ts_param, Store, StoreError};
 
 const DAY_US: i64 = 86_400_000_000;
 const FOLD_EVERY: Duration = Duration::from_secs(30);
@@ -178,27 +178,7 @@ impl Timings {
             let Some(done) = self.done(conn)? else {
                 return Ok(None);
             };
-            let (mut d0, mut d1) = (
-                from_us.div_euclid(DAY_US) + i64::from(from_us.rem_euclid(DAY_US) != 0),
-                to_us.div_euclid(DAY_US),
-            );
-            // An edge day whose part outside the window holds no row is read whole from
-            // the roll-up: a window ending now needs no read of today's rows.
-            let empty = |a: i64, b: i64| -> Result<bool, StoreError> {
-                let n: i64 = conn.query_row(
-                    &format!("SELECT count(*) FROM {} WHERE {range}", self.table),
-                    params![ts_param(a), ts_param(b)],
-                    |r| r.get(0),
-                )?;
-                Ok(n == 0)
-            };
-            let first = from_us.div_euclid(DAY_US);
-            if first < d0 && empty(first * DAY_US, from_us)? {
-                d0 = first;
-            }
-            if to_us.rem_euclid(DAY_US) != 0 && empty(to_us, (d1 + 1) * DAY_US)? {
-                d1 += 1;
-            }
+            let (d0, d1) = rolled_days(conn, self.table, from_us, to_us)?;
             if d1 <= d0 {
                 return Ok(None);
             }
