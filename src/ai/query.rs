@@ -5,7 +5,7 @@ use duckdb::{params, Connection};
 use serde::Serialize;
 
 use crate::http::window::{Report, Window};
-use crate::store::timings::{self, share, Timings};
+use crate::store::timings::{share, Timings};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "ai_performance_metrics";
@@ -90,18 +90,15 @@ pub static TIMINGS: Timings = Timings {
 pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreError> {
     store
         .query(move |conn| {
-            let (from, to) = (window.from_us(), window.to_us());
-            if timings::serves(from, to) {
-                if let Some(s) = TIMINGS.read(conn, from, to, true)? {
-                    return Ok(Headline {
-                        calls: s.calls,
-                        cache_hit_rate: share(s.hits, s.calls),
-                        p75_duration: s.durations.quantile(0.75),
-                        error_rate: share(s.failed, s.calls),
-                        tokens: s.tokens,
-                        estimated: &["ai.p75_duration"],
-                    });
-                }
+            if let Some(s) = TIMINGS.long_window(conn, window.from_us(), window.to_us())? {
+                return Ok(Headline {
+                    calls: s.calls,
+                    cache_hit_rate: share(s.hits, s.calls),
+                    p75_duration: s.durations.quantile(0.75),
+                    error_rate: share(s.failed, s.calls),
+                    tokens: s.tokens,
+                    estimated: &["ai.p75_duration"],
+                });
             }
             let t = totals(conn, &window)?;
             Ok(Headline {

@@ -4,7 +4,7 @@ use duckdb::{params, Connection};
 use serde::Serialize;
 
 use crate::http::window::{Report, Window};
-use crate::store::timings::{self, share, Timings};
+use crate::store::timings::{share, Timings};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
 const TABLE: &str = "database_performance_metrics";
@@ -77,23 +77,20 @@ pub async fn headline(
 ) -> Result<Headline, StoreError> {
     store
         .query(move |conn| {
-            let (from, to) = (window.from_us(), window.to_us());
-            if timings::serves(from, to) {
-                if let Some(s) = TIMINGS.read(conn, from, to, true)? {
-                    let slow = s.durations.count_above(slow_threshold);
-                    return Ok(Headline {
-                        queries: s.calls,
-                        slow,
-                        slow_rate: share(slow, s.calls),
-                        p95_duration: s.durations.quantile(0.95),
-                        slow_threshold,
-                        estimated: &[
-                            "database.slow",
-                            "database.slow_rate",
-                            "database.p95_duration",
-                        ],
-                    });
-                }
+            if let Some(s) = TIMINGS.long_window(conn, window.from_us(), window.to_us())? {
+                let slow = s.durations.count_above(slow_threshold);
+                return Ok(Headline {
+                    queries: s.calls,
+                    slow,
+                    slow_rate: share(slow, s.calls),
+                    p95_duration: s.durations.quantile(0.95),
+                    slow_threshold,
+                    estimated: &[
+                        "database.slow",
+                        "database.slow_rate",
+                        "database.p95_duration",
+                    ],
+                });
             }
             let t = totals(conn, &window, slow_threshold)?;
             Ok(Headline {

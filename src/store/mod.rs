@@ -105,6 +105,19 @@ impl StoreOptions {
     }
 }
 
+/// How many keys (`keys`, columns of `table`) stand in more than one row: a roll-up
+/// that folds into its rows keeps none.
+#[cfg(test)]
+pub fn repeated_keys(conn: &Connection, table: &str, keys: &str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        &format!(
+            "SELECT count(*) FROM (SELECT {keys} FROM {table} GROUP BY ALL HAVING count(*) > 1)"
+        ),
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Runs `f` in one transaction on `conn`: committed when it succeeds, rolled back when it
 /// fails. The connection must not be in a transaction already.
 pub fn in_transaction<T, E: From<duckdb::Error>>(

@@ -7,7 +7,7 @@
 //! A window reads its whole UTC days from the roll-up, and from the rows its partial
 //! first and last day and what the fold has not reached yet, so 30 days of millions of
 //! timings cost about one day of rows. Counts stay exact; percentiles come from the
-//! buckets (within 2%), which is why short windows keep the exact path (`serves`).
+//! buckets (within 2%), which is why short windows keep the exact path (`long_window`).
 
 use std::time::Duration;
 
@@ -61,12 +61,6 @@ impl Summary {
 /// `part` of `whole` as a fraction; none of none is no rate.
 pub fn share(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
-}
-
-/// Whether a window is long enough to read from the roll-up: up to two days the rows are
-/// few and the percentiles stay exact.
-pub fn serves(from_us: i64, to_us: i64) -> bool {
-    to_us - from_us > 2 * DAY_US
 }
 
 impl Timings {
@@ -151,6 +145,20 @@ impl Timings {
         store.every(FOLD_EVERY, "timing roll-up", move |store| async move {
             self.catch_up(&store).await.map(drop)
         });
+    }
+
+    /// A window of more than two days from the roll-up (`read`); `None` for shorter ones,
+    /// where the rows are few and their percentiles stay exact, or when `read` declines.
+    pub fn long_window(
+        &self,
+        conn: &Connection,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Option<Summary>, StoreError> {
+        if to_us - from_us <= 2 * DAY_US {
+            return Ok(None);
+        }
+        self.read(conn, from_us, to_us, true)
     }
 
     /// `[from_us, to_us)` from the roll-up for its whole UTC days and the rows for the
@@ -287,12 +295,10 @@ mod tests {
                 assert_eq!(all.calls, 86 * 30);
                 // Every fourth call failed and every third hit the cache: 8 and 10 an hour.
                 assert_eq!((all.failed, all.hits), (86 * 8, 86 * 10));
-                let dupes: i64 = conn.query_row(
-                    "SELECT count(*) FROM (SELECT stream, day, bucket FROM timing_rollup GROUP BY ALL HAVING count(*) > 1)",
-                    [],
-                    |r| r.get(0),
-                )?;
-                assert_eq!(dupes, 0);
+                assert_eq!(
+                    crate::store::repeated_keys(conn, "timing_rollup", "stream, day, bucket")?,
+                    0
+                );
                 Ok(())
             })
             .await
