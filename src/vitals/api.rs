@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
 use super::ingest::PerformanceItem;
-use super::query::{self, Filter, Stat};
+use super::query::{Filter, Reads, Stat};
 use super::{Device, Metric};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
@@ -112,10 +112,6 @@ impl VitalsQuery {
     }
 }
 
-fn exact_max(state: &AppState) -> u64 {
-    state.config.performance.exact_max_samples
-}
-
 /// `GET /api/analytics/performance`: totals, every metric at `stat`, score, trend, rows.
 #[utoipa::path(get, path = "/api/analytics/performance", tag = "Performance",
     summary = "Web vitals: totals, each metric at `stat` with its shares and rating, the 0-100 score, \
@@ -129,14 +125,7 @@ pub async fn get(
     Params(q): Params<VitalsQuery>,
 ) -> Result<Response, ApiError> {
     let (f, stat) = q.parts();
-    read.json(query::summary(
-        &state.store,
-        window,
-        f,
-        stat,
-        exact_max(&state),
-    ))
-    .await
+    read.json(Reads::of(&state).summary(window, f, stat)).await
 }
 
 /// `GET /api/analytics/performance/routes`: route × device, ranked by opportunity.
@@ -152,14 +141,7 @@ pub async fn routes(
     Params(q): Params<VitalsQuery>,
 ) -> Result<Response, ApiError> {
     let (f, stat) = q.parts();
-    read.json(query::groups(
-        &state.store,
-        window,
-        f,
-        stat,
-        exact_max(&state),
-    ))
-    .await
+    read.json(Reads::of(&state).groups(window, f, stat)).await
 }
 
 /// `GET /api/analytics/performance/histogram?metric=lcp`.
@@ -175,12 +157,6 @@ pub async fn histogram(
 ) -> Result<Response, ApiError> {
     let metric = q.metric.map_or(Metric::Lcp, |m| m.0);
     let f = filter(q.route, q.device);
-    read.json(query::histogram(
-        &state.store,
-        window,
-        f,
-        metric,
-        exact_max(&state),
-    ))
-    .await
+    read.json(Reads::of(&state).histogram(window, f, metric))
+        .await
 }

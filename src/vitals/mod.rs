@@ -56,8 +56,7 @@ pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
 /// and whether those are estimates (read from the roll-up, as the Performance page reads
 /// long windows over more than `performance.exact_max_samples` samples).
 pub async fn headline(state: &AppState, window: Window) -> Result<(Headline, bool), StoreError> {
-    let exact_max = state.config.performance.exact_max_samples;
-    query::headline(&state.store, window, exact_max).await
+    query::Reads::of(state).headline(window).await
 }
 
 /// A web-vitals metric, with the thresholds web.dev publishes for it.

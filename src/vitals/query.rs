@@ -8,69 +8,92 @@ use duckdb::Connection;
 use super::stats::{Groups, Histogram, Summary};
 use super::{exact, rolled, rollup, Metric};
 use crate::http::window::Window;
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
 pub use super::exact::Headline;
 pub use super::filter::{Filter, Stat};
 
-pub async fn summary(
-    store: &Store,
-    window: Window,
-    filter: Filter,
-    stat: Stat,
-    exact_max: u64,
-) -> Result<Summary, StoreError> {
-    store
-        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
-            Some(done) => rolled::summary(conn, &window, &filter, stat, done),
-            None => exact::summary(conn, &window, &filter, stat),
-        })
-        .await
+/// The web-vitals reads of one store: each takes the roll-up path over windows holding
+/// more than `exact_max` samples it covers, else the exact path.
+pub struct Reads {
+    pub store: Store,
+    pub exact_max: u64,
 }
 
-pub async fn groups(
-    store: &Store,
-    window: Window,
-    filter: Filter,
-    stat: Stat,
-    exact_max: u64,
-) -> Result<Groups, StoreError> {
-    store
-        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
-            Some(done) => rolled::groups(conn, &window, &filter, stat, done),
-            None => exact::groups(conn, &window, &filter, stat),
-        })
-        .await
-}
+impl Reads {
+    pub fn of(state: &AppState) -> Reads {
+        Reads {
+            store: state.store.clone(),
+            exact_max: state.config.performance.exact_max_samples,
+        }
+    }
 
-pub async fn histogram(
-    store: &Store,
-    window: Window,
-    filter: Filter,
-    metric: Metric,
-    exact_max: u64,
-) -> Result<Histogram, StoreError> {
-    store
-        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
-            Some(done) => rolled::histogram(conn, &window, &filter, metric, done),
-            None => exact::histogram(conn, &window, &filter, metric),
-        })
-        .await
-}
+    /// Runs `rolled` (given where the roll-up ends) or `exact` on a read connection.
+    async fn either<T: Send + 'static>(
+        &self,
+        window: Window,
+        filter: Filter,
+        rolled: impl FnOnce(&Connection, &Window, &Filter, i64) -> Result<T, StoreError>
+            + Send
+            + 'static,
+        exact: impl FnOnce(&Connection, &Window, &Filter) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let exact_max = self.exact_max;
+        self.store
+            .query(move |conn| match rollup_end(conn, &window, exact_max)? {
+                Some(done) => rolled(conn, &window, &filter, done),
+                None => exact(conn, &window, &filter),
+            })
+            .await
+    }
 
-/// Each metric's p75 over `window`, for the dashboard's overview; whether it came from
-/// the roll-up (then within 2%, and counted over the window's whole first day).
-pub async fn headline(
-    store: &Store,
-    window: Window,
-    exact_max: u64,
-) -> Result<(Headline, bool), StoreError> {
-    store
-        .query(move |conn| match rollup_end(conn, &window, exact_max)? {
-            Some(done) => Ok((rolled::headline(conn, &window, done)?, true)),
-            None => Ok((exact::headline(conn, &window)?, false)),
-        })
+    pub async fn summary(&self, w: Window, f: Filter, stat: Stat) -> Result<Summary, StoreError> {
+        self.either(
+            w,
+            f,
+            move |c, w, f, done| rolled::summary(c, w, f, stat, done),
+            move |c, w, f| exact::summary(c, w, f, stat),
+        )
         .await
+    }
+
+    pub async fn groups(&self, w: Window, f: Filter, stat: Stat) -> Result<Groups, StoreError> {
+        self.either(
+            w,
+            f,
+            move |c, w, f, done| rolled::groups(c, w, f, stat, done),
+            move |c, w, f| exact::groups(c, w, f, stat),
+        )
+        .await
+    }
+
+    pub async fn histogram(
+        &self,
+        w: Window,
+        f: Filter,
+        metric: Metric,
+    ) -> Result<Histogram, StoreError> {
+        self.either(
+            w,
+            f,
+            move |c, w, f, done| rolled::histogram(c, w, f, metric, done),
+            move |c, w, f| exact::histogram(c, w, f, metric),
+        )
+        .await
+    }
+
+    /// Each metric's p75 over `w`, for the dashboard's overview; whether it came from the
+    /// roll-up (then within 2%, and counted over the window's whole first day).
+    pub async fn headline(&self, w: Window) -> Result<(Headline, bool), StoreError> {
+        self.either(
+            w,
+            Filter::default(),
+            |c, w, _, done| Ok((rolled::headline(c, w, done)?, true)),
+            |c, w, _| Ok((exact::headline(c, w)?, false)),
+        )
+        .await
+    }
 }
 
 /// Where the roll-up ends, when `w` holds more than `exact_max` samples it covers: then
