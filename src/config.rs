@@ -154,7 +154,7 @@ section! {
         recommendations_days: u32 = 0
             => "days of recorded scaling recommendations kept";
         rollup_days: u32 = 0
-            => "days of the daily roll-ups (web vitals, active people, growth events and people) kept, so old trends stay visible after raw rows go; 0 keeps everything";
+            => "days of the daily roll-ups (web vitals, active people, growth events and people, AI call and query durations) kept, so old trends stay visible after raw rows go; 0 keeps everything";
         batch_rows: u32 = 50_000
             => "rows deleted per transaction while pruning (smaller stalls ingest less)";
     }
