@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::store::profiles::TOP_SEQ;
 use crate::store::{Store, StoreError, Stream};
 
 /// A file format for export and import.
@@ -92,7 +93,7 @@ fn select(stream: Stream, span: Span) -> String {
     let (table, age) = (stream.table(), stream.age_column());
     let columns = match stream {
         // `seq` is the writer's commit-order number; an import numbers rows afresh.
-        Stream::Events => "* EXCLUDE (seq)",
+        Stream::Events | Stream::Ai | Stream::Database => "* EXCLUDE (seq)",
         _ => "*",
     };
     // Numbers we computed, never text from a request.
@@ -147,12 +148,10 @@ pub async fn import_from(
         String::new()
     };
     let sql = match stream {
-        Stream::Events => format!(
+        // Numbered after every stored row, so the roll-ups and profiles fold them in.
+        Stream::Events | Stream::Ai | Stream::Database => format!(
             "INSERT INTO {table} BY NAME \
-             SELECT COLUMNS(lambda c: c <> 'seq'), \
-                (SELECT greatest(coalesce((SELECT max(seq) FROM user_events), 0), \
-                    coalesce((SELECT max(seq) FROM user_profile_watermark), 0))) \
-                + row_number() OVER () AS seq \
+             SELECT COLUMNS(lambda c: c <> 'seq'), (SELECT {TOP_SEQ}) + row_number() OVER () AS seq \
              FROM {source} src{fresh}"
         ),
         _ => format!("INSERT INTO {table} BY NAME SELECT * FROM {source} src{fresh}"),
@@ -189,7 +188,7 @@ mod tests {
         );
         assert!("xml".parse::<Format>().is_err());
         let all = select(Stream::Ai, Span::default());
-        assert_eq!(all, "SELECT * FROM ai_performance_metrics");
+        assert_eq!(all, "SELECT * EXCLUDE (seq) FROM ai_performance_metrics");
         let some = select(
             Stream::Events,
             Span {

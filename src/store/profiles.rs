@@ -13,15 +13,15 @@ use duckdb::{params, Connection};
 
 /// The highest number stored in any numbered table (events, AI calls, query timings).
 pub fn next_seq(conn: &Connection) -> duckdb::Result<i64> {
-    conn.query_row(
-        "SELECT greatest(coalesce((SELECT max(seq) FROM user_events), 0), \
-         coalesce((SELECT max(seq) FROM user_profile_watermark), 0), \
-         coalesce((SELECT max(seq) FROM ai_performance_metrics), 0), \
-         coalesce((SELECT max(seq) FROM database_performance_metrics), 0))",
-        [],
-        |r| r.get(0),
-    )
+    conn.query_row(&format!("SELECT {TOP_SEQ}"), [], |r| r.get(0))
 }
+
+/// SQL: the highest number stored in any numbered table, for `next_seq` and for rows
+/// added outside the writer (import), which must number after it.
+pub const TOP_SEQ: &str = "greatest(coalesce((SELECT max(seq) FROM user_events), 0), \
+     coalesce((SELECT max(seq) FROM user_profile_watermark), 0), \
+     coalesce((SELECT max(seq) FROM ai_performance_metrics), 0), \
+     coalesce((SELECT max(seq) FROM database_performance_metrics), 0))";
 
 /// One user's profile, folded part and newer events merged. Parameters: the watermark
 /// (`watermark`, passed as a value so the scan skips older row groups by their `seq`

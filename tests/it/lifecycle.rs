@@ -534,3 +534,53 @@ fn cli_export_and_import_round_trip() {
         assert_eq!(got, want, "{format}");
     }
 }
+
+/// AI calls imported into a data dir whose roll-ups have begun are numbered after every
+/// stored row, so the overview's long windows (read from the roll-up) count them.
+#[test]
+fn imported_ai_calls_reach_the_overview_of_a_week() {
+    let three_days_ago = chrono::Utc::now().timestamp_millis() - 3 * 86_400_000;
+    let src = tempfile::tempdir().unwrap();
+    let s = Server::start_in(src.path(), &[], &[]);
+    let calls: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({ "model": "m", "duration": 100 + i, "tokens": 10,
+                    "timestamp": three_days_ago + i * 60_000 })
+        })
+        .collect();
+    let r = s.post_json("/api/analytics/ai-performance", &Value::Array(calls));
+    assert_eq!(r.status(), 200, "{:?}", r.text());
+    assert!(s.terminate().success());
+    let file = src.path().join("ai.jsonl");
+    succeeded(
+        bin()
+            .args(["export", "--stream", "ai", "--out"])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(src.path().join("data"))
+            .output()
+            .unwrap(),
+    );
+    // The destination has run once: its roll-ups have begun (at nothing).
+    let dst = tempfile::tempdir().unwrap();
+    let d = Server::start_in(dst.path(), &[], &[]);
+    assert_eq!(d.get_json("/api/overview?range=7d")["ai"]["calls"], 0);
+    assert!(d.terminate().success());
+    succeeded(
+        bin()
+            .args(["import", "--stream", "ai"])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dst.path().join("data"))
+            .output()
+            .unwrap(),
+    );
+    let d = Server::start_in(dst.path(), &[], &[]);
+    let overview = d.get_json("/api/overview?range=7d");
+    assert_eq!(overview["ai"]["calls"], 40, "{overview}");
+    assert_eq!(overview["ai"]["tokens"], 400);
+    let p75 = overview["ai"]["p75_duration"].as_f64().unwrap();
+    assert!((p75 - 129.0).abs() / 129.0 <= 0.03, "p75 {p75}");
+    let estimated = overview["estimated"].as_array().unwrap();
+    assert!(estimated.contains(&json!("ai.p75_duration")), "{overview}");
+}
