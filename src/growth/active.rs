@@ -1,5 +1,5 @@
 //! Active people per day: DAU, WAU (7 days ending that day), MAU (30 days) and
-//! stickiness (DAU / MAU), from one pass over distinct (person, day) pairs.
+//! stickiness (DAU / MAU), from a bit mask of each person's active days.
 
 use duckdb::types::Value;
 use duckdb::Connection;
@@ -52,17 +52,47 @@ pub struct Active {
     pub series: Vec<DayRow>,
 }
 
-/// Each active day `a` of a person covers days `[a, min(a + w, next active day))` of a
-/// w-day window: summing +1/-1 at those edges and a running total gives the distinct
-/// people of every window without comparing every day with every other.
-pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
+/// The most days one person's bit mask holds: a range of up to 35 days plus the 29 days
+/// before it that its first MAU needs. Longer ranges take the edges below.
+pub const MASK_DAYS: i64 = 64;
+
+/// Whether `spec` fits a mask (see `masks`).
+fn fits_mask(spec: &ActiveSpec) -> bool {
+    spec.last_day() - (spec.first_day() - (MONTH_DAYS - 1)) < MASK_DAYS
+}
+
+/// The distinct (person, day) pairs read from the events alone.
+fn pairs_raw(spec: &ActiveSpec) -> (String, Vec<Value>) {
     let day = Interval::Day.sql("epoch_us(event_time::TIMESTAMP)", spec.offset_us);
     let d = format!(
-        "SELECT DISTINCT hash(visitor_id) AS v, {day} AS day FROM user_events \
+        "SELECT hash(visitor_id) AS v, {day} AS day FROM user_events \
          WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL"
     );
     let from = Interval::Day.start(spec.first_day() - (MONTH_DAYS - 1), spec.offset_us);
-    (edges(&d), vec![ts_param(from), ts_param(spec.to_us)])
+    (d, vec![ts_param(from), ts_param(spec.to_us)])
+}
+
+/// The statement over the events alone (any UTC offset): per-person masks when the range
+/// fits one, else the edges.
+pub fn sql(spec: &ActiveSpec) -> (String, Vec<Value>) {
+    let (d, p) = pairs_raw(spec);
+    match fits_mask(spec) {
+        true => (masks(spec, &d), p),
+        false => (edges(&format!("SELECT DISTINCT * FROM ({d})")), p),
+    }
+}
+
+/// Per person, one bit per day from 29 days before the range to its last day (a 30-day
+/// range needs 60), then the people per distinct mask: one hash aggregate over the
+/// (person, day) pairs and a few thousand rows out, instead of a window over every pair
+/// (the edges below; 400 ms against 50 ms on the 10M-event demo file). `summarise_masks`
+/// reads DAU/WAU/MAU off the masks. Duplicate pairs are harmless (a bit set twice).
+fn masks(spec: &ActiveSpec, d: &str) -> String {
+    let lo = spec.first_day() - (MONTH_DAYS - 1);
+    format!(
+        "SELECT m, count(*) FROM (SELECT bit_or(1::UBIGINT << (day - {lo})::UBIGINT) AS m \
+         FROM ({d}) GROUP BY v) GROUP BY m"
+    )
 }
 
 /// The same in UTC days over the `rollup` of active days folded up to event number
@@ -74,9 +104,9 @@ pub fn sql_rolled(spec: &ActiveSpec, done: i64) -> (String, Vec<Value>) {
     let (from, last_start) = (Interval::Day.start(lo, 0), Interval::Day.start(last, 0));
     let d = format!(
         "SELECT v, day FROM active_days WHERE day >= ? AND day < ? \
-         UNION SELECT hash(visitor_id), {day} FROM user_events \
+         UNION ALL SELECT hash(visitor_id), {day} FROM user_events \
            WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL \
-         UNION SELECT hash(visitor_id), {day} FROM user_events \
+         UNION ALL SELECT hash(visitor_id), {day} FROM user_events \
            WHERE seq > ? AND event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL"
     );
     let p = vec![
@@ -88,7 +118,10 @@ pub fn sql_rolled(spec: &ActiveSpec, done: i64) -> (String, Vec<Value>) {
         ts_param(from),
         ts_param(last_start),
     ];
-    (edges(&d), p)
+    match fits_mask(spec) {
+        true => (masks(spec, &d), p),
+        false => (edges(&format!("SELECT DISTINCT * FROM ({d})")), p),
+    }
 }
 
 /// DAU/WAU/MAU edges per day from `d`, the distinct (person, day) pairs.
@@ -117,6 +150,13 @@ pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Active, StoreErr
     };
     let mut stmt = conn.prepare(&text)?;
     let mut rows = stmt.query(duckdb::params_from_iter(params))?;
+    if fits_mask(spec) {
+        let mut masks = Vec::new();
+        while let Some(r) = rows.next()? {
+            masks.push((r.get::<_, u64>(0)?, r.get::<_, i64>(1)?.max(0) as u64));
+        }
+        return Ok(summarise_masks(spec, &masks));
+    }
     let mut deltas = Vec::new();
     while let Some(r) = rows.next()? {
         deltas.push((
@@ -125,6 +165,39 @@ pub fn run_sync(conn: &Connection, spec: &ActiveSpec) -> Result<Active, StoreErr
         ));
     }
     Ok(summarise(spec, &deltas))
+}
+
+/// DAU/WAU/MAU per day from (mask, people) pairs, bit `i` of a mask being day
+/// `first_day - 29 + i` (see `masks`): the people whose mask has a bit in the window.
+pub fn summarise_masks(spec: &ActiveSpec, masks: &[(u64, u64)]) -> Active {
+    let lo = spec.first_day() - (MONTH_DAYS - 1);
+    let (first, last) = (spec.first_day(), spec.last_day());
+    let window = |i: i64, w: i64| -> u64 {
+        // Bits i-w+1..=i; i < 64 and w <= 30 < i + 1 for every day of the range.
+        let upto = if i >= 63 {
+            u64::MAX
+        } else {
+            (1u64 << (i + 1)) - 1
+        };
+        let below = (1u64 << (i + 1 - w)) - 1;
+        upto & !below
+    };
+    let mut deltas = Vec::with_capacity((last - first + 1) as usize);
+    let mut prev = [0i64; 3];
+    for day in first..=last {
+        let i = day - lo;
+        let (d, w, m) = (window(i, 1), window(i, WEEK_DAYS), window(i, MONTH_DAYS));
+        let mut n = [0i64; 3];
+        for &(mask, people) in masks {
+            let people = people as i64;
+            n[0] += people * i64::from(mask & d != 0);
+            n[1] += people * i64::from(mask & w != 0);
+            n[2] += people * i64::from(mask & m != 0);
+        }
+        deltas.push((day, [n[0] - prev[0], n[1] - prev[1], n[2] - prev[2]]));
+        prev = n;
+    }
+    summarise(spec, &deltas)
 }
 
 /// Running totals of the edges, one row per day of the range.

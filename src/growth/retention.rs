@@ -101,11 +101,95 @@ pub async fn run(store: &Store, spec: RetentionSpec) -> Result<Retention, StoreE
     store.query(move |conn| run_sync(conn, &spec)).await
 }
 
+/// Whether `spec` can be read from the active-days roll-up: any event starts and any
+/// event returns, in UTC buckets (the roll-up holds UTC days). Then a person's cohort is
+/// the bucket of their first active day in the range and they are retained in period k
+/// when they have an active day in bucket k after it (period 0 always: the first event is
+/// itself a return at or after it), which is what the events give.
+fn from_active_days(spec: &RetentionSpec) -> bool {
+    spec.start_event.is_none() && spec.return_event.is_none() && spec.offset_us == 0
+}
+
+/// Per person a mask of the buckets they were active in (bit i: bucket `first + i`; at
+/// most `MAX_PERIODS + 1` = 61 bits), then the people per distinct mask. Whole UTC days
+/// of the range come from `active_days` folded up to event number `done`; the last
+/// (partial) day and the events the fold has not reached yet from `user_events`.
+/// Duplicate (person, day) pairs are harmless: a bit set twice.
+pub fn sql_rolled(spec: &RetentionSpec, done: i64) -> (String, Vec<Value>) {
+    let day_us = super::time::DAY_US;
+    let bucket = spec.interval.sql(&format!("(day * {day_us})"), 0);
+    let first = spec.first_bucket();
+    let (from, to) = (spec.from_us(), spec.to_us);
+    // `from` is a UTC bucket start, so a whole day; the last day may be partial.
+    let last = (to - 1).div_euclid(day_us);
+    let last_start = last * day_us;
+    let day = "epoch_us(event_time::TIMESTAMP) // 86400000000";
+    let s = format!(
+        "SELECT m, count(*) FROM (SELECT bit_or(1::UBIGINT << ({bucket} - {first})::UBIGINT) AS m FROM ( \
+           SELECT v, day FROM active_days WHERE day >= ? AND day < ? \
+           UNION ALL SELECT hash(visitor_id), {day} FROM user_events \
+             WHERE event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL \
+           UNION ALL SELECT hash(visitor_id), {day} FROM user_events \
+             WHERE seq > ? AND event_time >= ? AND event_time < ? AND visitor_id IS NOT NULL \
+         ) GROUP BY v) GROUP BY m"
+    );
+    let p = vec![
+        Value::BigInt(from.div_euclid(day_us)),
+        Value::BigInt(last),
+        ts_param(last_start.max(from)),
+        ts_param(to),
+        Value::BigInt(done),
+        ts_param(from),
+        ts_param(last_start.max(from)),
+    ];
+    (s, p)
+}
+
+/// Sizes and retained people per cohort from (mask, people) pairs (see `sql_rolled`).
+pub fn fold_masks(width: usize, masks: &[(u64, u64)]) -> (Vec<u64>, Vec<Vec<u64>>) {
+    let mut sizes = vec![0u64; width];
+    let mut kept = vec![vec![0u64; width]; width];
+    for &(mask, people) in masks {
+        if mask == 0 {
+            continue;
+        }
+        let c = mask.trailing_zeros() as usize;
+        if c >= width {
+            continue;
+        }
+        sizes[c] += people;
+        let mut rest = mask;
+        while rest != 0 {
+            let b = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            if let Some(slot) = kept[c].get_mut(b - c) {
+                *slot += people;
+            }
+        }
+    }
+    (sizes, kept)
+}
+
 pub fn run_sync(conn: &Connection, spec: &RetentionSpec) -> Result<Retention, StoreError> {
-    let (text, params) = sql(spec);
     let first = spec.first_bucket();
     let last = spec.last_bucket();
     let width = (spec.periods + 1) as usize;
+    let rolled = match from_active_days(spec) {
+        true => super::rollup::done(conn)?,
+        false => None,
+    };
+    if let Some(done) = rolled {
+        let (text, params) = sql_rolled(spec, done);
+        let mut stmt = conn.prepare(&text)?;
+        let mut rows = stmt.query(duckdb::params_from_iter(params))?;
+        let mut masks = Vec::new();
+        while let Some(r) = rows.next()? {
+            masks.push((r.get::<_, u64>(0)?, r.get::<_, i64>(1)?.max(0) as u64));
+        }
+        let (sizes, kept) = fold_masks(width, &masks);
+        return Ok(table(spec, first, last, &sizes, &kept));
+    }
+    let (text, params) = sql(spec);
     let mut sizes = vec![0u64; width];
     let mut kept = vec![vec![0u64; width]; width];
     let mut stmt = conn.prepare(&text)?;

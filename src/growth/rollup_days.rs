@@ -51,7 +51,7 @@ pub struct Entry {
 
 /// A small multiplicative hasher for the accumulator's integer keys.
 #[derive(Default)]
-struct Fx(u64);
+pub(super) struct Fx(u64);
 
 impl Hasher for Fx {
     fn write(&mut self, bytes: &[u8]) {
@@ -191,7 +191,7 @@ impl Acc {
     }
 }
 
-fn text_at(col: &dyn Array, r: usize) -> String {
+pub(super) fn text_at(col: &dyn Array, r: usize) -> String {
     if let Some(s) = col.as_string_opt::<i32>() {
         return s.value(r).to_string();
     }

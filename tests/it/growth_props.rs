@@ -242,6 +242,85 @@ fn check_active(evs: &[Ev], spec: &ActiveSpec, got: &active::Active) -> Result<(
     Ok(())
 }
 
+/// The cohort table of `got` against the definition, counted by hand from the events.
+fn check_retention(
+    evs: &[Ev],
+    spec: &RetentionSpec,
+    got: &retention::Retention,
+) -> Result<(), TestCaseError> {
+    // Reference: straight from the definition.
+    let (from, to, off, interval) = (spec.from_us(), spec.to_us, spec.offset_us, spec.interval);
+    let first = spec.first_bucket();
+    let width = spec.periods as usize + 1;
+    let mut sizes = vec![0u64; width];
+    let mut kept = vec![vec![0u64; width]; width];
+    for p in 0u8..6 {
+        let mine: Vec<&Ev> = evs
+            .iter()
+            .filter(|e| e.person == p && e.t >= from && e.t < to)
+            .collect();
+        let Some(t0) = mine
+            .iter()
+            .filter(|e| {
+                spec.start_event
+                    .as_deref()
+                    .is_none_or(|s| NAMES[e.name] == s)
+            })
+            .map(|e| e.t)
+            .min()
+        else {
+            continue;
+        };
+        let b0 = interval.bucket(t0, off);
+        let c = (b0 - first) as usize;
+        sizes[c] += 1;
+        for (k, slot) in kept[c].iter_mut().enumerate() {
+            let hit = mine.iter().any(|e| {
+                spec.return_event
+                    .as_deref()
+                    .is_none_or(|r| NAMES[e.name] == r)
+                    && e.t >= t0
+                    && interval.bucket(e.t, off) == b0 + k as i64
+            });
+            if hit {
+                *slot += 1;
+            }
+        }
+    }
+    prop_assert_eq!(got.cohorts.len(), width);
+    for (c, cohort) in got.cohorts.iter().enumerate() {
+        prop_assert_eq!(cohort.size, sizes[c], "cohort {}", c);
+        let observable = width - c;
+        for k in 0..width {
+            let want = (k < observable).then_some(kept[c][k]);
+            prop_assert_eq!(cohort.retained[k], want, "cohort {} period {}", c, k);
+        }
+        prop_assert_eq!(
+            cohort.start.clone(),
+            chrono::DateTime::from_timestamp_micros(interval.start(first + c as i64, off))
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+    }
+    for k in 0..width {
+        let (mut n, mut d) = (0u64, 0u64);
+        for c in 0..(width - k) {
+            n += kept[c][k];
+            d += sizes[c];
+        }
+        let want = (d > 0).then(|| n as f64 / d as f64);
+        prop_assert!(
+            close(got.retention[k], want),
+            "period {}: {:?} vs {:?}",
+            k,
+            got.retention[k],
+            want
+        );
+        prop_assert!(close(got.churn[k], want.map(|r| 1.0 - r)));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
@@ -312,51 +391,37 @@ proptest! {
             offset_us: offset_min * MINUTE_US,
         };
         let got = with_store(&evs, |store, rt| rt.block_on(retention::run(store, spec.clone()))).unwrap();
-        // Reference: straight from the definition.
-        let (from, to, off) = (spec.from_us(), spec.to_us, spec.offset_us);
-        let first = spec.first_bucket();
-        let width = periods as usize + 1;
-        let mut sizes = vec![0u64; width];
-        let mut kept = vec![vec![0u64; width]; width];
-        for p in 0u8..6 {
-            let mine: Vec<&Ev> = evs.iter().filter(|e| e.person == p && e.t >= from && e.t < to).collect();
-            let Some(t0) = mine.iter().filter(|e| start.is_none_or(|s| e.name == s)).map(|e| e.t).min() else { continue };
-            let b0 = interval.bucket(t0, off);
-            let c = (b0 - first) as usize;
-            sizes[c] += 1;
-            for (k, slot) in kept[c].iter_mut().enumerate() {
-                let hit = mine.iter().any(|e| {
-                    ret.is_none_or(|r| e.name == r) && e.t >= t0 && interval.bucket(e.t, off) == b0 + k as i64
-                });
-                if hit {
-                    *slot += 1;
-                }
+        check_retention(&evs, &spec, &got)?;
+    }
+
+    /// The same through the roll-up of active days (any event starts and returns, UTC):
+    /// some events folded into it, the rest still only in `user_events`.
+    #[test]
+    fn retention_over_the_rollup_matches_reference(
+        evs in prop::collection::vec(ev(), 0..80),
+        folded in 0usize..80,
+        interval in prop_oneof![Just(Interval::Day), Just(Interval::Week), Just(Interval::Month)],
+        periods in 1u32..5,
+        to_day in 0i64..14,
+        to_jitter in prop_oneof![Just(0i64), Just(1), (0..24 * 60i64).prop_map(|m| m * MINUTE_US)],
+    ) {
+        let spec = RetentionSpec {
+            start_event: None,
+            return_event: None,
+            interval,
+            periods,
+            to_us: BASE + to_day * DAY_US + to_jitter,
+            offset_us: 0,
+        };
+        let cut = folded.min(evs.len());
+        let got = with_store(&evs[..cut], |store, rt| {
+            rt.block_on(growth_stack::growth::rollup::catch_up(store)).unwrap();
+            if cut < evs.len() {
+                rt.block_on(store.append(Batch::Events(rows(&evs[cut..])))).unwrap();
             }
-        }
-        prop_assert_eq!(got.cohorts.len(), width);
-        for (c, cohort) in got.cohorts.iter().enumerate() {
-            prop_assert_eq!(cohort.size, sizes[c], "cohort {}", c);
-            let observable = width - c;
-            for k in 0..width {
-                let want = (k < observable).then_some(kept[c][k]);
-                prop_assert_eq!(cohort.retained[k], want, "cohort {} period {}", c, k);
-            }
-            prop_assert_eq!(
-                cohort.start.clone(),
-                chrono::DateTime::from_timestamp_micros(interval.start(first + c as i64, off)).unwrap()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            );
-        }
-        for k in 0..width {
-            let (mut n, mut d) = (0u64, 0u64);
-            for c in 0..(width - k) {
-                n += kept[c][k];
-                d += sizes[c];
-            }
-            let want = (d > 0).then(|| n as f64 / d as f64);
-            prop_assert!(close(got.retention[k], want), "period {}: {:?} vs {:?}", k, got.retention[k], want);
-            prop_assert!(close(got.churn[k], want.map(|r| 1.0 - r)));
-        }
+            rt.block_on(retention::run(store, spec.clone()))
+        }).unwrap();
+        check_retention(&evs, &spec, &got)?;
     }
 
     #[test]
