@@ -44,6 +44,16 @@ pub enum Command {
     Import(ImportArgs),
     /// Build a working data dir (--data-dir) from a backup folder, checking every table's row count.
     Restore(RestoreArgs),
+    /// Copy the data dir's events and conversions into ClickHouse (server stopped); resumable, checked by counts.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MigrateArgs {
+    /// The ClickHouse HTTP interface(s) to copy into, comma-separated (fail-over); the
+    /// database, user, password and cluster come from the `clickhouse.*` settings
+    #[arg(long = "to-clickhouse", value_name = "URL")]
+    pub to_clickhouse: String,
 }
 
 #[derive(Debug, Args, Clone)]

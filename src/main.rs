@@ -56,6 +56,7 @@ fn main() -> ExitCode {
             Some(Command::Export(args)) => lifecycle::export(&config, &args).await,
             Some(Command::Import(args)) => lifecycle::import(&config, &args).await,
             Some(Command::Restore(args)) => lifecycle::restore(&config, &args).await,
+            Some(Command::Migrate(args)) => lifecycle::migrate(&config, &args).await,
             Some(Command::Serve(_) | Command::Config(_)) => Ok(()),
         }
     });

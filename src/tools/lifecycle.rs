@@ -1,13 +1,14 @@
-//! `export`, `import` and `restore`: the data tools for a stopped server. They open the
+//! `export`, `import`, `restore` and `migrate`: the data tools for a stopped server. They open the
 //! data dir the config names, as the server would, and use the lifecycle capability's face.
 
 use std::path::Path;
 
 use crate::app;
-use crate::cli::{ExportArgs, ImportArgs, RestoreArgs};
+use crate::cli::{ExportArgs, ImportArgs, MigrateArgs, RestoreArgs};
 use crate::config::Config;
 use crate::http::params::{Instant, Range};
 use crate::lifecycle::{self, Format, Span};
+use crate::store::clickhouse::{copy, ClickHouse};
 use crate::store::Stream;
 
 type Error = Box<dyn std::error::Error>;
@@ -102,6 +103,38 @@ pub async fn restore(config: &Config, args: &RestoreArgs) -> Result<(), Error> {
         "restored {} into {} in {:.1} s; every table's count matches the backup's manifest",
         args.path.display(),
         restored.db_path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `migrate --to-clickhouse URL`: the file's events and conversions into ClickHouse.
+pub async fn migrate(config: &Config, args: &MigrateArgs) -> Result<(), Error> {
+    let mut cfg = config.clickhouse.clone();
+    cfg.url = args
+        .to_clickhouse
+        .split(',')
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if cfg.url.is_empty() {
+        return Err("--to-clickhouse needs the URL of a ClickHouse HTTP interface".into());
+    }
+    let ch = ClickHouse::connect(&cfg).await?;
+    let store = app::open_store(config).await?;
+    let started = std::time::Instant::now();
+    let result = copy::from_duckdb(&store, &ch).await;
+    store.close().await?;
+    for c in result? {
+        println!(
+            "{:<12} {:>12} rows in the file: {:>12} copied now, {:>12} already in ClickHouse; it holds {} over those hours",
+            c.table, c.rows, c.copied, c.already, c.in_clickhouse
+        );
+    }
+    println!(
+        "migrated {} into ClickHouse database {} in {:.1} s; every hour's count checked",
+        config.server.data_dir.display(),
+        ch.database(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

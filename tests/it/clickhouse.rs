@@ -411,3 +411,97 @@ fn kill_9_of_a_node_during_ingest_loses_no_acknowledged_event() {
         assert_eq!(stored.get(&format!("k{round}")), Some(&50), "batch {round}");
     }
 }
+
+/// `migrate --to-clickhouse`: a DuckDB node's events and conversions over three days land
+/// on the two shards; a second run copies nothing; events added to the file afterwards
+/// (hours already copied, and new ones) are topped up by id; a ClickHouse node then
+/// answers the funnel and the totals the DuckDB node gave.
+#[test]
+fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
+    let ch = ChCluster::start(2);
+    let dir = tempfile::tempdir().unwrap();
+    let duck = Server::start_in(dir.path(), &[], &[]);
+    let mut older = Vec::new();
+    for d in 1..=3 {
+        for i in 0..20 {
+            let at = day_start(d) + 3_600_000 + i * 60_000;
+            older.push(json!({ "event": "recipe_viewed", "userId": format!("u{i}"), "timestamp": at, "createdAt": iso(at) }));
+        }
+    }
+    assert_eq!(
+        duck.post_json("/api/analytics/events", &funnel_fixture(0))
+            .status(),
+        200
+    );
+    assert_eq!(
+        duck.post_json("/api/analytics/events", &funnel_fixture(1))
+            .status(),
+        200
+    );
+    assert_eq!(
+        duck.post_json("/api/analytics/events", &Value::Array(older))
+            .status(),
+        200
+    );
+    let conv = json!([{ "funnel": "checkout", "step": "paid", "userId": "p0" }]);
+    assert_eq!(
+        duck.post_json("/api/analytics/conversions", &conv).status(),
+        200
+    );
+    let want = duck.get_json("/api/analytics/events?range=7d")["totals"].clone();
+    assert_eq!(want["events"], 68);
+    assert!(duck.terminate().success());
+
+    // Every server of the cluster, as `clickhouse.url` lists them: without ZooKeeper the
+    // tables are created on each.
+    let urls = format!("{},{}", ch.url(0), ch.url(1));
+    let migrate = || {
+        let out = crate::helpers::succeeded(
+            crate::helpers::bin()
+                .args(["migrate", "--to-clickhouse", &urls])
+                .arg("--data-dir")
+                .arg(dir.path().join("data"))
+                .env("GROWTH_CLICKHOUSE_CLUSTER", CLUSTER)
+                .output()
+                .unwrap(),
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = migrate();
+    assert!(first.contains("68 copied now"), "{first}");
+    assert!(first.contains("1 copied now"), "{first}");
+    let on = |i| ch.count(i, "SELECT count() FROM growth.user_events_local");
+    let (s0, s1) = (on(0), on(1));
+    assert!(
+        s0 > 0 && s1 > 0 && s0 + s1 == 68,
+        "both shards: {s0} + {s1}"
+    );
+    let again = migrate();
+    assert!(
+        again.contains("0 copied now") && again.contains("68 already"),
+        "{again}"
+    );
+
+    // More events in the file, in an hour already copied and in a new one.
+    let duck = Server::start_in(dir.path(), &[], &[]);
+    let at = day_start(1) + 3_600_000 + 30_000;
+    let late = json!([
+        { "event": "recipe_viewed", "userId": "late", "timestamp": at, "createdAt": iso(at) },
+        { "event": "recipe_viewed", "userId": "late", "timestamp": at + 7_200_000, "createdAt": iso(at + 7_200_000) }
+    ]);
+    assert_eq!(duck.post_json("/api/analytics/events", &late).status(), 200);
+    let want = duck.get_json("/api/analytics/events?range=7d")["totals"].clone();
+    assert!(duck.terminate().success());
+    let third = migrate();
+    assert!(
+        third.contains("2 copied now") && third.contains("68 already"),
+        "{third}"
+    );
+    assert_eq!(on(0) + on(1), 70);
+
+    let (node, _d) = node(&ch, &[1, 0]);
+    assert_eq!(funnel_users(&node), [5, 2, 1]);
+    let got = node.get_json("/api/analytics/events?range=7d")["totals"].clone();
+    assert_eq!(got["events"], want["events"]);
+    assert_eq!(got["users"], want["users"]);
+}

@@ -17,6 +17,7 @@
 //! says which engine runs (`Store::clickhouse`). See README "Scale-out on ClickHouse".
 
 mod client;
+pub mod copy;
 pub mod escape;
 mod rows;
 mod schema;

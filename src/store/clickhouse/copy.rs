@@ -1,0 +1,231 @@
+//! `growth-stack migrate --to-clickhouse URL`: a DuckDB file's events and conversions
+//! copied into ClickHouse, so a user who moves to the ClickHouse engine keeps their
+//! history. The streams that stay in each node's DuckDB (web vitals, AI calls, query
+//! timings, ...) are not copied.
+//!
+//! Resumable by hour of event time: an hour whose row count in ClickHouse already equals
+//! the file's is skipped; any other hour is topped up with the rows whose id ClickHouse
+//! does not hold yet. So a run that stopped half-way (killed, ClickHouse down) is simply
+//! run again, nothing is copied twice, and rows ClickHouse received from live nodes meanwhile
+//! stay. At the end every hour is counted again on both sides: ClickHouse must hold at
+//! least the file's rows of each hour, or the command fails naming the hour.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use duckdb::{params, Connection};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{rows, time_range, ClickHouse};
+use crate::store::rows::{Batch, ConversionRow, EventRow};
+use crate::store::{Store, StoreError};
+
+const HOUR_US: i64 = 3_600_000_000;
+/// Inserts as ClickHouse-side group commits do: confirmed by every shard.
+const INSERT_SETTINGS: &[(&str, &str)] = &[("insert_distributed_sync", "1")];
+
+/// What one table's copy did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Copied {
+    pub table: &'static str,
+    /// Rows in the DuckDB file.
+    pub rows: u64,
+    /// Rows this run sent.
+    pub copied: u64,
+    /// Rows ClickHouse already held (an earlier run, or the same ids from elsewhere).
+    pub already: u64,
+    /// Rows ClickHouse holds afterwards over the file's hours.
+    pub in_clickhouse: u64,
+}
+
+/// Copies events, then conversions; see the module comment.
+pub async fn from_duckdb(store: &Store, ch: &ClickHouse) -> Result<Vec<Copied>, StoreError> {
+    let mut out = Vec::new();
+    for table in ["user_events", "conversions"] {
+        out.push(copy_table(store, ch, table).await?);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct HourCount {
+    h: i64,
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+fn ch_err(e: super::ChError) -> StoreError {
+    StoreError::ClickHouse(e)
+}
+
+async fn ch_hours(ch: &ClickHouse, table: &str) -> Result<HashMap<i64, u64>, StoreError> {
+    let rows: Vec<HourCount> = ch
+        .rows(&format!(
+            "SELECT toInt64(intDiv(event_time, {HOUR_US})) AS h, count() AS n FROM {} GROUP BY h",
+            ch.table(table)
+        ))
+        .await
+        .map_err(ch_err)?;
+    Ok(rows.into_iter().map(|r| (r.h, r.n)).collect())
+}
+
+/// The file's rows per hour of event time (the receive time where a row has none).
+fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT epoch_us(coalesce(event_time, created_at)::TIMESTAMP) // {HOUR_US} AS h, count(*) \
+         FROM {table} GROUP BY h ORDER BY h"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// SQL over `table`'s rows of hour `h` (its one `?`), in `EventRow`/`ConversionRow` order.
+fn hour_sql(table: &str) -> String {
+    let time = "coalesce(event_time, created_at)::TIMESTAMP";
+    let cols = match table {
+        "user_events" => {
+            "id::VARCHAR, user_id::VARCHAR, session_id, event, properties::VARCHAR, route, referrer, \
+             user_agent, ip, coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), \
+             epoch_us(created_at::TIMESTAMP), visitor_id, feature, browser, os, device, referrer_domain, \
+             utm_source, utm_medium, utm_campaign, epoch_us(event_time::TIMESTAMP)"
+        }
+        _ => {
+            "id::VARCHAR, user_id::VARCHAR, session_id, funnel, step, \
+             coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), epoch_us(created_at::TIMESTAMP), \
+             properties::VARCHAR, visitor_id, epoch_us(event_time::TIMESTAMP)"
+        }
+    };
+    format!("SELECT {cols} FROM {table} WHERE epoch_us({time}) // {HOUR_US} = ?")
+}
+
+fn uuid(s: String) -> Uuid {
+    // Ids are UUIDs in the schema; a malformed one cannot be stored there.
+    Uuid::parse_str(&s).unwrap_or_default()
+}
+
+/// The rows of hour `h` whose id is not in `skip`.
+fn read_hour(
+    conn: &Connection,
+    table: &str,
+    h: i64,
+    skip: &HashSet<String>,
+) -> Result<Batch, StoreError> {
+    let mut stmt = conn.prepare(&hour_sql(table))?;
+    let mut rows = stmt.query(params![h])?;
+    let (mut events, mut conversions) = (Vec::new(), Vec::new());
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        if skip.contains(&id) {
+            continue;
+        }
+        if table == "user_events" {
+            events.push(EventRow {
+                id: uuid(id),
+                user_id: r.get(1)?,
+                session_id: r.get(2)?,
+                event: r.get(3)?,
+                properties: r.get(4)?,
+                route: r.get(5)?,
+                referrer: r.get(6)?,
+                user_agent: r.get(7)?,
+                ip: r.get(8)?,
+                timestamp: r.get(9)?,
+                created_at: r.get(10)?,
+                visitor_id: r.get(11)?,
+                feature: r.get(12)?,
+                browser: r.get(13)?,
+                os: r.get(14)?,
+                device: r.get(15)?,
+                referrer_domain: r.get(16)?,
+                utm_source: r.get(17)?,
+                utm_medium: r.get(18)?,
+                utm_campaign: r.get(19)?,
+                event_time: r.get(20)?,
+            });
+        } else {
+            conversions.push(ConversionRow {
+                id: uuid(id),
+                user_id: r.get(1)?,
+                session_id: r.get(2)?,
+                funnel: r.get(3)?,
+                step: r.get(4)?,
+                timestamp: r.get(5)?,
+                created_at: r.get(6)?,
+                properties: r.get(7)?,
+                visitor_id: r.get(8)?,
+                event_time: r.get(9)?,
+            });
+        }
+    }
+    Ok(if table == "user_events" {
+        Batch::Events(events)
+    } else {
+        Batch::Conversions(conversions)
+    })
+}
+
+async fn copy_table(
+    store: &Store,
+    ch: &ClickHouse,
+    table: &'static str,
+) -> Result<Copied, StoreError> {
+    let hours = store.query(move |c| duck_hours(c, table)).await?;
+    let theirs = ch_hours(ch, table).await?;
+    let mut done = Copied {
+        table,
+        ..Copied::default()
+    };
+    for &(h, n) in &hours {
+        done.rows += n;
+        let have = theirs.get(&h).copied().unwrap_or(0);
+        if have == n {
+            done.already += n;
+            continue;
+        }
+        let skip: HashSet<String> = if have == 0 {
+            HashSet::new()
+        } else {
+            let ids: Vec<Id> = ch
+                .rows(&format!(
+                    "SELECT id FROM {} WHERE {}",
+                    ch.table(table),
+                    time_range("event_time", "event_at", h * HOUR_US, (h + 1) * HOUR_US)
+                ))
+                .await
+                .map_err(ch_err)?;
+            ids.into_iter().map(|i| i.id).collect()
+        };
+        let batch = store.query(move |c| read_hour(c, table, h, &skip)).await?;
+        let sent = batch.len() as u64;
+        done.copied += sent;
+        done.already += n - sent.min(n);
+        if sent > 0 {
+            let mut body = Vec::new();
+            rows::encode(&batch, &mut body)
+                .map_err(|e| StoreError::Internal(format!("cannot encode rows: {e}")))?;
+            ch.client
+                .insert(&ch.table(table), Bytes::from(body), INSERT_SETTINGS)
+                .await
+                .map_err(ch_err)?;
+        }
+    }
+    let after = ch_hours(ch, table).await?;
+    for &(h, n) in &hours {
+        let got = after.get(&h).copied().unwrap_or(0);
+        if got < n {
+            return Err(StoreError::Internal(format!(
+                "{table}: ClickHouse holds {got} rows of the hour from {} but the file {n}",
+                super::iso_us(h * HOUR_US)
+            )));
+        }
+        done.in_clickhouse += got;
+    }
+    Ok(done)
+}
