@@ -201,9 +201,9 @@ struct Path {
     t1: i64,
     /// The time of the last step reached so far, and how many steps that is.
     tk: i64,
-    reached: usize,
-    /// The breakdown value of the entering event(s): the least non-null one.
-    b: Option<String>,
+    /// The earliest time of the step being walked that qualifies, if any yet.
+    next: i64,
+    reached: u32,
 }
 
 pub fn run_sync(conn: &Connection, spec: &FunnelSpec) -> Result<Funnel, StoreError> {
@@ -269,8 +269,9 @@ fn walk(
     entering: &[(u64, i64, Option<String>)],
 ) -> Funnel {
     let n = spec.steps.len();
+    // Small entries: one lookup per row, so the table should stay in cache.
     let mut people: HashMap<u64, Path, BuildHasherDefault<super::rollup_days::Fx>> =
-        HashMap::default();
+        HashMap::with_capacity_and_hasher(per_step[0].len() / 2, Default::default());
     for &(v, t) in &per_step[0] {
         people
             .entry(v)
@@ -278,20 +279,22 @@ fn walk(
             .or_insert(Path {
                 t1: t,
                 tk: t,
+                next: i64::MAX,
                 reached: 1,
-                b: None,
             });
     }
     for p in people.values_mut() {
         p.tk = p.t1;
     }
+    // The breakdown value of each person's entering event(s): the least non-null one.
+    let mut entry_value: HashMap<u64, Option<String>, BuildHasherDefault<super::rollup_days::Fx>> =
+        HashMap::default();
     for &(v, t, ref value) in entering {
-        if let Some(p) = people.get_mut(&v) {
-            if t == p.t1 {
-                if let Some(value) = value {
-                    if p.b.as_ref().is_none_or(|b| value < b) {
-                        p.b = Some(value.clone());
-                    }
+        if people.get(&v).is_some_and(|p| p.t1 == t) {
+            let b = entry_value.entry(v).or_insert(None);
+            if let Some(value) = value {
+                if b.as_ref().is_none_or(|b| value < b) {
+                    *b = Some(value.clone());
                 }
             }
         }
@@ -299,19 +302,21 @@ fn walk(
     // Per step, each person's gap from the previous step (for the medians).
     let mut gaps: Vec<Vec<(u64, i64)>> = vec![Vec::new(); n];
     for k in 1..n {
-        let mut next: HashMap<u64, i64, BuildHasherDefault<super::rollup_days::Fx>> =
-            HashMap::default();
+        let step = k as u32;
         for &(v, t) in &per_step[k] {
-            let Some(p) = people.get(&v) else { continue };
-            if p.reached == k && t > p.tk && t <= p.t1 + spec.window_us {
-                next.entry(v).and_modify(|x| *x = (*x).min(t)).or_insert(t);
+            let Some(p) = people.get_mut(&v) else {
+                continue;
+            };
+            if p.reached == step && t > p.tk && t <= p.t1 + spec.window_us && t < p.next {
+                p.next = t;
             }
         }
-        for (v, t) in next {
-            if let Some(p) = people.get_mut(&v) {
-                gaps[k].push((v, t - p.tk));
-                p.tk = t;
-                p.reached = k + 1;
+        for (v, p) in people.iter_mut() {
+            if p.reached == step && p.next != i64::MAX {
+                gaps[k].push((*v, p.next - p.tk));
+                p.tk = p.next;
+                p.next = i64::MAX;
+                p.reached = step + 1;
             }
         }
     }
@@ -321,9 +326,10 @@ fn walk(
         HashMap::default();
     if spec.breakdown.is_some() {
         let mut index: HashMap<Option<String>, usize> = HashMap::new();
-        for (v, p) in &people {
-            let g = *index.entry(p.b.clone()).or_insert_with(|| {
-                values.push(p.b.clone());
+        for v in people.keys() {
+            let b = entry_value.get(v).cloned().flatten();
+            let g = *index.entry(b.clone()).or_insert_with(|| {
+                values.push(b);
                 values.len()
             });
             group.insert(*v, g);
@@ -332,7 +338,12 @@ fn walk(
     let groups = values.len() + 1;
     let mut users = vec![vec![0u64; n]; groups];
     for (v, p) in &people {
-        let mut add = |g: usize| users[g].iter_mut().take(p.reached).for_each(|u| *u += 1);
+        let mut add = |g: usize| {
+            users[g]
+                .iter_mut()
+                .take(p.reached as usize)
+                .for_each(|u| *u += 1)
+        };
         add(0);
         if let Some(&g) = group.get(v) {
             add(g);
