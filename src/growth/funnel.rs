@@ -104,10 +104,10 @@ pub fn pointer(key: &str) -> String {
 /// The funnel's one statement and its parameters, in text order; also run as-is by the
 /// benchmark. One scan of the range's rows of the steps' names, only the columns the
 /// funnel needs: the person (a 64-bit hash of their id: a collision among a million
-/// people is about 1 in 3e7), the event time, a bit per step the row matches (filters
-/// included) and, with a breakdown, the property on rows of the first step. `run_sync`
-/// then walks the steps in Rust: self-joins of the rows per step cost 700 ms on the
-/// 30-day, 4-step funnel of the 10M-event demo file, the scan about a third of that.
+/// people is about 1 in 3e7), the event time, the hash of the name, a bit per step with
+/// filters the row matches and, with a breakdown, the property on rows of the first step.
+/// `run_sync` then walks the steps in Rust: self-joins of the rows per step cost 700 ms
+/// on the 30-day, 4-step funnel of the 10M-event demo file, the scan about a third.
 pub fn sql(spec: &FunnelSpec) -> (String, Vec<Value>) {
     let (table, name) = match spec.source {
         Source::Events => ("user_events", "event"),
@@ -134,14 +134,16 @@ pub fn sql(spec: &FunnelSpec) -> (String, Vec<Value>) {
         }
         bits.push((cond, cp, 1u32 << i));
     }
-    let mut s = String::from("SELECT v, t, m");
-    if spec.breakdown.is_some() {
-        s.push_str(", b");
-    }
-    s.push_str(" FROM (SELECT hash(visitor_id) AS v, epoch_us(event_time::TIMESTAMP) AS t, (0");
-    for (cond, cp, bit) in &bits {
-        s.push_str(&format!(" | CASE WHEN {cond} THEN {bit} ELSE 0 END"));
-        p.extend(cp.iter().cloned());
+    // A step without filters is told by the hash of the row's name (`by_name`): cheaper
+    // than comparing its text once per step; only steps with filters test them here.
+    let mut s = format!(
+        "SELECT hash(visitor_id) AS v, epoch_us(event_time::TIMESTAMP) AS t, hash({name}) AS h, (0"
+    );
+    for ((cond, cp, bit), step) in bits.iter().zip(&spec.steps) {
+        if !step.filters.is_empty() {
+            s.push_str(&format!(" | CASE WHEN {cond} THEN {bit} ELSE 0 END"));
+            p.extend(cp.iter().cloned());
+        }
     }
     s.push_str(")::UINTEGER AS m");
     if let Some(key) = &spec.breakdown {
@@ -166,8 +168,25 @@ pub fn sql(spec: &FunnelSpec) -> (String, Vec<Value>) {
         s.push_str(" AND funnel = ?");
         p.push(Value::Text(funnel.clone()));
     }
-    s.push_str(") WHERE m <> 0");
     (s, p)
+}
+
+/// Per distinct hash of a name (DuckDB's `hash`, as the scan gives it), the bits of the
+/// steps without filters that name matches.
+fn by_name(conn: &Connection, steps: &[Step]) -> Result<Vec<(u64, u32)>, StoreError> {
+    let mut out: Vec<(u64, u32)> = Vec::new();
+    let mut stmt = conn.prepare("SELECT hash(?::VARCHAR)")?;
+    for (i, step) in steps.iter().enumerate() {
+        if !step.filters.is_empty() {
+            continue;
+        }
+        let h: u64 = stmt.query_row([&step.event], |r| r.get(0))?;
+        match out.iter_mut().find(|(x, _)| *x == h) {
+            Some((_, bits)) => *bits |= 1 << i,
+            None => out.push((h, 1 << i)),
+        }
+    }
+    Ok(out)
 }
 
 pub async fn run(store: &Store, spec: FunnelSpec) -> Result<Funnel, StoreError> {
@@ -182,14 +201,15 @@ struct Path {
     t1: i64,
     /// The time of the last step reached so far, and how many steps that is.
     tk: i64,
-    reached: usize,
-    /// The breakdown value of the entering event(s): the least non-null one.
-    b: Option<String>,
+    /// The earliest time of the step being walked that qualifies, if any yet.
+    next: i64,
+    reached: u32,
 }
 
 pub fn run_sync(conn: &Connection, spec: &FunnelSpec) -> Result<Funnel, StoreError> {
     let n = spec.steps.len();
     let (text, params) = sql(spec);
+    let names = by_name(conn, &spec.steps)?;
     let mut stmt = conn.prepare(&text)?;
     let bad =
         |what: &str| StoreError::Internal(format!("funnel read: {what} has an unexpected type"));
@@ -205,13 +225,21 @@ pub fn run_sync(conn: &Connection, spec: &FunnelSpec) -> Result<Funnel, StoreErr
             .column(1)
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| bad("t"))?;
-        let m = batch
+        let h = batch
             .column(2)
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| bad("h"))?;
+        let m = batch
+            .column(3)
             .as_primitive_opt::<UInt32Type>()
             .ok_or_else(|| bad("m"))?;
-        let b = spec.breakdown.as_ref().map(|_| batch.column(3));
+        let b = spec.breakdown.as_ref().map(|_| batch.column(4));
         for r in 0..batch.num_rows() {
-            let (v, t, mut m) = (v.value(r), t.value(r), m.value(r));
+            let (v, t, h) = (v.value(r), t.value(r), h.value(r));
+            let mut m = m.value(r);
+            if let Some((_, bits)) = names.iter().find(|(x, _)| *x == h) {
+                m |= bits;
+            }
             if let Some(b) = b {
                 if m & 1 != 0 {
                     let value = b
@@ -241,8 +269,9 @@ fn walk(
     entering: &[(u64, i64, Option<String>)],
 ) -> Funnel {
     let n = spec.steps.len();
+    // Small entries: one lookup per row, so the table should stay in cache.
     let mut people: HashMap<u64, Path, BuildHasherDefault<super::rollup_days::Fx>> =
-        HashMap::default();
+        HashMap::with_capacity_and_hasher(per_step[0].len() / 2, Default::default());
     for &(v, t) in &per_step[0] {
         people
             .entry(v)
@@ -250,20 +279,22 @@ fn walk(
             .or_insert(Path {
                 t1: t,
                 tk: t,
+                next: i64::MAX,
                 reached: 1,
-                b: None,
             });
     }
     for p in people.values_mut() {
         p.tk = p.t1;
     }
+    // The breakdown value of each person's entering event(s): the least non-null one.
+    let mut entry_value: HashMap<u64, Option<String>, BuildHasherDefault<super::rollup_days::Fx>> =
+        HashMap::default();
     for &(v, t, ref value) in entering {
-        if let Some(p) = people.get_mut(&v) {
-            if t == p.t1 {
-                if let Some(value) = value {
-                    if p.b.as_ref().is_none_or(|b| value < b) {
-                        p.b = Some(value.clone());
-                    }
+        if people.get(&v).is_some_and(|p| p.t1 == t) {
+            let b = entry_value.entry(v).or_insert(None);
+            if let Some(value) = value {
+                if b.as_ref().is_none_or(|b| value < b) {
+                    *b = Some(value.clone());
                 }
             }
         }
@@ -271,19 +302,21 @@ fn walk(
     // Per step, each person's gap from the previous step (for the medians).
     let mut gaps: Vec<Vec<(u64, i64)>> = vec![Vec::new(); n];
     for k in 1..n {
-        let mut next: HashMap<u64, i64, BuildHasherDefault<super::rollup_days::Fx>> =
-            HashMap::default();
+        let step = k as u32;
         for &(v, t) in &per_step[k] {
-            let Some(p) = people.get(&v) else { continue };
-            if p.reached == k && t > p.tk && t <= p.t1 + spec.window_us {
-                next.entry(v).and_modify(|x| *x = (*x).min(t)).or_insert(t);
+            let Some(p) = people.get_mut(&v) else {
+                continue;
+            };
+            if p.reached == step && t > p.tk && t <= p.t1 + spec.window_us && t < p.next {
+                p.next = t;
             }
         }
-        for (v, t) in next {
-            if let Some(p) = people.get_mut(&v) {
-                gaps[k].push((v, t - p.tk));
-                p.tk = t;
-                p.reached = k + 1;
+        for (v, p) in people.iter_mut() {
+            if p.reached == step && p.next != i64::MAX {
+                gaps[k].push((*v, p.next - p.tk));
+                p.tk = p.next;
+                p.next = i64::MAX;
+                p.reached = step + 1;
             }
         }
     }
@@ -293,9 +326,10 @@ fn walk(
         HashMap::default();
     if spec.breakdown.is_some() {
         let mut index: HashMap<Option<String>, usize> = HashMap::new();
-        for (v, p) in &people {
-            let g = *index.entry(p.b.clone()).or_insert_with(|| {
-                values.push(p.b.clone());
+        for v in people.keys() {
+            let b = entry_value.get(v).cloned().flatten();
+            let g = *index.entry(b.clone()).or_insert_with(|| {
+                values.push(b);
                 values.len()
             });
             group.insert(*v, g);
@@ -304,7 +338,12 @@ fn walk(
     let groups = values.len() + 1;
     let mut users = vec![vec![0u64; n]; groups];
     for (v, p) in &people {
-        let mut add = |g: usize| users[g].iter_mut().take(p.reached).for_each(|u| *u += 1);
+        let mut add = |g: usize| {
+            users[g]
+                .iter_mut()
+                .take(p.reached as usize)
+                .for_each(|u| *u += 1)
+        };
         add(0);
         if let Some(&g) = group.get(v) {
             add(g);
