@@ -94,6 +94,25 @@ fn with_store<T>(evs: &[Ev], f: impl FnOnce(&Store, &tokio::runtime::Runtime) ->
     out
 }
 
+/// `with_store` where the first `folded` events are folded into the active-days roll-up
+/// and the rest (any day, late ones included) are still only in `user_events`.
+fn with_partly_folded<T>(
+    evs: &[Ev],
+    folded: usize,
+    f: impl FnOnce(&Store, &tokio::runtime::Runtime) -> T,
+) -> T {
+    let cut = folded.min(evs.len());
+    with_store(&evs[..cut], |store, rt| {
+        rt.block_on(growth_stack::growth::rollup::catch_up(store))
+            .unwrap();
+        if cut < evs.len() {
+            rt.block_on(store.append(Batch::Events(rows(&evs[cut..]))))
+                .unwrap();
+        }
+        f(store, rt)
+    })
+}
+
 fn median(mut v: Vec<i64>) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -413,12 +432,7 @@ proptest! {
             to_us: BASE + to_day * DAY_US + to_jitter,
             offset_us: 0,
         };
-        let cut = folded.min(evs.len());
-        let got = with_store(&evs[..cut], |store, rt| {
-            rt.block_on(growth_stack::growth::rollup::catch_up(store)).unwrap();
-            if cut < evs.len() {
-                rt.block_on(store.append(Batch::Events(rows(&evs[cut..])))).unwrap();
-            }
+        let got = with_partly_folded(&evs, folded, |store, rt| {
             rt.block_on(retention::run(store, spec.clone()))
         }).unwrap();
         check_retention(&evs, &spec, &got)?;
@@ -456,12 +470,7 @@ proptest! {
             to_us: BASE + from_day * DAY_US + 7 * MINUTE_US + span,
             offset_us: 0,
         };
-        let cut = folded.min(evs.len());
-        let got = with_store(&evs[..cut], |store, rt| {
-            rt.block_on(growth_stack::growth::rollup::catch_up(store)).unwrap();
-            if cut < evs.len() {
-                rt.block_on(store.append(Batch::Events(rows(&evs[cut..])))).unwrap();
-            }
+        let got = with_partly_folded(&evs, folded, |store, rt| {
             rt.block_on(store.query(move |c| active::run_sync(c, &spec)))
         }).unwrap();
         check_active(&evs, &spec, &got)?;
