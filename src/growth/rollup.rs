@@ -8,6 +8,7 @@ use std::time::Duration;
 use duckdb::{params, Connection};
 
 use super::time::DAY_US;
+use crate::store::profiles::unfolded;
 use crate::store::{in_transaction, Store, StoreError};
 
 const FOLD_EVERY: Duration = Duration::from_secs(30);
@@ -22,30 +23,8 @@ pub fn fold(conn: &Connection) -> Result<usize, StoreError> {
     in_transaction(conn, fold_in)
 }
 
-/// The newest commit number, a filter over `user_events` and its bounds.
-pub(super) type Unfolded = (i64, &'static str, Vec<i64>);
-
-/// The events a roll-up folded up to commit number `since` has not seen: the newest
-/// commit number, and the filter over `user_events` with its bounds; `None` when there
-/// are none. Call it inside the fold's transaction: the writer numbers events in commit
-/// order, so every event up to the largest number seen here is committed and seen.
-pub(super) fn unfolded(
-    conn: &Connection,
-    since: Option<i64>,
-) -> Result<Option<Unfolded>, StoreError> {
-    let top: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM user_events", [], |r| {
-        r.get(0)
-    })?;
-    Ok(match since {
-        Some(s) if s == top => None,
-        Some(s) => Some((top, "seq > ? AND seq <= ?", vec![s, top])),
-        // The first fold takes the events written before numbering too.
-        None => Some((top, "(seq IS NULL OR seq <= ?)", vec![top])),
-    })
-}
-
 fn fold_in(conn: &Connection) -> Result<usize, StoreError> {
-    let Some((top, which, p)) = unfolded(conn, done(conn)?)? else {
+    let Some((top, which, p)) = unfolded(conn, "user_events", done(conn)?)? else {
         return Ok(0);
     };
     let n = conn.execute(

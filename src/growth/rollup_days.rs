@@ -23,6 +23,7 @@ use duckdb::{params, params_from_iter, Connection};
 use super::dimensions::{COLUMNS, PAGEVIEW_EVENTS};
 use super::sketch::{Hll, P_TOTAL, P_VALUE};
 use super::time::DAY_US;
+use crate::store::profiles::unfolded;
 use crate::store::{in_transaction, rolled_days, ts_param, Store, StoreError};
 
 const FOLD_EVERY: Duration = Duration::from_secs(30);
@@ -215,7 +216,7 @@ pub fn fold(conn: &Connection) -> Result<usize, StoreError> {
 }
 
 fn fold_in(conn: &Connection) -> Result<usize, StoreError> {
-    let Some((top, which, p)) = super::rollup::unfolded(conn, done(conn)?)? else {
+    let Some((top, which, p)) = unfolded(conn, "user_events", done(conn)?)? else {
         return Ok(0);
     };
     let mut acc = Acc::default();

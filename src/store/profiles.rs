@@ -16,12 +16,41 @@ pub fn next_seq(conn: &Connection) -> duckdb::Result<i64> {
     conn.query_row(&format!("SELECT {TOP_SEQ}"), [], |r| r.get(0))
 }
 
-/// SQL: the highest number stored in any numbered table, for `next_seq` and for rows
-/// added outside the writer (import), which must number after it.
+/// SQL: the highest number stored in any numbered table or folded up to by any watermark,
+/// for `next_seq` and for rows added outside the writer (import), which must number after
+/// it: a row numbered at or below a watermark would never be folded.
 pub const TOP_SEQ: &str = "greatest(coalesce((SELECT max(seq) FROM user_events), 0), \
      coalesce((SELECT max(seq) FROM user_profile_watermark), 0), \
      coalesce((SELECT max(seq) FROM ai_performance_metrics), 0), \
-     coalesce((SELECT max(seq) FROM database_performance_metrics), 0))";
+     coalesce((SELECT max(seq) FROM database_performance_metrics), 0), \
+     coalesce((SELECT max(seq) FROM active_days_state), 0), \
+     coalesce((SELECT max(seq) FROM growth_rollup_state), 0), \
+     coalesce((SELECT max(seq) FROM timing_rollup_state), 0))";
+
+/// The newest commit number of a numbered table, a filter over it and its bounds.
+pub type Unfolded = (i64, &'static str, Vec<i64>);
+
+/// The rows of `table` a roll-up folded up to commit number `since` has not seen: the
+/// newest commit number, and the filter over `table` with its bounds; `None` when there
+/// are none. Call it inside the fold's transaction: the writer numbers rows in commit
+/// order, so every row up to the largest number seen here is committed and seen.
+pub fn unfolded(
+    conn: &Connection,
+    table: &str,
+    since: Option<i64>,
+) -> duckdb::Result<Option<Unfolded>> {
+    let top: i64 = conn.query_row(
+        &format!("SELECT coalesce(max(seq), 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(match since {
+        Some(s) if s >= top => None,
+        Some(s) => Some((top, "seq > ? AND seq <= ?", vec![s, top])),
+        // The first fold takes the rows written before numbering too.
+        None => Some((top, "(seq IS NULL OR seq <= ?)", vec![top])),
+    })
+}
 
 /// One user's profile, folded part and newer events merged. Parameters: the watermark
 /// (`watermark`, passed as a value so the scan skips older row groups by their `seq`

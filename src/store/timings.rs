@@ -15,6 +15,7 @@ use duckdb::types::Value;
 use duckdb::{params, params_from_iter, Connection};
 
 use super::buckets::{bucket_sql, Buckets};
+use super::profiles::unfolded;
 use super::{in_transaction, rolled_days, ts_param, Store, StoreError};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -90,19 +91,8 @@ impl Timings {
     /// Folds every committed row past the watermark; returns the rows folded.
     pub fn fold(&self, conn: &Connection) -> Result<usize, StoreError> {
         in_transaction(conn, |conn| {
-            // The writer numbers rows in commit order: inside this snapshot every row up to
-            // the largest number seen is committed and seen.
-            let top: i64 = conn.query_row(
-                &format!("SELECT coalesce(max(seq), 0) FROM {}", self.table),
-                [],
-                |r| r.get(0),
-            )?;
-            let done = self.done(conn)?;
-            let (which, p) = match done {
-                Some(s) if s >= top => return Ok(0),
-                Some(s) => ("seq > ? AND seq <= ?", vec![s, top]),
-                // The first fold takes the rows written before numbering too.
-                None => ("(seq IS NULL OR seq <= ?)", vec![top]),
+            let Some((top, which, p)) = unfolded(conn, self.table, self.done(conn)?)? else {
+                return Ok(0);
             };
             let n = conn.execute(
                 &format!(

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{rows, time_range, ClickHouse};
 use crate::store::rows::{Batch, ConversionRow, EventRow};
-use crate::store::{Store, StoreError};
+use crate::store::{ts_param, Store, StoreError};
 
 const HOUR_US: i64 = 3_600_000_000;
 /// Inserts as ClickHouse-side group commits do: confirmed by every shard.
@@ -74,11 +74,11 @@ async fn ch_hours(ch: &ClickHouse, table: &str) -> Result<HashMap<i64, u64>, Sto
     Ok(rows.into_iter().map(|r| (r.h, r.n)).collect())
 }
 
-/// The file's rows per hour of event time (the receive time where a row has none).
+/// The file's rows per hour of event time (every row has one since migration 0013).
 fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT epoch_us(coalesce(event_time, created_at)::TIMESTAMP) // {HOUR_US} AS h, count(*) \
-         FROM {table} GROUP BY h ORDER BY h"
+        "SELECT epoch_us(event_time::TIMESTAMP) // {HOUR_US} AS h, count(*) \
+         FROM {table} WHERE event_time IS NOT NULL GROUP BY h ORDER BY h"
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
@@ -86,9 +86,9 @@ fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreEr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// SQL over `table`'s rows of hour `h` (its one `?`), in `EventRow`/`ConversionRow` order.
+/// SQL over `table`'s rows in `[?, ?)` of event time (one hour: a range, so the scan
+/// skips the other hours' row groups), in `EventRow`/`ConversionRow` order.
 fn hour_sql(table: &str) -> String {
-    let time = "coalesce(event_time, created_at)::TIMESTAMP";
     let cols = match table {
         "user_events" => {
             "id::VARCHAR, user_id::VARCHAR, session_id, event, properties::VARCHAR, route, referrer, \
@@ -102,7 +102,7 @@ fn hour_sql(table: &str) -> String {
              properties::VARCHAR, visitor_id, epoch_us(event_time::TIMESTAMP)"
         }
     };
-    format!("SELECT {cols} FROM {table} WHERE epoch_us({time}) // {HOUR_US} = ?")
+    format!("SELECT {cols} FROM {table} WHERE event_time >= ? AND event_time < ?")
 }
 
 fn uuid(s: String) -> Uuid {
@@ -118,7 +118,7 @@ fn read_hour(
     skip: &HashSet<String>,
 ) -> Result<Batch, StoreError> {
     let mut stmt = conn.prepare(&hour_sql(table))?;
-    let mut rows = stmt.query(params![h])?;
+    let mut rows = stmt.query(params![ts_param(h * HOUR_US), ts_param((h + 1) * HOUR_US)])?;
     let (mut events, mut conversions) = (Vec::new(), Vec::new());
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
