@@ -12,11 +12,11 @@ use crate::helpers::{client, error_of, funnel_step_users, Server, TOKEN};
 const DAY_MS: i64 = 86_400_000;
 
 /// A growth-stack node on the cluster, talking to the servers in `order` (fail-over list).
-fn node(ch: &ChCluster, order: &[usize]) -> (Server, tempfile::TempDir) {
+pub(crate) fn node(ch: &ChCluster, order: &[usize]) -> (Server, tempfile::TempDir) {
     node_with(ch, order, &[])
 }
 
-fn node_with(
+pub(crate) fn node_with(
     ch: &ChCluster,
     order: &[usize],
     more: &[(&str, &str)],

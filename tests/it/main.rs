@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod clickhouse;
 mod clickhouse_servers;
+mod clickhouse_shared;
 mod contract;
 mod dashboard;
 mod dbperf;

@@ -96,6 +96,23 @@ impl ClickHouse {
     pub async fn execute(&self, sql: &str) -> Result<(), ChError> {
         self.client.execute(sql).await
     }
+
+    /// Inserts `rows` into table `name` and returns once every shard holding them
+    /// confirmed (a synchronous distributed insert), as the writer does for the streams.
+    pub async fn insert<T: serde::Serialize>(&self, name: &str, rows: &[T]) -> Result<(), ChError> {
+        let mut body = Vec::new();
+        for row in rows {
+            serde_json::to_writer(&mut body, row).map_err(|e| ChError::Decode(e.to_string()))?;
+            body.push(b'\n');
+        }
+        self.client
+            .insert(
+                &self.table(name),
+                bytes::Bytes::from(body),
+                writer::INSERT_SETTINGS,
+            )
+            .await
+    }
 }
 
 fn is_identifier(s: &str) -> bool {

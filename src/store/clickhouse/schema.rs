@@ -16,15 +16,28 @@ pub struct Migration {
     pub distributed: &'static [(&'static str, &'static str)],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_streams",
-    sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
-    distributed: &[
-        ("user_events", "cityHash64(visitor_id)"),
-        ("conversions", "cityHash64(visitor_id)"),
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_streams",
+        sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
+        distributed: &[
+            ("user_events", "cityHash64(visitor_id)"),
+            ("conversions", "cityHash64(visitor_id)"),
+        ],
+    },
+    Migration {
+        version: 4,
+        name: "0004_shared_state",
+        sql: include_str!("../../../migrations/clickhouse/0004_shared_state.sql"),
+        // One shard holds all of a session's or a job's rows, so a read of them sees
+        // every claim together.
+        distributed: &[
+            ("dashboard_sessions", "cityHash64(id_hash)"),
+            ("job_leases", "cityHash64(job)"),
+        ],
+    },
+];
 
 /// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another node won the race.
 const ALREADY_EXISTS: [u32; 2] = [57, 82];

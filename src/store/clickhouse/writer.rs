@@ -15,7 +15,7 @@ use super::ClickHouse;
 use crate::store::writer::{Job, WriterStats};
 use crate::store::StoreError;
 
-const INSERT_SETTINGS: &[(&str, &str)] = &[("insert_distributed_sync", "1")];
+pub(super) const INSERT_SETTINGS: &[(&str, &str)] = &[("insert_distributed_sync", "1")];
 
 pub fn spawn(
     ch: Arc<ClickHouse>,
