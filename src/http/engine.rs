@@ -20,6 +20,7 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/retention", &[]),
     ("/api/analytics/features", &[]),
     ("/api/analytics/growth", &[]),
+    ("/api/admin/prune", &[]),
 ];
 
 /// Prefixes of endpoints that read or keep event data outside the ported list.
@@ -75,6 +76,8 @@ mod tests {
         assert!(!ported(&Method::GET, "/api/overview"));
         assert!(ported(&Method::OPTIONS, "/api/analytics/performance"));
         assert!(ported(&Method::GET, "/healthz"));
+        assert!(ported(&Method::POST, "/api/admin/prune"));
+        assert!(!ported(&Method::POST, "/api/admin/backup"));
         assert!(ported(&Method::POST, "/v1/chat/completions"));
     }
 }

@@ -35,7 +35,9 @@ pub fn days(cfg: &RetentionConfig, stream: Stream) -> u32 {
 /// What one prune deleted.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Pruned {
-    /// Rows deleted per stream (streams with a retention only).
+    /// Rows deleted per stream (streams with a retention only). For the streams ClickHouse
+    /// holds, the rows a mutation was scheduled to delete: ClickHouse deletes them in the
+    /// background, within seconds to minutes.
     pub streams: std::collections::BTreeMap<String, u64>,
     /// Days of the web-vitals roll-up deleted (rows).
     pub rollup_rows: u64,
@@ -56,6 +58,18 @@ pub async fn prune(
     cfg: &RetentionConfig,
     now_us: i64,
 ) -> Result<Pruned, StoreError> {
+    prune_streams(store, cfg, now_us, true).await
+}
+
+/// `prune`; `shared` says whether to prune the streams ClickHouse holds as well (the
+/// daily job does only on the node that won the day's lease; each node always prunes
+/// what lives in its own file).
+async fn prune_streams(
+    store: &Store,
+    cfg: &RetentionConfig,
+    now_us: i64,
+    shared: bool,
+) -> Result<Pruned, StoreError> {
     let started = std::time::Instant::now();
     let mut out = Pruned::default();
     let batch = cfg.batch_rows.max(1);
@@ -74,6 +88,19 @@ pub async fn prune(
             continue;
         }
         let cutoff = now_us - i64::from(keep) * DAY_US;
+        let on_cluster = store
+            .clickhouse()
+            .zip(crate::store::clickhouse::table_of_stream(stream));
+        if let Some((ch, table)) = on_cluster {
+            if shared {
+                let n = ch
+                    .delete_before(table, cutoff)
+                    .await
+                    .map_err(StoreError::ClickHouse)?;
+                out.streams.insert(stream.name().to_string(), n);
+            }
+            continue;
+        }
         let sql = delete_sql(stream, batch);
         let mut deleted = 0u64;
         loop {
@@ -155,7 +182,21 @@ pub fn spawn(store: &Store, cfg: RetentionConfig) {
             let cfg = cfg.clone();
             async move {
                 let now = chrono::Utc::now().timestamp_micros();
-                let pruned = prune(&store, &cfg, now).await?;
+                // On ClickHouse one node a day prunes the shared streams.
+                let on_cluster = Stream::ALL.iter().any(|&s| {
+                    days(&cfg, s) > 0 && crate::store::clickhouse::table_of_stream(s).is_some()
+                });
+                let shared = match store.clickhouse() {
+                    Some(_) if !on_cluster => false,
+                    Some(ch) => {
+                        let day = now.div_euclid(DAY_US);
+                        crate::store::clickhouse::lease::claim(ch, &format!("retention:{day}"))
+                            .await
+                            .map_err(StoreError::ClickHouse)?
+                    }
+                    None => true,
+                };
+                let pruned = prune_streams(&store, &cfg, now, shared).await?;
                 if pruned.total() > 0 {
                     tracing::info!(streams = ?pruned.streams, rollup_rows = pruned.rollup_rows,
                         took_ms = pruned.took_ms, "retention: deleted old rows");

@@ -81,8 +81,22 @@ const USERS: &str = r#"<?xml version="1.0"?>
 
 impl ChCluster {
     /// `n` servers, each one shard of cluster `gs`, ready to answer.
+    /// Starts `n` servers. Ports are picked free and released before the servers bind
+    /// them, so a parallel test can take one in between: then it starts again on new ports.
     pub fn start(n: usize) -> ChCluster {
         require_server();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match ChCluster::try_start(n) {
+                Ok(c) => return c,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("clickhouse-server did not start; its error log:\n{log}"),
+            }
+        }
+    }
+
+    fn try_start(n: usize) -> Result<ChCluster, String> {
         let temp = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16, u16)> = (0..n)
             .map(|_| (free_port(), free_port(), free_port()))
@@ -120,9 +134,9 @@ impl ChCluster {
             cluster.launch(i);
         }
         for i in 0..n {
-            cluster.wait_up(i);
+            cluster.wait_until_up(i)?;
         }
-        cluster
+        Ok(cluster)
     }
 
     fn launch(&mut self, i: usize) {
@@ -141,16 +155,30 @@ impl ChCluster {
     }
 
     fn wait_up(&self, i: usize) {
+        if let Err(log) = self.wait_until_up(i) {
+            panic!("clickhouse-server {i} did not answer within 60 s; its error log:\n{log}");
+        }
+    }
+
+    /// Waits for server `i` to answer; its error log when it does not within 60 s or
+    /// cannot bind its ports.
+    fn wait_until_up(&self, i: usize) -> Result<(), String> {
         let start = Instant::now();
+        let log = || {
+            std::fs::read_to_string(self.servers[i].dir.join("log/server.err.log"))
+                .unwrap_or_default()
+        };
         while start.elapsed() < Duration::from_secs(60) {
             if self.query(i, "SELECT 1").is_ok_and(|s| s.trim() == "1") {
-                return;
+                return Ok(());
+            }
+            let log = log();
+            if log.contains("Address already in use") {
+                return Err(log);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let log = std::fs::read_to_string(self.servers[i].dir.join("log/server.err.log"))
-            .unwrap_or_default();
-        panic!("clickhouse-server {i} did not answer within 60 s; its error log:\n{log}");
+        Err(log())
     }
 
     pub fn url(&self, i: usize) -> String {

@@ -19,6 +19,7 @@
 mod client;
 pub mod copy;
 pub mod escape;
+pub mod lease;
 mod rows;
 mod schema;
 pub(super) mod writer;
@@ -37,6 +38,9 @@ pub struct ClickHouse {
     database: String,
     /// Whether the tables are Distributed over a cluster.
     distributed: bool,
+    /// The cluster to send DDL and mutations to `ON CLUSTER` (servers with ZooKeeper);
+    /// without it they go to every server of `clickhouse.url` in turn.
+    on_cluster: Option<String>,
 }
 
 impl ClickHouse {
@@ -60,9 +64,10 @@ impl ClickHouse {
             client,
             database: cfg.database.clone(),
             distributed: cfg.cluster.is_some(),
+            on_cluster: None,
         };
-        schema::migrate(&ch, cfg).await?;
-        Ok(ch)
+        let on_cluster = schema::migrate(&ch, cfg).await?;
+        Ok(ClickHouse { on_cluster, ..ch })
     }
 
     pub fn database(&self) -> &str {
@@ -95,6 +100,44 @@ impl ClickHouse {
     /// Runs a statement that returns nothing.
     pub async fn execute(&self, sql: &str) -> Result<(), ChError> {
         self.client.execute(sql).await
+    }
+
+    /// Deletes the rows of stream table `name` whose event time is before `cutoff_us` and
+    /// returns how many there were. ClickHouse deletes by mutation, in the background: the
+    /// count is what was scheduled. On a cluster the mutation goes to the local tables, of
+    /// every server or `ON CLUSTER`.
+    pub async fn delete_before(&self, name: &str, cutoff_us: i64) -> Result<u64, ChError> {
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: u64,
+        }
+        let cutoff = cutoff_us.max(0);
+        let found: N = self
+            .row(&format!(
+                "SELECT count() AS n FROM {} WHERE event_time < {cutoff}",
+                self.table(name)
+            ))
+            .await?;
+        if found.n == 0 {
+            return Ok(0);
+        }
+        let local = if self.distributed {
+            format!("{}_local", self.table(name))
+        } else {
+            self.table(name)
+        };
+        let delete =
+            |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE event_time < {cutoff}");
+        match &self.on_cluster {
+            Some(c) => self.execute(&delete(&format!(" ON CLUSTER {c}"))).await?,
+            None if self.distributed => {
+                for at in 0..self.client.urls().len() {
+                    self.client.execute_on(at, &delete("")).await?;
+                }
+            }
+            None => self.execute(&delete("")).await?,
+        }
+        Ok(found.n)
     }
 
     /// Inserts `rows` into table `name` and returns once every shard holding them
@@ -144,4 +187,9 @@ pub fn iso_us(us: i64) -> String {
 /// Whether this engine stores the batch's stream (the others stay in the node's DuckDB).
 pub fn stores(batch: &crate::store::Batch) -> bool {
     rows::table_of(batch).is_some()
+}
+
+/// The table holding `stream` on this engine, when it is one ClickHouse holds.
+pub fn table_of_stream(stream: crate::store::Stream) -> Option<&'static str> {
+    rows::table_of_stream(stream)
 }

@@ -3,12 +3,22 @@
 use serde::Serialize;
 
 use crate::store::rows::{Batch, ConversionRow, EventRow};
+use crate::store::Stream;
 
 /// The ClickHouse table a batch goes to, when this engine stores it.
 pub fn table_of(batch: &Batch) -> Option<&'static str> {
     match batch {
         Batch::Events(_) => Some("user_events"),
         Batch::Conversions(_) => Some("conversions"),
+        _ => None,
+    }
+}
+
+/// The ClickHouse table of `stream`, when this engine stores it.
+pub fn table_of_stream(stream: Stream) -> Option<&'static str> {
+    match stream {
+        Stream::Events => Some("user_events"),
+        Stream::Conversions => Some("conversions"),
         _ => None,
     }
 }

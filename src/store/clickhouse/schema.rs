@@ -49,7 +49,11 @@ enum Target {
     EachServer,
 }
 
-pub(super) async fn migrate(ch: &ClickHouse, cfg: &ClickHouseConfig) -> Result<(), ChError> {
+/// Migrates and returns the cluster that DDL and mutations go to `ON CLUSTER`, if any.
+pub(super) async fn migrate(
+    ch: &ClickHouse,
+    cfg: &ClickHouseConfig,
+) -> Result<Option<String>, ChError> {
     let target = match &cfg.cluster {
         Some(cluster) if has_zookeeper(ch).await => Target::OnCluster(cluster.clone()),
         Some(_) if cfg.replicated => {
@@ -78,7 +82,10 @@ pub(super) async fn migrate(ch: &ClickHouse, cfg: &ClickHouseConfig) -> Result<(
     }
     match (reached, last) {
         (0, Some(e)) => Err(e),
-        _ => Ok(()),
+        _ => Ok(match target {
+            Target::OnCluster(c) => Some(c),
+            Target::EachServer => None,
+        }),
     }
 }
 
