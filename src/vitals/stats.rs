@@ -169,6 +169,8 @@ fn rank(groups: &mut [Group]) -> Option<f64> {
         o(b).total_cmp(&o(a))
             .then_with(|| b.views.cmp(&a.views))
             .then_with(|| a.route.cmp(&b.route))
+            // Whatever order the engine grouped in, the same answer.
+            .then_with(|| a.device.as_str().cmp(b.device.as_str()))
     });
     Some(site)
 }

@@ -16,15 +16,24 @@ pub struct Migration {
     pub distributed: &'static [(&'static str, &'static str)],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_streams",
-    sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
-    distributed: &[
-        ("user_events", "cityHash64(visitor_id)"),
-        ("conversions", "cityHash64(visitor_id)"),
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_streams",
+        sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
+        distributed: &[
+            ("user_events", "cityHash64(visitor_id)"),
+            ("conversions", "cityHash64(visitor_id)"),
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "0002_vitals",
+        sql: include_str!("../../../migrations/clickhouse/0002_vitals.sql"),
+        // By metric instance: a re-report lands on the shard of the report it replaces.
+        distributed: &[("performance_metrics", "cityHash64(ifNull(metric_id, id))")],
+    },
+];
 
 /// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another node won the race.
 const ALREADY_EXISTS: [u32; 2] = [57, 82];
@@ -228,5 +237,16 @@ mod tests {
         assert_eq!(table_of(&s[0]), "user_events");
         assert_eq!(table_of(&s[1]), "conversions");
         assert!(s.iter().all(|s| s.contains("IF NOT EXISTS")));
+        let v = statements(MIGRATIONS[1].sql);
+        assert_eq!(v.len(), 1);
+        assert_eq!(table_of(&v[0]), "performance_metrics");
+        assert!(v[0].contains("IF NOT EXISTS"));
+    }
+
+    #[test]
+    fn versions_count_up_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+        }
     }
 }
