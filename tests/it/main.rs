@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod clickhouse;
 mod clickhouse_servers;
+mod clickhouse_vitals;
 mod contract;
 mod dashboard;
 mod dbperf;
