@@ -102,7 +102,10 @@ fn fixture() -> Vec<Value> {
     for n in 0..24i64 {
         let t = day_start(6) + n * 41 * MINUTE_MS + 7;
         let (name, v0) = match n % 3 {
-            0 => ("INP", 120.0 + (n * 31 % 500) as f64 + FRACTIONS[(n % 4) as usize]),
+            0 => (
+                "INP",
+                120.0 + (n * 31 % 500) as f64 + FRACTIONS[(n % 4) as usize],
+            ),
             1 => ("CLS", (n * 3 % 30) as f64 / 100.0 + 0.0068),
             _ => ("LCP", 1800.0 + (n * 211 % 2600) as f64 + 0.68),
         };
@@ -290,7 +293,10 @@ fn duckdb_and_clickhouse_give_the_same_vitals() {
     let first = c.get_json(&gets[0]);
     let replaced = 12 + 8;
     assert_eq!(first["totals"]["samples"], sent as u64 - replaced);
-    assert_eq!(first["rows"].as_array().unwrap().len(), sent - replaced as usize);
+    assert_eq!(
+        first["rows"].as_array().unwrap().len(),
+        sent - replaced as usize
+    );
     for path in &gets {
         assert_same(
             &comparable(d.get_json(path)),
@@ -316,7 +322,10 @@ fn duckdb_and_clickhouse_give_the_same_vitals() {
             texts.join(", ")
         ),
     );
-    assert!(misread > 0, "no value of the fixture trips 18.16's float parser");
+    assert!(
+        misread > 0,
+        "no value of the fixture trips 18.16's float parser"
+    );
     // Interpolated percentiles, not one of the values: 80 LCP values, so p75 lies a
     // quarter of the way from the 60th to the 61st.
     let p75 = first["vitals"]["lcp"]["p75"].as_f64().unwrap();
@@ -352,7 +361,11 @@ fn vitals_written_through_two_nodes_read_the_same_through_either() {
     assert_eq!(on(0) + on(1), sent as u64);
     assert!(on(0) > 0 && on(1) > 0);
     for path in reads() {
-        assert_same(&a.get_json(&path), &b.get_json(&path), &format!("GET {path}"));
+        assert_same(
+            &a.get_json(&path),
+            &b.get_json(&path),
+            &format!("GET {path}"),
+        );
     }
     let (all, _) = windows();
     let s = a.get_json(&format!("{PERF}?{all}&limit=500"));

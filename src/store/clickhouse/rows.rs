@@ -222,3 +222,46 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error>
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_binary_lengths_are_leb128() {
+        let mut out = Vec::new();
+        let mut b = Binary(&mut out);
+        b.string("ab");
+        b.string(&"x".repeat(300));
+        b.opt_string(None);
+        b.opt_f64(Some(1.68));
+        assert_eq!(&out[..3], &[2, b'a', b'b']);
+        // 300 = 0b10_0101100: low seven bits with the continuation bit, then 2.
+        assert_eq!(&out[3..5], &[0xac, 0x02]);
+        assert_eq!(out[305], 1, "NULL is a flag byte alone");
+        assert_eq!(out[306], 0);
+        assert_eq!(&out[307..], &1.68f64.to_le_bytes());
+    }
+
+    #[test]
+    fn web_vitals_go_as_row_binary_with_every_column() {
+        let f = format("performance_metrics");
+        assert!(f.ends_with("FORMAT RowBinary"), "{f}");
+        assert_eq!(f.matches(", ").count() + 1, 24);
+        assert_eq!(format("user_events"), " FORMAT JSONEachRow");
+        let row = PerformanceRow {
+            route: Some("/r".into()),
+            lcp: Some(2500.0),
+            created_at: 1_700_000_000_000_000,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        encode(&Batch::Performance(vec![row]), &mut out).unwrap();
+        // id (1 + 36), user_id and session_id NULL, route "/r", path NULL, device "".
+        assert_eq!(out[0], 36);
+        assert_eq!(&out[37..43], &[1, 1, 2, b'/', b'r', 1]);
+        // DateTime twin: the last four bytes, seconds of the receive time.
+        let at = u32::from_le_bytes(out[out.len() - 4..].try_into().unwrap());
+        assert_eq!(at, 1_700_000_000);
+    }
+}
