@@ -1,8 +1,8 @@
 //! The web-vitals reads on the ClickHouse engine: each query of the exact path (`exact.rs`)
 //! in ClickHouse SQL, folded by the same Rust code (`VitalStats::new`, `Group::new`,
 //! `Groups::new`, `Histogram::new`, `Window::report`), so both engines give the same
-//! answers. ClickHouse always reads the rows: it scans a month of samples fast enough that
-//! the DuckDB roll-up (`rolled.rs`) has no ClickHouse twin.
+//! answers. ClickHouse always reads the rows (scans are what it is built for), so the
+//! DuckDB roll-up (`rolled.rs`) has no ClickHouse twin and nothing here is an estimate.
 //!
 //! Percentiles are DuckDB's `quantile_cont` exactly: linear interpolation between the two
 //! nearest ranks, `lo·(1-d) + hi·d` as DuckDB computes it, over the sorted values. None of
@@ -10,9 +10,9 @@
 //! 3.25, for p75 of 1..4), `quantile` interpolates over a sample of 8192 values,
 //! `quantileTDigest` is approximate, and `quantileExactInclusive` arrived after 18.16. The
 //! sorted array costs what `quantileExact` costs: every value of the group in memory.
-//! Floats travel as text through `toString` and Rust's exact parser, and are written as
-//! RowBinary (`store::clickhouse::rows::format`), so values and percentiles are DuckDB's
-//! to the last bit.
+//! Floats are written as RowBinary (`store::clickhouse::rows::format`: 18.16 reads decimal
+//! text inexactly) and read back as text (`toString`) for Rust's exact parser (serde_json's
+//! is best-effort), so values and percentiles are DuckDB's to the last bit.
 //!
 //! The stored `route` and `device` are `''` for none (sort-key columns); `latest` turns
 //! them back into NULL, so everything above it reads them as DuckDB's columns.
