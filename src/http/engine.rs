@@ -20,6 +20,9 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/retention", &[]),
     ("/api/analytics/features", &[]),
     ("/api/analytics/growth", &[]),
+    ("/api/analytics/performance", &[]),
+    ("/api/analytics/performance/routes", &[Method::GET]),
+    ("/api/analytics/performance/histogram", &[Method::GET]),
     ("/api/admin/prune", &[]),
 ];
 
@@ -71,8 +74,11 @@ mod tests {
         assert!(!ported(&Method::GET, "/api/analytics/users/u1"));
         assert!(ported(&Method::GET, "/api/analytics/funnels/signup"));
         assert!(!ported(&Method::GET, "/api/analytics/funnels/a/b"));
-        assert!(!ported(&Method::GET, "/api/analytics/performance"));
-        assert!(!ported(&Method::POST, "/api/analytics/performance"));
+        assert!(ported(&Method::GET, "/api/analytics/performance"));
+        assert!(ported(&Method::POST, "/api/analytics/performance"));
+        assert!(ported(&Method::GET, "/api/analytics/performance/routes"));
+        assert!(ported(&Method::GET, "/api/analytics/performance/histogram"));
+        assert!(!ported(&Method::GET, "/api/analytics/performance/other"));
         assert!(!ported(&Method::GET, "/api/overview"));
         assert!(ported(&Method::OPTIONS, "/api/analytics/performance"));
         assert!(ported(&Method::GET, "/healthz"));

@@ -1,6 +1,7 @@
 //! Storage behind one narrow interface: `append` a batch (durable on return), `query` with a
 //! read connection. DuckDB, its migrations and the group-commit writer live here, and the
-//! ClickHouse engine (`clickhouse`) that takes events and conversions when configured.
+//! ClickHouse engine (`clickhouse`) that takes events, conversions and web vitals when
+//! configured.
 
 pub mod buckets;
 pub mod clickhouse;
@@ -159,7 +160,7 @@ struct Inner {
     /// The database file; its folder is where free space is checked.
     path: PathBuf,
     space: disk::Space,
-    /// Set when `storage.engine = "clickhouse"`: events and conversions go there.
+    /// Set when `storage.engine = "clickhouse"`: events, conversions and web vitals go there.
     ch: std::sync::OnceLock<ChEngine>,
 }
 
@@ -217,7 +218,7 @@ impl Store {
         })
     }
 
-    /// Hands events and conversions to ClickHouse from now on (`storage.engine =
+    /// Hands events, conversions and web vitals to ClickHouse from now on (`storage.engine =
     /// "clickhouse"`); its writer groups at most `max_commit_rows` per INSERT.
     pub fn use_clickhouse(&self, ch: clickhouse::ClickHouse, max_commit_rows: usize) {
         let ch = Arc::new(ch);
@@ -231,7 +232,8 @@ impl Store {
         });
     }
 
-    /// The ClickHouse engine, when it holds events and conversions: reads dispatch on this.
+    /// The ClickHouse engine, when it holds events, conversions and web vitals: reads
+    /// dispatch on this.
     pub fn clickhouse(&self) -> Option<&clickhouse::ClickHouse> {
         self.inner.ch.get().map(|e| &*e.ch)
     }

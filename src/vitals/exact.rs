@@ -144,7 +144,7 @@ pub fn summary(
     )?;
     let devices = query_json(
         conn,
-        &format!("{with} SELECT coalesce(device, 'unknown') AS device, count(*) AS samples FROM v GROUP BY 1 ORDER BY 2 DESC"),
+        &format!("{with} SELECT coalesce(device, 'unknown') AS device, count(*) AS samples FROM v GROUP BY 1 ORDER BY 2 DESC, 1"),
         params_from_iter(params.iter()),
         &[],
     )?;

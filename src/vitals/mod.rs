@@ -2,6 +2,7 @@
 //! percentiles, ratings and a 0-100 score, fed by `gs.js` or by web-vitals objects.
 
 mod api;
+mod clickhouse;
 mod exact;
 mod filter;
 mod ingest;
@@ -41,20 +42,21 @@ pub fn routes() -> Router<AppState> {
         .route("/api/analytics/performance/histogram", get(api::histogram))
 }
 
-/// Its background task: rolls up each hour of samples as it ends.
+/// Its background task: rolls up each hour of samples as it ends (DuckDB only).
 pub fn start(state: &AppState) {
     rollup::spawn(state);
 }
 
 /// Does now what the background task would do next (the demo, after writing); returns
-/// how many hours it rolled up.
+/// how many hours it rolled up (none on ClickHouse, which keeps no roll-up).
 pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
     rollup::catch_up(store).await
 }
 
 /// What the dashboard's overview shows of web vitals over `window`: each metric's p75,
 /// and whether those are estimates (read from the roll-up, as the Performance page reads
-/// long windows over more than `performance.exact_max_samples` samples).
+/// long windows over more than `performance.exact_max_samples` samples on DuckDB; exact
+/// on ClickHouse).
 pub async fn headline(state: &AppState, window: Window) -> Result<(Headline, bool), StoreError> {
     query::Reads::of(state).headline(window).await
 }

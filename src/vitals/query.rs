@@ -1,12 +1,14 @@
 //! Reads over `performance_metrics`, newest report per metric instance only: percentiles,
 //! ratings, the score, routes by device, histograms, the trend and the newest samples.
-//! Each read takes the exact path (`exact`) or, over long windows with many samples, the
-//! roll-up path (`rolled`); both answer in the shapes of `stats`.
+//! On DuckDB each read takes the exact path (`exact`) or, over long windows with many
+//! samples, the roll-up path (`rolled`); on ClickHouse always the exact path's twin
+//! (`clickhouse`). All answer in the shapes of `stats`; the engine is chosen here, above
+//! them, so neither engine's module imports the other.
 
 use duckdb::Connection;
 
 use super::stats::{Groups, Histogram, Summary};
-use super::{exact, rolled, rollup, Metric};
+use super::{clickhouse, exact, rolled, rollup, Metric};
 use crate::http::window::Window;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
@@ -14,8 +16,8 @@ use crate::store::{Store, StoreError};
 pub use super::exact::Headline;
 pub use super::filter::{Filter, Stat};
 
-/// The web-vitals reads of one store: each takes the roll-up path over windows holding
-/// more than `exact_max` samples it covers, else the exact path.
+/// The web-vitals reads of one store: on ClickHouse from the rows; on DuckDB by the roll-up
+/// path over windows holding more than `exact_max` samples it covers, else the exact path.
 pub struct Reads {
     pub store: Store,
     pub exact_max: u64,
@@ -49,6 +51,9 @@ impl Reads {
     }
 
     pub async fn summary(&self, w: Window, f: Filter, stat: Stat) -> Result<Summary, StoreError> {
+        if let Some(ch) = self.store.clickhouse() {
+            return clickhouse::summary(ch, &w, &f, stat).await;
+        }
         self.either(
             w,
             f,
@@ -59,6 +64,9 @@ impl Reads {
     }
 
     pub async fn groups(&self, w: Window, f: Filter, stat: Stat) -> Result<Groups, StoreError> {
+        if let Some(ch) = self.store.clickhouse() {
+            return clickhouse::groups(ch, &w, &f, stat).await;
+        }
         self.either(
             w,
             f,
@@ -74,6 +82,9 @@ impl Reads {
         f: Filter,
         metric: Metric,
     ) -> Result<Histogram, StoreError> {
+        if let Some(ch) = self.store.clickhouse() {
+            return clickhouse::histogram(ch, &w, &f, metric).await;
+        }
         self.either(
             w,
             f,
@@ -86,6 +97,9 @@ impl Reads {
     /// Each metric's p75 over `w`, for the dashboard's overview; whether it came from the
     /// roll-up (then within 2%, and counted over the window's whole first day).
     pub async fn headline(&self, w: Window) -> Result<(Headline, bool), StoreError> {
+        if let Some(ch) = self.store.clickhouse() {
+            return Ok((clickhouse::headline(ch, &w).await?, false));
+        }
         self.either(
             w,
             Filter::default(),

@@ -166,6 +166,11 @@ fn compact(conn: &Connection, day: i64) -> duckdb::Result<()> {
 
 /// Rolls up whatever is due now; for `demo` and start-up.
 pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
+    // On ClickHouse the samples are in the cluster and reads scan them: the node's DuckDB
+    // table stays empty, and a roll-up of it would only answer what nobody asks.
+    if store.clickhouse().is_some() {
+        return Ok(0);
+    }
     store
         .maintain(|conn| roll(conn, chrono::Utc::now().timestamp_micros()))
         .await
@@ -173,6 +178,9 @@ pub async fn catch_up(store: &Store) -> Result<u32, StoreError> {
 
 /// Keeps the roll-up current in the background, every `performance.rollup_interval` s.
 pub fn spawn(state: &AppState) {
+    if state.store.clickhouse().is_some() {
+        return;
+    }
     let every = Duration::from_secs(state.config.performance.rollup_interval.max(1));
     state
         .store

@@ -156,6 +156,13 @@ fn rank(groups: &mut [Group]) -> Option<f64> {
     if total == 0 {
         return None;
     }
+    // Floats are summed in one fixed order, whatever order the engine grouped in, so the
+    // score is the same to the last bit on DuckDB, on ClickHouse and from run to run.
+    groups.sort_by(|a, b| {
+        a.route
+            .cmp(&b.route)
+            .then_with(|| a.device.as_str().cmp(b.device.as_str()))
+    });
     let mut site = 0.0;
     for g in groups.iter_mut() {
         if let Some(s) = g.score {
@@ -169,6 +176,7 @@ fn rank(groups: &mut [Group]) -> Option<f64> {
         o(b).total_cmp(&o(a))
             .then_with(|| b.views.cmp(&a.views))
             .then_with(|| a.route.cmp(&b.route))
+            .then_with(|| a.device.as_str().cmp(b.device.as_str()))
     });
     Some(site)
 }

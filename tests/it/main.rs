@@ -9,6 +9,7 @@ mod cli;
 mod clickhouse;
 mod clickhouse_servers;
 mod clickhouse_shared;
+mod clickhouse_vitals;
 mod contract;
 mod dashboard;
 mod dbperf;

@@ -239,14 +239,16 @@ impl Client {
             .collect()
     }
 
-    /// Inserts JSONEachRow `rows` (one object per line) into `table`, with `settings`.
+    /// Inserts `rows` into `table`, sent as `format` says (`" FORMAT JSONEachRow"`, or a
+    /// column list and `FORMAT RowBinary`), with `settings`.
     pub async fn insert(
         &self,
         table: &str,
+        format: &str,
         rows: Bytes,
         settings: &[(&str, &str)],
     ) -> Result<(), ChError> {
-        let query = format!("INSERT INTO {table} FORMAT JSONEachRow");
+        let query = format!("INSERT INTO {table}{format}");
         let mut all: Vec<(&str, &str)> = vec![("query", &query)];
         all.extend_from_slice(settings);
         self.post(&all, rows).await.map(drop)

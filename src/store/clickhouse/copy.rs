@@ -211,7 +211,12 @@ async fn copy_table(
             rows::encode(&batch, &mut body)
                 .map_err(|e| StoreError::Internal(format!("cannot encode rows: {e}")))?;
             ch.client
-                .insert(&ch.table(table), Bytes::from(body), INSERT_SETTINGS)
+                .insert(
+                    &ch.table(table),
+                    &rows::format(table),
+                    Bytes::from(body),
+                    INSERT_SETTINGS,
+                )
                 .await
                 .map_err(ch_err)?;
         }

@@ -1,5 +1,5 @@
-//! The ClickHouse engine (`storage.engine = "clickhouse"`): product events and conversions
-//! live in a ClickHouse server or cluster that every growth-stack node shares.
+//! The ClickHouse engine (`storage.engine = "clickhouse"`): product events, conversions
+//! and web-vitals samples live in a ClickHouse server or cluster that every growth-stack node shares.
 //!
 //! - `client`: HTTP on the hyper-util pool we already depend on (no new crates; the
 //!   official crate needs formats 18.16 lacks and would rebuild DuckDB), with fail-over
@@ -8,13 +8,15 @@
 //!   start at once (every statement is IF NOT EXISTS; the versions table tolerates doubles).
 //!   With `clickhouse.cluster`: `*_local` MergeTree tables under `Distributed` tables sharded
 //!   by `cityHash64(visitor_id)`, so per-person queries stay shard-local.
-//! - `writer`: the group commit as one `INSERT ... FORMAT JSONEachRow` per table per group,
+//! - `writer`: the group commit as one `INSERT` per table per group (JSONEachRow; web
+//!   vitals as RowBinary, whose floats arrive exactly: `rows::format`),
 //!   with `insert_distributed_sync=1`: a request is acknowledged only after every shard
 //!   holding its rows confirmed them.
 //!
 //! Reads: each query module keeps its DuckDB SQL and puts its ClickHouse SQL side by side
-//! in a sibling file (`growth/clickhouse.rs`), both folded by the same Rust code; `Store`
-//! says which engine runs (`Store::clickhouse`). See README "Scale-out on ClickHouse".
+//! in a sibling file (`growth/clickhouse.rs`, `vitals/clickhouse.rs`), both folded by the
+//! same Rust code; `Store` says which engine runs (`Store::clickhouse`). See README
+//! "Scale-out on ClickHouse".
 
 mod client;
 pub mod copy;
@@ -151,6 +153,7 @@ impl ClickHouse {
         self.client
             .insert(
                 &self.table(name),
+                " FORMAT JSONEachRow",
                 bytes::Bytes::from(body),
                 writer::INSERT_SETTINGS,
             )

@@ -1,26 +1,26 @@
-//! Rows as JSONEachRow lines, in the column layout of `migrations/clickhouse/`.
+//! Rows as INSERT bodies (JSONEachRow lines, or RowBinary where floats must arrive
+//! exactly), in the column layout of `migrations/clickhouse/`.
 
 use serde::Serialize;
 
-use crate::store::rows::{Batch, ConversionRow, EventRow};
+use crate::store::rows::{Batch, ConversionRow, EventRow, PerformanceRow};
 use crate::store::Stream;
 
 /// The ClickHouse table a batch goes to, when this engine stores it.
 pub fn table_of(batch: &Batch) -> Option<&'static str> {
-    match batch {
-        Batch::Events(_) => Some("user_events"),
-        Batch::Conversions(_) => Some("conversions"),
-        _ => None,
-    }
+    Stream::ALL
+        .into_iter()
+        .find(|s| s.table() == batch.table())
+        .and_then(table_of_stream)
 }
 
-/// The ClickHouse table of `stream`, when this engine stores it.
+/// The ClickHouse table of `stream` (named as in DuckDB), when this engine stores it.
 pub fn table_of_stream(stream: Stream) -> Option<&'static str> {
-    match stream {
-        Stream::Events => Some("user_events"),
-        Stream::Conversions => Some("conversions"),
-        _ => None,
-    }
+    matches!(
+        stream,
+        Stream::Events | Stream::Conversions | Stream::Performance
+    )
+    .then(|| stream.table())
 }
 
 fn us(v: i64) -> u64 {
@@ -116,7 +116,97 @@ impl<'a> From<&'a ConversionRow> for Conversion<'a> {
     }
 }
 
-/// Appends the batch's rows to `out`, one JSON object per line.
+/// The columns of `performance_metrics` in the order `encode` writes them.
+const PERFORMANCE_COLUMNS: &str = "id, user_id, session_id, route, path, device, lcp, inp, cls, fcp, ttfb, fid, \
+    metric, metric_id, rereport, navigation_type, attribution, user_agent, connection, ip, timestamp, \
+    created_at, event_time, event_at";
+
+/// The rest of `INSERT INTO db.table ...` for `table`: the format its rows are sent in.
+/// Web vitals go as RowBinary: their values are floats, and 18.16 reads decimal text
+/// inexactly (`1.68` is stored as 1.6800000000000002), which would move a value sitting on
+/// a rating threshold across it and make percentiles differ from DuckDB's.
+pub fn format(table: &str) -> String {
+    match table {
+        "performance_metrics" => format!(" ({PERFORMANCE_COLUMNS}) FORMAT RowBinary"),
+        _ => " FORMAT JSONEachRow".to_string(),
+    }
+}
+
+/// RowBinary values: little-endian numbers, strings with a LEB128 length, Nullable as a
+/// flag byte (1 = NULL) before the value.
+struct Binary<'a>(&'a mut Vec<u8>);
+
+impl Binary<'_> {
+    fn string(&mut self, s: &str) {
+        let mut n = s.len();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                self.0.push(byte);
+                break;
+            }
+            self.0.push(byte | 0x80);
+        }
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    fn opt_string(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.0.push(0);
+                self.string(s);
+            }
+            None => self.0.push(1),
+        }
+    }
+
+    fn opt_f64(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => {
+                self.0.push(0);
+                self.0.extend_from_slice(&v.to_le_bytes());
+            }
+            None => self.0.push(1),
+        }
+    }
+}
+
+fn performance(r: &PerformanceRow, out: &mut Vec<u8>) {
+    let mut b = Binary(out);
+    let event_time = us(r.event_time.unwrap_or(r.created_at));
+    b.string(&r.id.hyphenated().to_string());
+    b.opt_string(r.user_id.as_deref());
+    b.opt_string(r.session_id.as_deref());
+    // '' for none: sort-key columns (see the migration).
+    b.string(r.route.as_deref().unwrap_or_default());
+    b.opt_string(r.path.as_deref());
+    b.string(r.device.as_deref().unwrap_or_default());
+    for v in [r.lcp, r.inp, r.cls, r.fcp, r.ttfb, r.fid] {
+        b.opt_f64(v);
+    }
+    b.opt_string(r.metric.as_deref());
+    b.opt_string(r.metric_id.as_deref());
+    b.0.push(u8::from(r.rereport));
+    for s in [
+        &r.navigation_type,
+        &r.attribution,
+        &r.user_agent,
+        &r.connection,
+        &r.ip,
+    ] {
+        b.opt_string(s.as_deref());
+    }
+    b.0.extend_from_slice(&r.timestamp.to_le_bytes());
+    b.0.extend_from_slice(&us(r.created_at).to_le_bytes());
+    b.0.extend_from_slice(&event_time.to_le_bytes());
+    // DateTime: UInt32 seconds.
+    let at = u32::try_from(event_time / 1_000_000).unwrap_or(u32::MAX);
+    b.0.extend_from_slice(&at.to_le_bytes());
+}
+
+/// Appends the batch's rows to `out` in its table's `format`: one JSON object per line,
+/// or RowBinary.
 pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
     fn lines<T: Serialize>(
         out: &mut Vec<u8>,
@@ -131,6 +221,55 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error>
     match batch {
         Batch::Events(rows) => lines(out, rows.iter().map(Event::from)),
         Batch::Conversions(rows) => lines(out, rows.iter().map(Conversion::from)),
+        Batch::Performance(rows) => {
+            for r in rows {
+                performance(r, out);
+            }
+            Ok(())
+        }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_binary_lengths_are_leb128() {
+        let mut out = Vec::new();
+        let mut b = Binary(&mut out);
+        b.string("ab");
+        b.string(&"x".repeat(300));
+        b.opt_string(None);
+        b.opt_f64(Some(1.68));
+        assert_eq!(&out[..3], &[2, b'a', b'b']);
+        // 300 = 0b10_0101100: low seven bits with the continuation bit, then 2.
+        assert_eq!(&out[3..5], &[0xac, 0x02]);
+        assert_eq!(out[305], 1, "NULL is a flag byte alone");
+        assert_eq!(out[306], 0);
+        assert_eq!(&out[307..], &1.68f64.to_le_bytes());
+    }
+
+    #[test]
+    fn web_vitals_go_as_row_binary_with_every_column() {
+        let f = format("performance_metrics");
+        assert!(f.ends_with("FORMAT RowBinary"), "{f}");
+        assert_eq!(f.matches(", ").count() + 1, 24);
+        assert_eq!(format("user_events"), " FORMAT JSONEachRow");
+        let row = PerformanceRow {
+            route: Some("/r".into()),
+            lcp: Some(2500.0),
+            created_at: 1_700_000_000_000_000,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        encode(&Batch::Performance(vec![row]), &mut out).unwrap();
+        // id (1 + 36), user_id and session_id NULL, route "/r", path NULL, device "".
+        assert_eq!(out[0], 36);
+        assert_eq!(&out[37..43], &[1, 1, 2, b'/', b'r', 1]);
+        // DateTime twin: the last four bytes, seconds of the receive time.
+        let at = u32::from_le_bytes(out[out.len() - 4..].try_into().unwrap());
+        assert_eq!(at, 1_700_000_000);
     }
 }

@@ -27,6 +27,13 @@ pub const MIGRATIONS: &[Migration] = &[
         ],
     },
     Migration {
+        version: 2,
+        name: "0002_vitals",
+        sql: include_str!("../../../migrations/clickhouse/0002_vitals.sql"),
+        // By metric instance: a re-report lands on the shard of the report it replaces.
+        distributed: &[("performance_metrics", "cityHash64(ifNull(metric_id, id))")],
+    },
+    Migration {
         version: 4,
         name: "0004_shared_state",
         sql: include_str!("../../../migrations/clickhouse/0004_shared_state.sql"),
@@ -248,5 +255,16 @@ mod tests {
         assert_eq!(table_of(&s[0]), "user_events");
         assert_eq!(table_of(&s[1]), "conversions");
         assert!(s.iter().all(|s| s.contains("IF NOT EXISTS")));
+        let v = statements(MIGRATIONS[1].sql);
+        assert_eq!(v.len(), 1);
+        assert_eq!(table_of(&v[0]), "performance_metrics");
+        assert!(v[0].contains("IF NOT EXISTS"));
+    }
+
+    #[test]
+    fn versions_count_up_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+        }
     }
 }

@@ -68,7 +68,12 @@ async fn insert(ch: &ClickHouse, table: &str, jobs: &[Job]) -> Result<u64, Store
         n += job.batch.len() as u64;
     }
     ch.client
-        .insert(&ch.table(table), Bytes::from(body), INSERT_SETTINGS)
+        .insert(
+            &ch.table(table),
+            &rows::format(table),
+            Bytes::from(body),
+            INSERT_SETTINGS,
+        )
         .await
         .map_err(StoreError::ClickHouse)?;
     Ok(n)
