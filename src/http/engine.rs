@@ -20,6 +20,16 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/retention", &[]),
     ("/api/analytics/features", &[]),
     ("/api/analytics/growth", &[]),
+    ("/api/analytics/ai-performance", &[]),
+    ("/api/analytics/database-performance", &[]),
+    (
+        "/api/analytics/database-performance/queries",
+        &[Method::GET],
+    ),
+    (
+        "/api/analytics/database-performance/n-plus-one",
+        &[Method::GET],
+    ),
 ];
 
 /// Prefixes of endpoints that read or keep event data outside the ported list.
@@ -76,5 +86,27 @@ mod tests {
         assert!(ported(&Method::OPTIONS, "/api/analytics/performance"));
         assert!(ported(&Method::GET, "/healthz"));
         assert!(ported(&Method::POST, "/v1/chat/completions"));
+        for m in [Method::GET, Method::POST] {
+            assert!(ported(&m, "/api/analytics/ai-performance"));
+            assert!(ported(&m, "/api/analytics/database-performance"));
+        }
+        assert!(ported(
+            &Method::GET,
+            "/api/analytics/database-performance/queries"
+        ));
+        assert!(ported(
+            &Method::GET,
+            "/api/analytics/database-performance/n-plus-one"
+        ));
+        // Index advice reads the node's own pg_stat_statements snapshots.
+        assert!(!ported(
+            &Method::GET,
+            "/api/analytics/database-performance/index-advice"
+        ));
+        assert!(!ported(
+            &Method::GET,
+            "/api/analytics/database-performance/x"
+        ));
+        assert!(ported(&Method::POST, "/api/db/select"));
     }
 }

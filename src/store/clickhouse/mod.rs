@@ -19,6 +19,7 @@
 mod client;
 pub mod copy;
 pub mod escape;
+pub mod fold;
 mod rows;
 mod schema;
 pub(super) mod writer;

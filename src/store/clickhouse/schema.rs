@@ -16,15 +16,30 @@ pub struct Migration {
     pub distributed: &'static [(&'static str, &'static str)],
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_streams",
-    sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
-    distributed: &[
-        ("user_events", "cityHash64(visitor_id)"),
-        ("conversions", "cityHash64(visitor_id)"),
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_streams",
+        sql: include_str!("../../../migrations/clickhouse/0001_streams.sql"),
+        distributed: &[
+            ("user_events", "cityHash64(visitor_id)"),
+            ("conversions", "cityHash64(visitor_id)"),
+        ],
+    },
+    // Calls and timings are not per person: no read needs one key's rows on one shard
+    // (every grouping merges on the initiator), so the key only has to spread them
+    // evenly. A hash of the row id does that as rand() would, and a batch that is sent
+    // again splits into the same block per shard, which replicated tables deduplicate.
+    Migration {
+        version: 3,
+        name: "0003_metrics",
+        sql: include_str!("../../../migrations/clickhouse/0003_metrics.sql"),
+        distributed: &[
+            ("ai_performance_metrics", "cityHash64(id)"),
+            ("database_performance_metrics", "cityHash64(id)"),
+        ],
+    },
+];
 
 /// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another node won the race.
 const ALREADY_EXISTS: [u32; 2] = [57, 82];
@@ -228,5 +243,19 @@ mod tests {
         assert_eq!(table_of(&s[0]), "user_events");
         assert_eq!(table_of(&s[1]), "conversions");
         assert!(s.iter().all(|s| s.contains("IF NOT EXISTS")));
+        let m = MIGRATIONS.iter().find(|m| m.version == 3).expect("0003");
+        let tables: Vec<String> = statements(m.sql).iter().map(|s| table_of(s)).collect();
+        assert_eq!(
+            tables,
+            ["ai_performance_metrics", "database_performance_metrics"]
+        );
+        for (table, _) in m.distributed {
+            assert!(tables.iter().any(|t| t == table), "{table}");
+        }
+    }
+
+    #[test]
+    fn versions_ascend() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].version < w[1].version));
     }
 }
