@@ -36,14 +36,17 @@ pub(crate) fn node_with(
 
 /// The highest version in `migrations/clickhouse/` (`0003_metrics.sql` is 3).
 fn newest_migration() -> u64 {
-    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/clickhouse"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            name.split('_').next()?.parse().ok()
-        })
-        .max()
-        .unwrap()
+    std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/migrations/clickhouse"
+    ))
+    .unwrap()
+    .filter_map(|e| {
+        let name = e.ok()?.file_name().into_string().ok()?;
+        name.split('_').next()?.parse().ok()
+    })
+    .max()
+    .unwrap()
 }
 
 pub(crate) fn iso(ms: i64) -> String {

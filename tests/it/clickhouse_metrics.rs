@@ -239,7 +239,11 @@ fn metrics_on_duckdb_and_through_either_clickhouse_node_agree() {
     for path in &gets {
         let want = d.get_json(path);
         for s in [&a, &b] {
-            assert_same(&want, &s.get_json(path), &format!("GET {path} via {}", s.url));
+            assert_same(
+                &want,
+                &s.get_json(path),
+                &format!("GET {path} via {}", s.url),
+            );
         }
     }
     // Index advice reads this node's own pg_stat_statements snapshots: not on ClickHouse.
