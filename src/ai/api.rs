@@ -19,7 +19,7 @@ use super::docs::{
 use super::gateway::{Gateway, BODY_LIMIT};
 use super::ingest::AiMetricIn;
 use super::wire::{Api, GatewayError};
-use super::{generate, query};
+use super::{generate, reads};
 use crate::error::ApiError;
 use crate::http::auth::client_ip;
 use crate::http::ingest::Accepted;
@@ -61,7 +61,7 @@ pub async fn get(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(query::summary(&state.store, window)).await
+    read.json(reads::summary(&state.store, window)).await
 }
 
 /// `POST /v1/chat/completions`: OpenAI's API through the gateway.

@@ -4,6 +4,7 @@
 mod api;
 mod cache;
 mod canned;
+mod clickhouse;
 mod docs;
 mod gateway;
 mod generate;
@@ -13,6 +14,7 @@ mod limits;
 mod price;
 mod providers;
 mod query;
+mod reads;
 mod recorder;
 mod sse;
 mod upstream;
@@ -82,5 +84,5 @@ pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
 
 /// What the dashboard's overview shows of AI calls over `window`.
 pub async fn headline(state: &AppState, window: Window) -> Result<Headline, StoreError> {
-    query::headline(&state.store, window).await
+    reads::headline(&state.store, window).await
 }

@@ -8,13 +8,13 @@ use crate::http::window::{Report, Window};
 use crate::store::timings::{share, Timings};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
-const TABLE: &str = "ai_performance_metrics";
+pub(super) const TABLE: &str = "ai_performance_metrics";
 const COLUMNS: &str =
     "id::VARCHAR AS id, request_id, endpoint, model, provider, tokens, prompt_tokens, \
     completion_tokens, duration, ttft, success, error, cache_hit, stream, demo, cost, tokens_saved, \
     user_id, ip, timestamp, created_at, event_time";
-const TOP_MODELS: u32 = 20;
-const TOP_USERS: u32 = 20;
+pub(super) const TOP_MODELS: u32 = 20;
+pub(super) const TOP_USERS: u32 = 20;
 /// Per-group aggregates shared by the model and user breakdowns.
 const GROUP_STATS: &str = "count(*) AS calls, avg((NOT success)::DOUBLE) AS error_rate, \
     avg(cache_hit::DOUBLE) AS cache_hit_rate, avg(duration) AS avg_duration, \
@@ -100,17 +100,23 @@ pub async fn headline(store: &Store, window: Window) -> Result<Headline, StoreEr
                     estimated: &["ai.p75_duration"],
                 });
             }
-            let t = totals(conn, &window)?;
-            Ok(Headline {
-                calls: t.calls,
-                cache_hit_rate: t.cache_hit_rate,
-                p75_duration: t.p75_duration,
-                error_rate: t.error_rate,
-                tokens: t.tokens,
-                estimated: &[],
-            })
+            Ok(Headline::of(&totals(conn, &window)?))
         })
         .await
+}
+
+impl Headline {
+    /// The headline of a window's exact totals (short windows, and ClickHouse).
+    pub(super) fn of(t: &Totals) -> Headline {
+        Headline {
+            calls: t.calls,
+            cache_hit_rate: t.cache_hit_rate,
+            p75_duration: t.p75_duration,
+            error_rate: t.error_rate,
+            tokens: t.tokens,
+            estimated: &[],
+        }
+    }
 }
 
 fn totals(conn: &Connection, w: &Window) -> Result<Totals, StoreError> {
@@ -194,8 +200,20 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
          quantile_cont(duration, 0.75) AS p75_duration, quantile_cont(duration, 0.95) AS p95_duration, \
          coalesce(sum(tokens), 0)::BIGINT AS tokens, coalesce(sum(cost), 0)::DOUBLE AS cost", &w.span())?;
     let rows = newest_rows(conn, TABLE, COLUMNS, &[], &w.span())?;
+    Ok(report(w, totals, models, users, series, rows))
+}
+
+/// The report of either engine's parts; its rows are paged over all the window's calls.
+pub(super) fn report(
+    w: &Window,
+    totals: Totals,
+    models: Vec<JsonRow>,
+    users: Vec<JsonRow>,
+    series: Vec<JsonRow>,
+    rows: Vec<JsonRow>,
+) -> Summary {
     let total = totals.calls;
-    Ok(w.report(
+    w.report(
         series,
         Stats {
             totals,
@@ -204,5 +222,5 @@ fn summary_sync(conn: &Connection, w: &Window) -> Result<Summary, StoreError> {
         },
         rows,
         total,
-    ))
+    )
 }

@@ -17,7 +17,8 @@ use utoipa::openapi::{RefOr, Response as OaResponse};
 use utoipa::{IntoParams, IntoResponses, OpenApi, PartialSchema, ToSchema};
 
 use super::ingest::QueryTimingIn;
-use super::query::{self, SortBy};
+use super::query::SortBy;
+use super::reads;
 use super::select::{self, CacheStats, SelectError, SelectIn};
 use super::{indexes, DbPerf};
 use crate::error::ApiError;
@@ -76,7 +77,7 @@ pub async fn get(
     window: Window,
 ) -> Result<Response, ApiError> {
     let slow = state.config.database.slow_query_threshold;
-    read.json(query::summary(&state.store, window, slow)).await
+    read.json(reads::summary(&state.store, window, slow)).await
 }
 
 /// `?sort=` of the fingerprints table.
@@ -128,8 +129,8 @@ pub async fn queries(
     let sort = q.sort.map_or(SortBy::Total, |s| s.0);
     let store = state.store.clone();
     read.json(async move {
-        let mut report = query::fingerprints(&store, window, slow, sort).await?;
-        let pg = query::pg_stats(&store, window, 200).await?;
+        let mut report = reads::fingerprints(&store, window, slow, sort).await?;
+        let pg = reads::pg_stats(&store, window, 200).await?;
         for q in &mut report.queries {
             q.postgres = pg.iter().find(|p| p.fingerprint == q.fingerprint).cloned();
         }
@@ -150,7 +151,7 @@ pub async fn n_plus_one(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(query::n_plus_one(&state.store, window)).await
+    read.json(reads::n_plus_one(&state.store, window)).await
 }
 
 /// `GET /api/analytics/database-performance/index-advice`.

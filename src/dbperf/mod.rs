@@ -5,11 +5,13 @@
 
 mod advice;
 mod api;
+mod clickhouse;
 mod fingerprint;
 mod indexes;
 mod ingest;
 mod pg;
 mod query;
+mod reads;
 mod select;
 
 use std::sync::Arc;
@@ -100,7 +102,8 @@ pub fn routes(db: Arc<DbPerf>) -> Router<AppState> {
 pub fn start(state: &AppState, db: &Arc<DbPerf>) {
     query::TIMINGS.spawn(&state.store);
     let every = state.config.database.poll_interval;
-    if db.pg.is_none() || every == 0 {
+    // On ClickHouse no read looks at the snapshots (`reads::pg_stats`): no poll.
+    if db.pg.is_none() || every == 0 || state.store.clickhouse().is_some() {
         return;
     }
     let db = db.clone();
@@ -197,5 +200,5 @@ pub async fn catch_up(store: &Store) -> Result<usize, StoreError> {
 /// What the dashboard's overview shows of query timings over `window`.
 pub async fn headline(state: &AppState, window: Window) -> Result<Headline, StoreError> {
     let slow = state.config.database.slow_query_threshold;
-    query::headline(&state.store, window, slow).await
+    reads::headline(&state.store, window, slow).await
 }

@@ -7,11 +7,11 @@ use crate::http::window::{Report, Window};
 use crate::store::timings::{share, Timings};
 use crate::store::{newest_rows, query_json, series, ts_param, JsonRow, Store, StoreError};
 
-const TABLE: &str = "database_performance_metrics";
+pub(super) const TABLE: &str = "database_performance_metrics";
 const COLUMNS: &str =
     "id::VARCHAR AS id, query, duration, rows, cached, user_id::VARCHAR AS user_id, \
     ip, timestamp, created_at, event_time, fingerprint, normalized_query, request_id, route, source";
-const TOP_QUERIES: u32 = 10;
+pub(super) const TOP_QUERIES: u32 = 10;
 
 pub type Summary = Report<Stats>;
 
@@ -92,17 +92,23 @@ pub async fn headline(
                     ],
                 });
             }
-            let t = totals(conn, &window, slow_threshold)?;
-            Ok(Headline {
-                queries: t.queries,
-                slow: t.slow,
-                slow_rate: t.slow_rate,
-                p95_duration: t.p95_duration,
-                slow_threshold: t.slow_threshold,
-                estimated: &[],
-            })
+            Ok(Headline::of(&totals(conn, &window, slow_threshold)?))
         })
         .await
+}
+
+impl Headline {
+    /// The headline of a window's exact totals (short windows, and ClickHouse).
+    pub(super) fn of(t: &Totals) -> Headline {
+        Headline {
+            queries: t.queries,
+            slow: t.slow,
+            slow_rate: t.slow_rate,
+            p95_duration: t.p95_duration,
+            slow_threshold: t.slow_threshold,
+            estimated: &[],
+        }
+    }
 }
 
 fn totals(conn: &Connection, w: &Window, slow: f64) -> Result<Totals, StoreError> {
@@ -159,8 +165,19 @@ fn summary_sync(conn: &Connection, w: &Window, slow: f64) -> Result<Summary, Sto
         &w.span(),
     )?;
     let rows = newest_rows(conn, TABLE, COLUMNS, &[], &w.span())?;
+    Ok(report(w, totals, slowest, series, rows))
+}
+
+/// The report of either engine's parts; its rows are paged over all the window's timings.
+pub(super) fn report(
+    w: &Window,
+    totals: Totals,
+    slowest: Vec<JsonRow>,
+    series: Vec<JsonRow>,
+    rows: Vec<JsonRow>,
+) -> Summary {
     let total = totals.queries;
-    Ok(w.report(series, Stats { totals, slowest }, rows, total))
+    w.report(series, Stats { totals, slowest }, rows, total)
 }
 
 /// A reported row's fingerprint; rows stored before fingerprints existed group by text.
@@ -183,6 +200,10 @@ pub enum SortBy {
 impl SortBy {
     pub const NAMES: [&'static str; 6] = ["total", "mean", "calls", "p95", "max", "slow"];
 
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
     pub fn parse(s: &str) -> Option<SortBy> {
         Some(match s {
             "total" => SortBy::Total,
@@ -195,7 +216,7 @@ impl SortBy {
         })
     }
 
-    fn column(self) -> &'static str {
+    pub(super) fn column(self) -> &'static str {
         match self {
             SortBy::Total => "total_ms",
             SortBy::Mean => "mean_ms",
@@ -306,6 +327,139 @@ fn micros_to_text(us: i64) -> String {
         .unwrap_or_default()
 }
 
+/// One fingerprint's aggregates as either engine reads them, before the rules apply.
+pub(super) struct FingerprintRow {
+    pub fingerprint: String,
+    pub query: String,
+    pub calls: u64,
+    pub total_ms: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub stddev_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub rows: i64,
+    pub cache_hit_rate: f64,
+    pub first_us: i64,
+    pub last_us: i64,
+    /// Calls above the threshold.
+    pub slow: u64,
+}
+
+/// The window's totals over all fingerprints (not just the page).
+pub(super) struct FingerprintSums {
+    pub queries: u64,
+    pub total_ms: f64,
+    pub fingerprints: u64,
+    pub slow_by_threshold: u64,
+    pub slow_by_pghero: u64,
+}
+
+impl FingerprintRow {
+    /// Its statistics with the share of all time and the slow rules applied.
+    fn stats(self, all_ms: f64, slow: f64) -> FingerprintStats {
+        let FingerprintRow { calls, mean_ms, .. } = self;
+        FingerprintStats {
+            share: if all_ms > 0.0 {
+                self.total_ms / all_ms
+            } else {
+                0.0
+            },
+            slow_rate: if calls > 0 {
+                self.slow as f64 / calls as f64
+            } else {
+                0.0
+            },
+            slow_by_threshold: mean_ms > slow,
+            slow_by_pghero: calls >= PGHERO_MIN_CALLS && mean_ms >= PGHERO_MIN_MEAN_MS,
+            first_seen: micros_to_text(self.first_us),
+            last_seen: micros_to_text(self.last_us),
+            fingerprint: self.fingerprint,
+            query: self.query,
+            calls,
+            total_ms: self.total_ms,
+            mean_ms,
+            min_ms: self.min_ms,
+            max_ms: self.max_ms,
+            stddev_ms: self.stddev_ms,
+            p50_ms: self.p50_ms,
+            p95_ms: self.p95_ms,
+            p99_ms: self.p99_ms,
+            rows: self.rows,
+            cache_hit_rate: self.cache_hit_rate,
+            slow: self.slow,
+            series: Vec::new(),
+            sources: Vec::new(),
+            postgres: None,
+        }
+    }
+}
+
+/// The report of either engine's parts: `page` in order, with each fingerprint's chart
+/// points (`(fingerprint, bucket µs, calls, ms)`, oldest first) and sources (most calls
+/// first; at most five kept). Points and sources of fingerprints off the page are dropped.
+pub(super) fn fingerprints_report(
+    w: &Window,
+    slow: f64,
+    sort: SortBy,
+    sums: FingerprintSums,
+    page: Vec<FingerprintRow>,
+    points: impl IntoIterator<Item = (String, i64, u64, f64)>,
+    sources: impl IntoIterator<Item = (String, String)>,
+) -> Fingerprints {
+    let mut queries: Vec<FingerprintStats> = page
+        .into_iter()
+        .map(|r| r.stats(sums.total_ms, slow))
+        .collect();
+    let at: std::collections::HashMap<String, usize> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.fingerprint.clone(), i))
+        .collect();
+    for (fp, t, calls, total_ms) in points {
+        if let Some(&i) = at.get(&fp) {
+            queries[i].series.push(SeriesPoint {
+                t: micros_to_text(t),
+                calls,
+                total_ms,
+            });
+        }
+    }
+    for (fp, source) in sources {
+        if let Some(&i) = at.get(&fp) {
+            if queries[i].sources.len() < 5 {
+                queries[i].sources.push(source);
+            }
+        }
+    }
+    Fingerprints {
+        range: w.json(),
+        bucket_seconds: w.bucket_seconds(),
+        sort: sort.name(),
+        totals: FingerprintTotals {
+            queries: sums.queries,
+            fingerprints: sums.fingerprints,
+            total_ms: sums.total_ms,
+            slow_by_threshold: sums.slow_by_threshold,
+            slow_by_pghero: sums.slow_by_pghero,
+        },
+        slow_rules: SlowRules {
+            threshold_ms: slow,
+            pghero_min_calls: PGHERO_MIN_CALLS,
+            pghero_min_mean_ms: PGHERO_MIN_MEAN_MS,
+        },
+        queries,
+        page: crate::http::window::Page {
+            limit: w.limit,
+            offset: w.offset,
+            total: sums.fingerprints,
+        },
+        postgres: Vec::new(),
+    }
+}
+
 fn fingerprints_sync(
     conn: &Connection,
     w: &Window,
@@ -324,44 +478,46 @@ fn fingerprints_sync(
            min(us) AS first_us, max(us) AS last_us, count(*) FILTER (WHERE duration > ?) AS slow \
            FROM w GROUP BY fp)"
     );
-    let (queries, total_ms, fingerprints, by_threshold, by_pghero): (u64, f64, u64, u64, u64) =
-        conn.query_row(
-            &format!(
-                "{base} SELECT coalesce(sum(calls), 0)::UBIGINT, coalesce(sum(total_ms), 0), count(*), \
-                 count(*) FILTER (WHERE mean_ms > ?), \
-                 count(*) FILTER (WHERE calls >= ? AND mean_ms >= ?) FROM g"
-            ),
-            params![
-                from.clone(),
-                to.clone(),
-                slow,
-                slow,
-                PGHERO_MIN_CALLS,
-                PGHERO_MIN_MEAN_MS
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )?;
+    let sums = conn.query_row(
+        &format!(
+            "{base} SELECT coalesce(sum(calls), 0)::UBIGINT, coalesce(sum(total_ms), 0), count(*), \
+             count(*) FILTER (WHERE mean_ms > ?), \
+             count(*) FILTER (WHERE calls >= ? AND mean_ms >= ?) FROM g"
+        ),
+        params![
+            from.clone(),
+            to.clone(),
+            slow,
+            slow,
+            PGHERO_MIN_CALLS,
+            PGHERO_MIN_MEAN_MS
+        ],
+        |r| {
+            Ok(FingerprintSums {
+                queries: r.get(0)?,
+                total_ms: r.get(1)?,
+                fingerprints: r.get(2)?,
+                slow_by_threshold: r.get(3)?,
+                slow_by_pghero: r.get(4)?,
+            })
+        },
+    )?;
     let mut stmt = conn.prepare(&format!(
         "{base} SELECT fp, query, calls, total_ms, mean_ms, min_ms, max_ms, stddev_ms, p50_ms, p95_ms, \
          p99_ms, rows, cache_hit_rate, first_us, last_us, slow FROM g \
          ORDER BY {} DESC, fp LIMIT ? OFFSET ?",
         sort.column()
     ))?;
-    let share = |t: f64| if total_ms > 0.0 { t / total_ms } else { 0.0 };
-    let mut queries_out: Vec<FingerprintStats> = stmt
+    let page: Vec<FingerprintRow> = stmt
         .query_map(
             params![from.clone(), to.clone(), slow, w.limit, w.offset],
             |r| {
-                let calls: u64 = r.get(2)?;
-                let total: f64 = r.get(3)?;
-                let mean: f64 = r.get(4)?;
-                let slow_calls: u64 = r.get(15)?;
-                Ok(FingerprintStats {
+                Ok(FingerprintRow {
                     fingerprint: r.get(0)?,
                     query: r.get(1)?,
-                    calls,
-                    total_ms: total,
-                    mean_ms: mean,
+                    calls: r.get(2)?,
+                    total_ms: r.get(3)?,
+                    mean_ms: r.get(4)?,
                     min_ms: r.get(5)?,
                     max_ms: r.get(6)?,
                     stddev_ms: r.get(7)?,
@@ -370,25 +526,15 @@ fn fingerprints_sync(
                     p99_ms: r.get(10)?,
                     rows: r.get(11)?,
                     cache_hit_rate: r.get(12)?,
-                    share: share(total),
-                    first_seen: micros_to_text(r.get(13)?),
-                    last_seen: micros_to_text(r.get(14)?),
-                    slow: slow_calls,
-                    slow_rate: if calls > 0 {
-                        slow_calls as f64 / calls as f64
-                    } else {
-                        0.0
-                    },
-                    slow_by_threshold: mean > slow,
-                    slow_by_pghero: calls >= PGHERO_MIN_CALLS && mean >= PGHERO_MIN_MEAN_MS,
-                    series: Vec::new(),
-                    sources: Vec::new(),
-                    postgres: None,
+                    first_us: r.get(13)?,
+                    last_us: r.get(14)?,
+                    slow: r.get(15)?,
                 })
             },
         )?
         .collect::<duckdb::Result<_>>()?;
-    if !queries_out.is_empty() {
+    let (mut points, mut sources) = (Vec::new(), Vec::new());
+    if !page.is_empty() {
         // Every fingerprint's buckets in one pass; those on this page are kept.
         let bucket = w.bucket_us().max(1);
         let mut stmt = conn.prepare(&format!(
@@ -396,68 +542,23 @@ fn fingerprints_sync(
              count(*), sum(duration) FROM {TABLE} \
              WHERE event_time >= ? AND event_time < ? GROUP BY 1, 2 ORDER BY 1, 2"
         ))?;
-        let points = stmt.query_map(params![from.clone(), to.clone()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                SeriesPoint {
-                    t: micros_to_text(r.get(1)?),
-                    calls: r.get(2)?,
-                    total_ms: r.get(3)?,
-                },
-            ))
-        })?;
-        let at: std::collections::HashMap<String, usize> = queries_out
-            .iter()
-            .enumerate()
-            .map(|(i, q)| (q.fingerprint.clone(), i))
-            .collect();
-        for p in points {
-            let (fp, point) = p?;
-            if let Some(&i) = at.get(&fp) {
-                queries_out[i].series.push(point);
-            }
-        }
+        points = stmt
+            .query_map(params![from.clone(), to.clone()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<duckdb::Result<_>>()?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {FP} AS fp, source, count(*) AS n FROM {TABLE} \
              WHERE event_time >= ? AND event_time < ? AND source IS NOT NULL \
              GROUP BY 1, 2 ORDER BY 1, n DESC, 2"
         ))?;
-        let sources = stmt.query_map(params![from, to], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for s in sources {
-            let (fp, source) = s?;
-            if let Some(&i) = at.get(&fp) {
-                if queries_out[i].sources.len() < 5 {
-                    queries_out[i].sources.push(source);
-                }
-            }
-        }
+        sources = stmt
+            .query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<duckdb::Result<_>>()?;
     }
-    Ok(Fingerprints {
-        range: w.json(),
-        bucket_seconds: w.bucket_seconds(),
-        sort: SortBy::NAMES[sort as usize],
-        totals: FingerprintTotals {
-            queries,
-            fingerprints,
-            total_ms,
-            slow_by_threshold: by_threshold,
-            slow_by_pghero: by_pghero,
-        },
-        slow_rules: SlowRules {
-            threshold_ms: slow,
-            pghero_min_calls: PGHERO_MIN_CALLS,
-            pghero_min_mean_ms: PGHERO_MIN_MEAN_MS,
-        },
-        queries: queries_out,
-        page: crate::http::window::Page {
-            limit: w.limit,
-            offset: w.offset,
-            total: fingerprints,
-        },
-        postgres: Vec::new(),
-    })
+    Ok(fingerprints_report(
+        w, slow, sort, sums, page, points, sources,
+    ))
 }
 
 /// Sentry's N+1 rule: the same fingerprint at least this many times in one request...
@@ -592,11 +693,7 @@ fn n_plus_one_sync(conn: &Connection, w: &Window) -> Result<NPlusOne, StoreError
                     fingerprint: r.get(0)?,
                     query: r.get(1)?,
                     request: r.get(2)?,
-                    kind: if r.get::<_, bool>(3)? {
-                        "request"
-                    } else {
-                        "session"
-                    },
+                    kind: NPlusOneFinding::kind(r.get(3)?),
                     route: r.get(4)?,
                     source: r.get(5)?,
                     count: r.get(6)?,
@@ -607,7 +704,28 @@ fn n_plus_one_sync(conn: &Connection, w: &Window) -> Result<NPlusOne, StoreError
             },
         )?
         .collect::<duckdb::Result<_>>()?;
-    Ok(NPlusOne {
+    Ok(n_plus_one_report(w, total, queries, findings))
+}
+
+impl NPlusOneFinding {
+    /// `request` when the calls carried a request_id, else `session`.
+    pub(super) fn kind(by_request: bool) -> &'static str {
+        if by_request {
+            "request"
+        } else {
+            "session"
+        }
+    }
+}
+
+/// The report of either engine's parts; `total` counts the findings of the whole window.
+pub(super) fn n_plus_one_report(
+    w: &Window,
+    total: u64,
+    queries: Vec<NPlusOneQuery>,
+    findings: Vec<NPlusOneFinding>,
+) -> NPlusOne {
+    NPlusOne {
         range: w.json(),
         rule: NPlusOneRule {
             min_calls: N_PLUS_ONE_MIN_CALLS,
@@ -621,14 +739,20 @@ fn n_plus_one_sync(conn: &Connection, w: &Window) -> Result<NPlusOne, StoreError
             offset: w.offset,
             total,
         },
-    })
+    }
 }
 
-/// A `string_agg(..., chr(31))` back into its items.
+/// A `string_agg(..., chr(31))` back into its items, sorted.
 fn split_list(joined: Option<String>) -> Vec<String> {
-    let mut items: Vec<String> = joined
-        .map(|j| j.split('\u{1f}').map(str::to_string).collect())
-        .unwrap_or_default();
+    sorted(
+        joined
+            .map(|j| j.split('\u{1f}').map(str::to_string).collect())
+            .unwrap_or_default(),
+    )
+}
+
+/// A list of distinct values in one order whatever order the engine gathered them in.
+pub(super) fn sorted(mut items: Vec<String>) -> Vec<String> {
     items.sort();
     items
 }

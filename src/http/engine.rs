@@ -24,6 +24,16 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/performance/routes", &[Method::GET]),
     ("/api/analytics/performance/histogram", &[Method::GET]),
     ("/api/admin/prune", &[]),
+    ("/api/analytics/ai-performance", &[]),
+    ("/api/analytics/database-performance", &[]),
+    (
+        "/api/analytics/database-performance/queries",
+        &[Method::GET],
+    ),
+    (
+        "/api/analytics/database-performance/n-plus-one",
+        &[Method::GET],
+    ),
 ];
 
 /// Prefixes of endpoints that read or keep event data outside the ported list.
@@ -85,5 +95,27 @@ mod tests {
         assert!(ported(&Method::POST, "/api/admin/prune"));
         assert!(!ported(&Method::POST, "/api/admin/backup"));
         assert!(ported(&Method::POST, "/v1/chat/completions"));
+        for m in [Method::GET, Method::POST] {
+            assert!(ported(&m, "/api/analytics/ai-performance"));
+            assert!(ported(&m, "/api/analytics/database-performance"));
+        }
+        assert!(ported(
+            &Method::GET,
+            "/api/analytics/database-performance/queries"
+        ));
+        assert!(ported(
+            &Method::GET,
+            "/api/analytics/database-performance/n-plus-one"
+        ));
+        // Index advice reads the node's own pg_stat_statements snapshots.
+        assert!(!ported(
+            &Method::GET,
+            "/api/analytics/database-performance/index-advice"
+        ));
+        assert!(!ported(
+            &Method::GET,
+            "/api/analytics/database-performance/x"
+        ));
+        assert!(ported(&Method::POST, "/api/db/select"));
     }
 }

@@ -201,7 +201,7 @@ fn a_stopped_shard_gives_503_and_loses_no_acknowledged_event() {
 /// A fixture with some of everything the growth reads look at: people over ten days,
 /// sessions, page views with routes and campaigns, features, a funnel, conversions.
 /// `v` without its `estimated` lists, at any depth.
-fn without_estimated(mut v: Value) -> Value {
+pub(crate) fn without_estimated(mut v: Value) -> Value {
     match &mut v {
         Value::Object(m) => {
             m.remove("estimated");

@@ -21,6 +21,7 @@
 mod client;
 pub mod copy;
 pub mod escape;
+pub mod fold;
 pub mod lease;
 mod rows;
 mod schema;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::store::rows::{Batch, ConversionRow, EventRow, PerformanceRow};
+use crate::store::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow};
 use crate::store::Stream;
 
 /// The ClickHouse table a batch goes to, when this engine stores it.
@@ -18,7 +18,7 @@ pub fn table_of(batch: &Batch) -> Option<&'static str> {
 pub fn table_of_stream(stream: Stream) -> Option<&'static str> {
     matches!(
         stream,
-        Stream::Events | Stream::Conversions | Stream::Performance
+        Stream::Events | Stream::Conversions | Stream::Performance | Stream::Ai | Stream::Database
     )
     .then(|| stream.table())
 }
@@ -112,6 +112,114 @@ impl<'a> From<&'a ConversionRow> for Conversion<'a> {
             visitor_id: r.visitor_id.as_deref().unwrap_or_default(),
             event_time: us(r.event_time.unwrap_or(r.created_at)),
             event_at: us(r.event_time.unwrap_or(r.created_at)) / 1_000_000,
+        }
+    }
+}
+
+/// `event_time` and its DateTime twin `event_at` (seconds) of a row that may lack one.
+fn event_time(event_time: Option<i64>, created_at: i64) -> (u64, u64) {
+    let t = us(event_time.unwrap_or(created_at));
+    (t, t / 1_000_000)
+}
+
+#[derive(Serialize)]
+struct Ai<'a> {
+    id: String,
+    request_id: Option<&'a str>,
+    endpoint: Option<&'a str>,
+    model: Option<&'a str>,
+    tokens: Option<i32>,
+    duration: f64,
+    success: u8,
+    error: Option<&'a str>,
+    cache_hit: u8,
+    user_id: Option<&'a str>,
+    ip: Option<&'a str>,
+    timestamp: i64,
+    created_at: u64,
+    provider: Option<&'a str>,
+    prompt_tokens: Option<i32>,
+    completion_tokens: Option<i32>,
+    ttft: Option<f64>,
+    cost: Option<f64>,
+    stream: Option<u8>,
+    demo: Option<u8>,
+    tokens_saved: Option<i32>,
+    event_time: u64,
+    event_at: u64,
+}
+
+impl<'a> From<&'a AiRow> for Ai<'a> {
+    fn from(r: &'a AiRow) -> Self {
+        let (event_time, event_at) = event_time(r.event_time, r.created_at);
+        Ai {
+            id: r.id.hyphenated().to_string(),
+            request_id: r.request_id.as_deref(),
+            endpoint: r.endpoint.as_deref(),
+            model: r.model.as_deref(),
+            tokens: r.tokens,
+            duration: r.duration,
+            success: u8::from(r.success),
+            error: r.error.as_deref(),
+            cache_hit: u8::from(r.cache_hit),
+            user_id: r.user_id.as_deref(),
+            ip: r.ip.as_deref(),
+            timestamp: r.timestamp,
+            created_at: us(r.created_at),
+            provider: r.provider.as_deref(),
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            ttft: r.ttft,
+            cost: r.cost,
+            stream: r.stream.map(u8::from),
+            demo: r.demo.map(u8::from),
+            tokens_saved: r.tokens_saved,
+            event_time,
+            event_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Database<'a> {
+    id: String,
+    query: &'a str,
+    duration: f64,
+    rows: Option<i32>,
+    cached: u8,
+    user_id: Option<&'a str>,
+    ip: Option<&'a str>,
+    timestamp: i64,
+    created_at: u64,
+    fingerprint: Option<&'a str>,
+    normalized_query: Option<&'a str>,
+    request_id: Option<&'a str>,
+    route: Option<&'a str>,
+    source: Option<&'a str>,
+    event_time: u64,
+    event_at: u64,
+}
+
+impl<'a> From<&'a DatabaseRow> for Database<'a> {
+    fn from(r: &'a DatabaseRow) -> Self {
+        let (event_time, event_at) = event_time(r.event_time, r.created_at);
+        Database {
+            id: r.id.hyphenated().to_string(),
+            query: &r.query,
+            duration: r.duration,
+            rows: r.rows,
+            cached: u8::from(r.cached),
+            user_id: r.user_id.as_deref(),
+            ip: r.ip.as_deref(),
+            timestamp: r.timestamp,
+            created_at: us(r.created_at),
+            fingerprint: r.fingerprint.as_deref(),
+            normalized_query: r.normalized_query.as_deref(),
+            request_id: r.request_id.as_deref(),
+            route: r.route.as_deref(),
+            source: r.source.as_deref(),
+            event_time,
+            event_at,
         }
     }
 }
@@ -221,6 +329,8 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error>
     match batch {
         Batch::Events(rows) => lines(out, rows.iter().map(Event::from)),
         Batch::Conversions(rows) => lines(out, rows.iter().map(Conversion::from)),
+        Batch::Ai(rows) => lines(out, rows.iter().map(Ai::from)),
+        Batch::Database(rows) => lines(out, rows.iter().map(Database::from)),
         Batch::Performance(rows) => {
             for r in rows {
                 performance(r, out);

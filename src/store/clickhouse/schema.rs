@@ -33,6 +33,19 @@ pub const MIGRATIONS: &[Migration] = &[
         // By metric instance: a re-report lands on the shard of the report it replaces.
         distributed: &[("performance_metrics", "cityHash64(ifNull(metric_id, id))")],
     },
+    // Calls and timings are not per person: no read needs one key's rows on one shard
+    // (every grouping merges on the initiator), so the key only has to spread them
+    // evenly. A hash of the row id does that as rand() would, and a batch that is sent
+    // again splits into the same block per shard, which replicated tables deduplicate.
+    Migration {
+        version: 3,
+        name: "0003_metrics",
+        sql: include_str!("../../../migrations/clickhouse/0003_metrics.sql"),
+        distributed: &[
+            ("ai_performance_metrics", "cityHash64(id)"),
+            ("database_performance_metrics", "cityHash64(id)"),
+        ],
+    },
     Migration {
         version: 4,
         name: "0004_shared_state",
@@ -259,6 +272,16 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(table_of(&v[0]), "performance_metrics");
         assert!(v[0].contains("IF NOT EXISTS"));
+    }
+
+    #[test]
+    fn distributed_tables_are_created_by_their_migration() {
+        for m in MIGRATIONS {
+            let tables: Vec<String> = statements(m.sql).iter().map(|s| table_of(s)).collect();
+            for (table, _) in m.distributed {
+                assert!(tables.iter().any(|t| t == table), "{}: {table}", m.name);
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! What the capabilities' ClickHouse reads share: DuckDB's interpolated percentile in
+//! ClickHouse SQL, and ClickHouse's JSONEachRow values read back as DuckDB's JSON shows
+//! them, so both engines' answers compare equal.
+
+use serde_json::{Map, Value};
+
+use super::iso_us;
+use crate::store::JsonRow;
+
+/// DuckDB's `quantile_cont(col, q)` (only rows where `cond` holds): the sorted values'
+/// linear interpolation at `(n - 1) * q`, exact; NULL for no values. ClickHouse's own
+/// functions differ: `quantile` samples 8192 values, `quantileExact` returns a value of
+/// the set without interpolating, `quantileExactInclusive` interpolates but does not exist
+/// on 18.16. Like DuckDB's (and `quantileExact`), this holds a group's values in memory.
+/// `q` is our own constant; the identical sorted array is computed once per group.
+pub fn quantile_cont_if(col: &str, cond: &str, q: f64) -> String {
+    let s = if cond == "1" {
+        format!("arraySort(groupArray({col}))")
+    } else {
+        format!("arraySort(groupArrayIf({col}, {cond}))")
+    };
+    let rank = format!("((length({s}) - 1) * {q:?})");
+    let lo = format!("arrayElement({s}, toUInt64(floor({rank})) + 1)");
+    let hi = format!("arrayElement({s}, toUInt64(ceil({rank})) + 1)");
+    format!("if(empty({s}), NULL, {lo} + ({rank} - floor({rank})) * ({hi} - {lo}))")
+}
+
+/// `quantile_cont(col, q)` over every row of the group.
+pub fn quantile_cont(col: &str, q: f64) -> String {
+    quantile_cont_if(col, "1", q)
+}
+
+/// How a column shows in DuckDB's JSON (`store::json::query_json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Strings and integers: as ClickHouse writes them.
+    Same,
+    /// DOUBLE: always a JSON float (ClickHouse writes 3.0 as `3`).
+    Float,
+    /// BOOLEAN, stored as UInt8.
+    Bool,
+    /// TIMESTAMPTZ, stored as UInt64 µs: RFC 3339 with milliseconds.
+    Time,
+}
+
+/// One value as DuckDB's JSON shows it.
+pub fn value(v: &Value, kind: Kind) -> Value {
+    if v.is_null() {
+        return Value::Null;
+    }
+    match kind {
+        Kind::Same => v.clone(),
+        Kind::Float => v
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        Kind::Bool => Value::Bool(v.as_u64().is_some_and(|b| b != 0)),
+        Kind::Time => Value::String(iso_us(v.as_i64().unwrap_or(0))),
+    }
+}
+
+/// A row of `columns`, in their order, as DuckDB's JSON shows it.
+pub fn json_row(v: &Value, columns: &[(&str, Kind)]) -> JsonRow {
+    let mut m = Map::with_capacity(columns.len());
+    for &(name, kind) in columns {
+        m.insert(name.to_string(), value(&v[name], kind));
+    }
+    m
+}
+
+/// A count (UInt64; 0 when absent).
+pub fn count(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or(0)
+}
+
+/// A DOUBLE that may be NULL (an average of nothing).
+pub fn float(v: &Value, k: &str) -> Option<f64> {
+    v[k].as_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_sql_names_its_parts() {
+        let sql = quantile_cont_if("ttft", "ifNull(stream, 0) = 1", 0.5);
+        assert!(
+            sql.contains("groupArrayIf(ttft, ifNull(stream, 0) = 1)"),
+            "{sql}"
+        );
+        assert!(sql.contains("* 0.5)"), "{sql}");
+        assert!(quantile_cont("duration", 0.95).contains("groupArray(duration)"));
+    }
+
+    #[test]
+    fn values_read_as_duckdb_shows_them() {
+        let row = serde_json::json!({ "a": 3, "b": 1, "c": 1_700_000_000_123_456u64, "d": null, "e": "x" });
+        let r = json_row(
+            &row,
+            &[
+                ("a", Kind::Float),
+                ("b", Kind::Bool),
+                ("c", Kind::Time),
+                ("d", Kind::Float),
+                ("e", Kind::Same),
+            ],
+        );
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"a":3.0,"b":true,"c":"2023-11-14T22:13:20.123Z","d":null,"e":"x"}"#
+        );
+    }
+}
