@@ -77,7 +77,12 @@ fn range(from_us: i64, to_us: i64) -> String {
 
 // ---- /api/analytics/events ------------------------------------------------------------
 
-pub async fn events(ch: &ClickHouse, w: &Window) -> Result<EventSummary, StoreError> {
+/// Totals and the events series of a window: what the events page and the overview's
+/// headline share. `uniqExact`: nothing here is an estimate.
+pub async fn event_totals(
+    ch: &ClickHouse,
+    w: &Window,
+) -> Result<(EventTotals, Vec<JsonRow>), StoreError> {
     let (ev, conv) = (ch.table("user_events"), ch.table("conversions"));
     let r = range(w.from_us(), w.to_us());
     let t = &rows(
@@ -96,23 +101,6 @@ pub async fn events(ch: &ClickHouse, w: &Window) -> Result<EventSummary, StoreEr
         event_types: u(t, "event_types"),
         conversions: u(c, "n"),
     };
-    let top_events = rows(
-        ch,
-        &format!(
-            "SELECT event, count() AS count, uniqExactIf(visitor_id, visitor_id != '') AS users FROM {ev} \
-             WHERE {r} GROUP BY event ORDER BY count DESC, event LIMIT {TOP_EVENTS}"
-        ),
-    )
-    .await?
-    .into_iter()
-    .map(|v| {
-        let mut m = Map::new();
-        m.insert("event".into(), v["event"].clone());
-        m.insert("count".into(), u(&v, "count").into());
-        m.insert("users".into(), u(&v, "users").into());
-        m
-    })
-    .collect();
     let b = w.bucket_us().max(1);
     let series = rows(
         ch,
@@ -127,6 +115,30 @@ pub async fn events(ch: &ClickHouse, w: &Window) -> Result<EventSummary, StoreEr
         let mut m = Map::new();
         m.insert("t".into(), iso_us(i(&v, "t")).into());
         m.insert("events".into(), u(&v, "events").into());
+        m.insert("users".into(), u(&v, "users").into());
+        m
+    })
+    .collect();
+    Ok((totals, series))
+}
+
+pub async fn events(ch: &ClickHouse, w: &Window) -> Result<EventSummary, StoreError> {
+    let ev = ch.table("user_events");
+    let r = range(w.from_us(), w.to_us());
+    let (totals, series) = event_totals(ch, w).await?;
+    let top_events = rows(
+        ch,
+        &format!(
+            "SELECT event, count() AS count, uniqExactIf(visitor_id, visitor_id != '') AS users FROM {ev} \
+             WHERE {r} GROUP BY event ORDER BY count DESC, event LIMIT {TOP_EVENTS}"
+        ),
+    )
+    .await?
+    .into_iter()
+    .map(|v| {
+        let mut m = Map::new();
+        m.insert("event".into(), v["event"].clone());
+        m.insert("count".into(), u(&v, "count").into());
         m.insert("users".into(), u(&v, "users").into());
         m
     })

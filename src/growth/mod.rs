@@ -76,5 +76,5 @@ pub async fn catch_up(store: &Store) -> Result<u64, StoreError> {
 
 /// What the dashboard's overview shows of growth over `window`.
 pub async fn headline(state: &AppState, window: Window) -> Result<Headline, StoreError> {
-    query::headline(&state.store, window).await
+    reads::headline(&state.store, window).await
 }

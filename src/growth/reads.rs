@@ -12,6 +12,26 @@ use super::retention::{self, Retention, RetentionSpec};
 use crate::http::window::Window;
 use crate::store::{Store, StoreError};
 
+/// The overview's growth figures: totals and the events series.
+pub async fn headline(store: &Store, window: Window) -> Result<query::Headline, StoreError> {
+    match store.clickhouse() {
+        Some(ch) => {
+            let (t, series) = clickhouse::event_totals(ch, &window).await?;
+            Ok(query::Headline {
+                events: query::HeadlineTotals {
+                    total: t.events,
+                    users: t.users,
+                    sessions: t.sessions,
+                    conversions: t.conversions,
+                },
+                series,
+                estimated: Vec::new(),
+            })
+        }
+        None => query::headline(store, window).await,
+    }
+}
+
 pub async fn events(store: &Store, window: Window) -> Result<EventSummary, StoreError> {
     match store.clickhouse() {
         Some(ch) => clickhouse::events(ch, &window).await,

@@ -24,6 +24,7 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/performance/routes", &[Method::GET]),
     ("/api/analytics/performance/histogram", &[Method::GET]),
     ("/api/admin/prune", &[]),
+    ("/api/overview", &[]),
     ("/api/analytics/ai-performance", &[]),
     ("/api/analytics/database-performance", &[]),
     (
@@ -89,7 +90,7 @@ mod tests {
         assert!(ported(&Method::GET, "/api/analytics/performance/routes"));
         assert!(ported(&Method::GET, "/api/analytics/performance/histogram"));
         assert!(!ported(&Method::GET, "/api/analytics/performance/other"));
-        assert!(!ported(&Method::GET, "/api/overview"));
+        assert!(ported(&Method::GET, "/api/overview"));
         assert!(ported(&Method::OPTIONS, "/api/analytics/performance"));
         assert!(ported(&Method::GET, "/healthz"));
         assert!(ported(&Method::POST, "/api/admin/prune"));

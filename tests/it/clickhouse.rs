@@ -508,3 +508,71 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
     assert_eq!(got["events"], want["events"]);
     assert_eq!(got["users"], want["users"]);
 }
+
+#[test]
+fn the_overview_is_the_same_on_both_engines() {
+    let ch = ChCluster::start(2);
+    let (c, _dc) = node(&ch, &[0, 1]);
+    let d = Server::start();
+    let (events, conversions) = parity_fixture();
+    let base = day_start(0) - 6 * 3_600_000;
+    let vitals: Vec<Value> = (0..24i64)
+        .map(|k| {
+            json!({ "route": format!("/r{}", k % 3), "lcp": 1200 + k * 173, "cls": 0.01 * (k % 7) as f64,
+                "inp": 80 + k * 11, "ttfb": 300 + k * 7, "timestamp": base + k * 60_000 })
+        })
+        .collect();
+    let ai: Vec<Value> = (0..30i64)
+        .map(|k| {
+            json!({ "model": if k % 3 == 0 { "m-large" } else { "m-small" }, "duration": 100 + k * 37,
+                "cache_hit": k % 4 == 0, "success": k % 9 != 0, "tokens": 10 + k, "timestamp": base + k * 45_000 })
+        })
+        .collect();
+    let db: Vec<Value> = (0..40i64)
+        .map(|k| {
+            json!({ "query": format!("SELECT * FROM t{} WHERE id = {k}", k % 4), "duration": 20 + k * 61,
+                "timestamp": base + k * 30_000 })
+        })
+        .collect();
+    for s in [&d, &c] {
+        for chunk in events.chunks(40) {
+            let r = s.post_json("/api/analytics/events", &Value::Array(chunk.to_vec()));
+            assert_eq!(r.status(), 200);
+        }
+        for (path, items) in [
+            ("/api/analytics/conversions", &conversions),
+            ("/api/analytics/performance", &vitals),
+            ("/api/analytics/ai-performance", &ai),
+            ("/api/analytics/database-performance", &db),
+        ] {
+            let r = s.post_json(path, &Value::Array(items.clone()));
+            assert_eq!(r.status(), 200, "{path}");
+        }
+    }
+    // Two days: every engine answers exactly (DuckDB reads its roll-ups only beyond that).
+    let (from, to) = (iso(day_start(1)), iso(day_start(-1)));
+    let path = format!("/api/overview?from={from}&to={to}");
+    let mut on_d = d.get_json(&path);
+    let mut on_c = c.get_json(&path);
+    assert_eq!(on_c["ai"]["calls"], 30, "{on_c}");
+    assert_eq!(on_c["database"]["queries"], 40, "{on_c}");
+    assert!(on_c["events"]["total"].as_u64().unwrap() > 0, "{on_c}");
+    // The scaling recommendation is each node's own host (README).
+    for o in [&mut on_d, &mut on_c] {
+        o.as_object_mut().unwrap().remove("scaling");
+    }
+    assert_eq!(on_d, on_c);
+    // Thirteen days: DuckDB answers from roll-ups and names its estimates; the counts agree.
+    let (from, to) = (iso(day_start(12)), iso(day_start(-1)));
+    let path = format!("/api/overview?from={from}&to={to}");
+    let (on_d, on_c) = (d.get_json(&path), c.get_json(&path));
+    for (part, key) in [
+        ("events", "total"),
+        ("events", "conversions"),
+        ("ai", "calls"),
+        ("database", "queries"),
+    ] {
+        assert_eq!(on_d[part][key], on_c[part][key], "{part}.{key}");
+    }
+    assert_eq!(on_c["estimated"], json!([]), "ClickHouse counts exactly");
+}
