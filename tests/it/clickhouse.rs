@@ -453,6 +453,34 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
     );
     let want = duck.get_json("/api/analytics/events?range=7d")["totals"].clone();
     assert_eq!(want["events"], 68);
+    // Web vitals, AI calls and query timings move too (their reads run on ClickHouse).
+    let at = day_start(2) + 7_200_000;
+    let metrics = [
+        (
+            "performance",
+            json!([{ "route": "/a", "lcp": 2100.5, "cls": 0.12, "timestamp": at },
+                   { "route": "/b", "lcp": 3900, "inp": 240, "timestamp": at + 60_000 }]),
+        ),
+        (
+            "ai-performance",
+            json!([{ "model": "m", "duration": 420, "tokens": 12, "timestamp": at },
+                   { "model": "m", "duration": 900, "cache_hit": true, "timestamp": at + 1000 },
+                   { "model": "n", "duration": 77, "success": false, "timestamp": at + 2000 }]),
+        ),
+        (
+            "database-performance",
+            json!([{ "query": "SELECT * FROM r WHERE id = 1", "duration": 12, "timestamp": at },
+                   { "query": "SELECT * FROM r WHERE id = 2", "duration": 1800, "timestamp": at + 500 }]),
+        ),
+    ];
+    let window = format!("from={}&to={}", iso(day_start(3)), iso(day_start(-1)));
+    let mut want_reads = Vec::new();
+    for (stream, items) in &metrics {
+        let path = format!("/api/analytics/{stream}");
+        assert_eq!(duck.post_json(&path, items).status(), 200, "{path}");
+        let read = format!("{path}?{window}");
+        want_reads.push((read.clone(), duck.get_json(&read)));
+    }
     assert!(duck.terminate().success());
 
     // Every server of the cluster, as `clickhouse.url` lists them: without ZooKeeper the
@@ -507,6 +535,9 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
     let got = node.get_json("/api/analytics/events?range=7d")["totals"].clone();
     assert_eq!(got["events"], want["events"]);
     assert_eq!(got["users"], want["users"]);
+    for (read, want) in &want_reads {
+        assert_eq!(&node.get_json(read), want, "{read}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! `growth-stack migrate --to-clickhouse URL`: a DuckDB file's events and conversions
-//! copied into ClickHouse, so a user who moves to the ClickHouse engine keeps their
-//! history. The streams that stay in each node's DuckDB (web vitals, AI calls, query
-//! timings, ...) are not copied.
+//! `growth-stack migrate --to-clickhouse URL`: a DuckDB file's events, conversions, web
+//! vitals, AI calls and query timings copied into ClickHouse, so a user who moves to the
+//! ClickHouse engine keeps their history. The streams that stay in each node's DuckDB
+//! (errors, host samples, recommendations) are not copied.
 //!
 //! Resumable by hour of event time: an hour whose row count in ClickHouse already equals
 //! the file's is skipped; any other hour is topped up with the rows whose id ClickHouse
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{rows, time_range, ClickHouse};
-use crate::store::rows::{Batch, ConversionRow, EventRow};
+use crate::store::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow};
 use crate::store::{ts_param, Store, StoreError};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -39,10 +39,19 @@ pub struct Copied {
     pub in_clickhouse: u64,
 }
 
-/// Copies events, then conversions; see the module comment.
+/// The tables copied, in order.
+pub const TABLES: [&str; 5] = [
+    "user_events",
+    "conversions",
+    "performance_metrics",
+    "ai_performance_metrics",
+    "database_performance_metrics",
+];
+
+/// Copies each of `TABLES`; see the module comment.
 pub async fn from_duckdb(store: &Store, ch: &ClickHouse) -> Result<Vec<Copied>, StoreError> {
     let mut out = Vec::new();
-    for table in ["user_events", "conversions"] {
+    for table in TABLES {
         out.push(copy_table(store, ch, table).await?);
     }
     Ok(out)
@@ -87,20 +96,34 @@ fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreEr
 }
 
 /// SQL over `table`'s rows in `[?, ?)` of event time (one hour: a range, so the scan
-/// skips the other hours' row groups), in `EventRow`/`ConversionRow` order.
+/// skips the other hours' row groups), in the order `read_hour` reads them.
 fn hour_sql(table: &str) -> String {
+    const TIMES: &str = "coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), \
+        epoch_us(created_at::TIMESTAMP), epoch_us(event_time::TIMESTAMP)";
     let cols = match table {
-        "user_events" => {
+        "user_events" => format!(
             "id::VARCHAR, user_id::VARCHAR, session_id, event, properties::VARCHAR, route, referrer, \
-             user_agent, ip, coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), \
-             epoch_us(created_at::TIMESTAMP), visitor_id, feature, browser, os, device, referrer_domain, \
-             utm_source, utm_medium, utm_campaign, epoch_us(event_time::TIMESTAMP)"
-        }
-        _ => {
-            "id::VARCHAR, user_id::VARCHAR, session_id, funnel, step, \
-             coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), epoch_us(created_at::TIMESTAMP), \
-             properties::VARCHAR, visitor_id, epoch_us(event_time::TIMESTAMP)"
-        }
+             user_agent, ip, visitor_id, feature, browser, os, device, referrer_domain, \
+             utm_source, utm_medium, utm_campaign, {TIMES}"
+        ),
+        "conversions" => format!(
+            "id::VARCHAR, user_id::VARCHAR, session_id, funnel, step, properties::VARCHAR, \
+             visitor_id, {TIMES}"
+        ),
+        "performance_metrics" => format!(
+            "id::VARCHAR, user_id::VARCHAR, session_id, route, user_agent, connection, ip, metric_id, \
+             metric, navigation_type, device, path, attribution::VARCHAR, lcp, fid, cls, fcp, ttfb, inp, \
+             rereport, {TIMES}"
+        ),
+        "ai_performance_metrics" => format!(
+            "id::VARCHAR, request_id, endpoint, model, error, user_id::VARCHAR, ip, provider, \
+             coalesce(duration, 0), ttft, cost, tokens, prompt_tokens, completion_tokens, tokens_saved, \
+             coalesce(success, true), coalesce(cache_hit, false), stream, demo, {TIMES}"
+        ),
+        _ => format!(
+            "id::VARCHAR, coalesce(query, ''), user_id::VARCHAR, ip, fingerprint, normalized_query, \
+             request_id, route, source, coalesce(duration, 0), rows, coalesce(cached, false), {TIMES}"
+        ),
     };
     format!("SELECT {cols} FROM {table} WHERE event_time >= ? AND event_time < ?")
 }
@@ -119,56 +142,144 @@ fn read_hour(
 ) -> Result<Batch, StoreError> {
     let mut stmt = conn.prepare(&hour_sql(table))?;
     let mut rows = stmt.query(params![ts_param(h * HOUR_US), ts_param((h + 1) * HOUR_US)])?;
-    let (mut events, mut conversions) = (Vec::new(), Vec::new());
+    let mut batch = match table {
+        "user_events" => Batch::Events(Vec::new()),
+        "conversions" => Batch::Conversions(Vec::new()),
+        "performance_metrics" => Batch::Performance(Vec::new()),
+        "ai_performance_metrics" => Batch::Ai(Vec::new()),
+        _ => Batch::Database(Vec::new()),
+    };
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
         if skip.contains(&id) {
             continue;
         }
-        if table == "user_events" {
-            events.push(EventRow {
-                id: uuid(id),
-                user_id: r.get(1)?,
-                session_id: r.get(2)?,
-                event: r.get(3)?,
-                properties: r.get(4)?,
-                route: r.get(5)?,
-                referrer: r.get(6)?,
-                user_agent: r.get(7)?,
-                ip: r.get(8)?,
-                timestamp: r.get(9)?,
-                created_at: r.get(10)?,
-                visitor_id: r.get(11)?,
-                feature: r.get(12)?,
-                browser: r.get(13)?,
-                os: r.get(14)?,
-                device: r.get(15)?,
-                referrer_domain: r.get(16)?,
-                utm_source: r.get(17)?,
-                utm_medium: r.get(18)?,
-                utm_campaign: r.get(19)?,
-                event_time: r.get(20)?,
-            });
-        } else {
-            conversions.push(ConversionRow {
-                id: uuid(id),
-                user_id: r.get(1)?,
-                session_id: r.get(2)?,
-                funnel: r.get(3)?,
-                step: r.get(4)?,
-                timestamp: r.get(5)?,
-                created_at: r.get(6)?,
-                properties: r.get(7)?,
-                visitor_id: r.get(8)?,
-                event_time: r.get(9)?,
-            });
+        let id = uuid(id);
+        // The three times close every column list (`TIMES`).
+        let t = |k: usize| -> duckdb::Result<(i64, i64, Option<i64>)> {
+            Ok((r.get(k)?, r.get(k + 1)?, r.get(k + 2)?))
+        };
+        match &mut batch {
+            Batch::Events(out) => {
+                let (timestamp, created_at, event_time) = t(18)?;
+                out.push(EventRow {
+                    id,
+                    user_id: r.get(1)?,
+                    session_id: r.get(2)?,
+                    event: r.get(3)?,
+                    properties: r.get(4)?,
+                    route: r.get(5)?,
+                    referrer: r.get(6)?,
+                    user_agent: r.get(7)?,
+                    ip: r.get(8)?,
+                    visitor_id: r.get(9)?,
+                    feature: r.get(10)?,
+                    browser: r.get(11)?,
+                    os: r.get(12)?,
+                    device: r.get(13)?,
+                    referrer_domain: r.get(14)?,
+                    utm_source: r.get(15)?,
+                    utm_medium: r.get(16)?,
+                    utm_campaign: r.get(17)?,
+                    timestamp,
+                    created_at,
+                    event_time,
+                })
+            }
+            Batch::Conversions(out) => {
+                let (timestamp, created_at, event_time) = t(7)?;
+                out.push(ConversionRow {
+                    id,
+                    user_id: r.get(1)?,
+                    session_id: r.get(2)?,
+                    funnel: r.get(3)?,
+                    step: r.get(4)?,
+                    properties: r.get(5)?,
+                    visitor_id: r.get(6)?,
+                    timestamp,
+                    created_at,
+                    event_time,
+                })
+            }
+            Batch::Performance(out) => {
+                let (timestamp, created_at, event_time) = t(20)?;
+                out.push(PerformanceRow {
+                    id,
+                    user_id: r.get(1)?,
+                    session_id: r.get(2)?,
+                    route: r.get(3)?,
+                    user_agent: r.get(4)?,
+                    connection: r.get(5)?,
+                    ip: r.get(6)?,
+                    metric_id: r.get(7)?,
+                    metric: r.get(8)?,
+                    navigation_type: r.get(9)?,
+                    device: r.get(10)?,
+                    path: r.get(11)?,
+                    attribution: r.get(12)?,
+                    lcp: r.get(13)?,
+                    fid: r.get(14)?,
+                    cls: r.get(15)?,
+                    fcp: r.get(16)?,
+                    ttfb: r.get(17)?,
+                    inp: r.get(18)?,
+                    rereport: r.get(19)?,
+                    timestamp,
+                    created_at,
+                    event_time,
+                })
+            }
+            Batch::Ai(out) => {
+                let (timestamp, created_at, event_time) = t(19)?;
+                out.push(AiRow {
+                    id,
+                    request_id: r.get(1)?,
+                    endpoint: r.get(2)?,
+                    model: r.get(3)?,
+                    error: r.get(4)?,
+                    user_id: r.get(5)?,
+                    ip: r.get(6)?,
+                    provider: r.get(7)?,
+                    duration: r.get(8)?,
+                    ttft: r.get(9)?,
+                    cost: r.get(10)?,
+                    tokens: r.get(11)?,
+                    prompt_tokens: r.get(12)?,
+                    completion_tokens: r.get(13)?,
+                    tokens_saved: r.get(14)?,
+                    success: r.get(15)?,
+                    cache_hit: r.get(16)?,
+                    stream: r.get(17)?,
+                    demo: r.get(18)?,
+                    timestamp,
+                    created_at,
+                    event_time,
+                })
+            }
+            Batch::Database(out) => {
+                let (timestamp, created_at, event_time) = t(12)?;
+                out.push(DatabaseRow {
+                    id,
+                    query: r.get(1)?,
+                    user_id: r.get(2)?,
+                    ip: r.get(3)?,
+                    fingerprint: r.get(4)?,
+                    normalized_query: r.get(5)?,
+                    request_id: r.get(6)?,
+                    route: r.get(7)?,
+                    source: r.get(8)?,
+                    duration: r.get(9)?,
+                    rows: r.get(10)?,
+                    cached: r.get(11)?,
+                    timestamp,
+                    created_at,
+                    event_time,
+                })
+            }
+            _ => {}
         }
     }
-    Ok(if table == "user_events" {
-        Batch::Events(events)
-    } else {
-        Batch::Conversions(conversions)
-    })
+    Ok(batch)
 }
 
 async fn copy_table(
