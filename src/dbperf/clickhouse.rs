@@ -218,7 +218,11 @@ pub async fn fingerprints(
         ch,
         &format!(
             "SELECT * FROM {g} ORDER BY {} DESC, fp LIMIT {} OFFSET {}",
-            sort.column(),
+            // The percentile comes as text (`fold::interpolate`): sort by its number.
+            match sort {
+                SortBy::P95 => format!("toFloat64({})", sort.column()),
+                _ => sort.column().to_string(),
+            },
             w.limit,
             w.offset
         ),

@@ -28,6 +28,7 @@ use super::stats::{
 };
 use super::{Device, Metric};
 use crate::http::window::Window;
+use crate::store::clickhouse::fold::{float as f, interpolate};
 use crate::store::clickhouse::{iso_us, quote, time_range, ClickHouse};
 use crate::store::{JsonRow, StoreError};
 
@@ -37,11 +38,6 @@ async fn rows(ch: &ClickHouse, sql: &str) -> Result<Vec<Value>, StoreError> {
 
 fn u(r: &Value, k: &str) -> u64 {
     r[k].as_u64().unwrap_or(0)
-}
-
-/// A float sent as text by `toString`: parsed exactly, as JSON numbers are not.
-fn f(r: &Value, k: &str) -> Option<f64> {
-    r[k].as_str().and_then(|s| s.parse().ok())
 }
 
 fn number(v: Option<f64>) -> Value {
@@ -76,15 +72,6 @@ fn latest(ch: &ClickHouse, w: &Window, f: &Filter) -> String {
     )
 }
 
-/// DuckDB's `quantile_cont` at `q` over the sorted array `s`, as text (NULL when empty).
-fn quantile_cont(s: &str, q: f64) -> String {
-    let rn = format!("(toFloat64(greatest(length({s}), 1) - 1) * {q})");
-    format!(
-        "toString(if(length({s}) = 0, NULL, \
-         {s}[toUInt64(floor({rn})) + 1] * (1 - ({rn} - floor({rn}))) + {s}[toUInt64(ceil({rn})) + 1] * ({rn} - floor({rn}))))"
-    )
-}
-
 /// The two levels of a query over `metrics`: the inner aggregates (each metric's sorted
 /// values `c_s`, and with `counts` its count, good and poor counts) and the outer columns
 /// (`c_q`, its value at `q`, and the counts passed on). The arrays never leave the server.
@@ -93,7 +80,7 @@ fn aggregates(metrics: &[Metric], q: f64, counts: bool) -> (String, String) {
     for m in metrics {
         let (c, (good, poor)) = (m.column(), m.thresholds());
         inner.push(format!("arraySort(groupArray({c})) AS {c}_s"));
-        outer.push(format!("{} AS {c}_q", quantile_cont(&format!("{c}_s"), q)));
+        outer.push(format!("{} AS {c}_q", interpolate(&format!("{c}_s"), q)));
         if counts {
             inner.push(format!(
                 "count({c}) AS {c}_n, countIf({c} <= {good}) AS {c}_good, countIf({c} > {poor}) AS {c}_poor"

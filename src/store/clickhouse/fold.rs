@@ -12,17 +12,25 @@ use crate::store::JsonRow;
 /// functions differ: `quantile` samples 8192 values, `quantileExact` returns a value of
 /// the set without interpolating, `quantileExactInclusive` interpolates but does not exist
 /// on 18.16. Like DuckDB's (and `quantileExact`), this holds a group's values in memory.
-/// `q` is our own constant; the identical sorted array is computed once per group.
 pub fn quantile_cont_if(col: &str, cond: &str, q: f64) -> String {
     let s = if cond == "1" {
         format!("arraySort(groupArray({col}))")
     } else {
         format!("arraySort(groupArrayIf({col}, {cond}))")
     };
-    let rank = format!("((length({s}) - 1) * {q:?})");
-    let lo = format!("arrayElement({s}, toUInt64(floor({rank})) + 1)");
-    let hi = format!("arrayElement({s}, toUInt64(ceil({rank})) + 1)");
-    format!("if(empty({s}), NULL, {lo} + ({rank} - floor({rank})) * ({hi} - {lo}))")
+    interpolate(&s, q)
+}
+
+/// `quantile_cont` over the sorted array `s`, bit for bit as DuckDB computes it
+/// (`lo * (1 - d) + hi * d`; the algebraically equal `lo + d * (hi - lo)` differs in the
+/// last bit), sent as text (`toString`) because JSON numbers are not parsed exactly: read
+/// it with `float` or `value(.., Kind::Float)`. `q` is our own constant.
+pub fn interpolate(s: &str, q: f64) -> String {
+    let rn = format!("(toFloat64(greatest(length({s}), 1) - 1) * {q:?})");
+    format!(
+        "toString(if(length({s}) = 0, NULL, \
+         {s}[toUInt64(floor({rn})) + 1] * (1 - ({rn} - floor({rn}))) + {s}[toUInt64(ceil({rn})) + 1] * ({rn} - floor({rn}))))"
+    )
 }
 
 /// `quantile_cont(col, q)` over every row of the group.
@@ -50,8 +58,7 @@ pub fn value(v: &Value, kind: Kind) -> Value {
     }
     match kind {
         Kind::Same => v.clone(),
-        Kind::Float => v
-            .as_f64()
+        Kind::Float => as_f64(v)
             .and_then(serde_json::Number::from_f64)
             .map_or(Value::Null, Value::Number),
         Kind::Bool => Value::Bool(v.as_u64().is_some_and(|b| b != 0)),
@@ -75,7 +82,15 @@ pub fn count(v: &Value, k: &str) -> u64 {
 
 /// A DOUBLE that may be NULL (an average of nothing).
 pub fn float(v: &Value, k: &str) -> Option<f64> {
-    v[k].as_f64()
+    as_f64(&v[k])
+}
+
+/// A JSON number, or a float ClickHouse sent as text (`toString`), parsed exactly.
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        _ => v.as_f64(),
+    }
 }
 
 #[cfg(test)]
