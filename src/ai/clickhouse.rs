@@ -7,9 +7,7 @@ use serde_json::Value;
 
 use super::query::{self, Headline, Summary, Totals, TABLE, TOP_MODELS, TOP_USERS};
 use crate::http::Window;
-use crate::store::clickhouse::fold::{
-    count, float, json_row, quantile_cont, quantile_cont_if, Kind,
-};
+use crate::store::clickhouse::fold::{count, float, json_row, quantile_cont, quantiles_cont, Kind};
 use crate::store::clickhouse::{time_range, ChError, ClickHouse};
 use crate::store::{JsonRow, StoreError};
 
@@ -102,17 +100,10 @@ async fn totals(ch: &ClickHouse, w: &Window) -> Result<Totals, StoreError> {
     let sql = format!(
         "SELECT count() AS calls, countIf(success = 0) AS errors, avg(1 - success) AS error_rate, \
          countIf(cache_hit = 1) AS cache_hits, avg(cache_hit) AS cache_hit_rate, avg(duration) AS avg_duration, \
-         {} AS p50_duration, {} AS p75_duration, {} AS p95_duration, {} AS p99_duration, {} AS p50_ttft, \
          ifNull(sum(tk), 0) AS tokens, avg(tk) AS avg_tokens, \
          ifNull(sum(ptk), 0) AS prompt_tokens, ifNull(sum(ctk), 0) AS completion_tokens, \
          ifNull(sum(usd), 0) AS cost, countIf(ifNull(demo, 0) = 1) AS demo_calls, \
          ifNull(sum(saved), 0) AS tokens_saved FROM {}",
-        quantile_cont("duration", 0.5),
-        quantile_cont("duration", 0.75),
-        quantile_cont("duration", 0.95),
-        quantile_cont("duration", 0.99),
-        // DuckDB's FILTER (WHERE stream AND success): a NULL `stream` is not streamed.
-        quantile_cont_if("ttft", "ifNull(stream, 0) = 1 AND success = 1", 0.5),
         calls(ch, w),
     );
     let r = rows(ch, &sql)
@@ -120,6 +111,15 @@ async fn totals(ch: &ClickHouse, w: &Window) -> Result<Totals, StoreError> {
         .into_iter()
         .next()
         .ok_or_else(|| StoreError::ClickHouse(ChError::Decode("no totals row".into())))?;
+    let from = calls(ch, w);
+    let p = quantiles_cont(ch, "duration", "1", &from, &[0.5, 0.75, 0.95, 0.99])
+        .await
+        .map_err(StoreError::ClickHouse)?;
+    // DuckDB's FILTER (WHERE stream AND success): a NULL `stream` is not streamed.
+    let streamed = "ifNull(stream, 0) = 1 AND success = 1";
+    let ttft = quantiles_cont(ch, "ttft", streamed, &from, &[0.5])
+        .await
+        .map_err(StoreError::ClickHouse)?;
     Ok(Totals {
         calls: count(&r, "calls"),
         errors: count(&r, "errors"),
@@ -127,11 +127,11 @@ async fn totals(ch: &ClickHouse, w: &Window) -> Result<Totals, StoreError> {
         cache_hits: count(&r, "cache_hits"),
         cache_hit_rate: float(&r, "cache_hit_rate"),
         avg_duration: float(&r, "avg_duration"),
-        p50_duration: float(&r, "p50_duration"),
-        p75_duration: float(&r, "p75_duration"),
-        p95_duration: float(&r, "p95_duration"),
-        p99_duration: float(&r, "p99_duration"),
-        p50_ttft: float(&r, "p50_ttft"),
+        p50_duration: p[0],
+        p75_duration: p[1],
+        p95_duration: p[2],
+        p99_duration: p[3],
+        p50_ttft: ttft[0],
         tokens: count(&r, "tokens"),
         avg_tokens: float(&r, "avg_tokens"),
         prompt_tokens: count(&r, "prompt_tokens"),

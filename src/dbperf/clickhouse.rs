@@ -15,7 +15,7 @@ use super::query::{
     PGHERO_MIN_CALLS, PGHERO_MIN_MEAN_MS, TABLE, TOP_QUERIES,
 };
 use crate::http::Window;
-use crate::store::clickhouse::fold::{count, float, json_row, quantile_cont, Kind};
+use crate::store::clickhouse::fold::{count, float, json_row, quantile_cont, quantiles_cont, Kind};
 use crate::store::clickhouse::{quote_list, time_range, ChError, ClickHouse};
 use crate::store::StoreError;
 
@@ -100,23 +100,24 @@ fn ms(v: &Value, k: &str) -> f64 {
 }
 
 async fn totals(ch: &ClickHouse, w: &Window, slow: f64) -> Result<Totals, StoreError> {
+    let from = timings(ch, w);
     let r = one(
         ch,
         &format!(
-            "SELECT count() AS n, avg(duration) AS a, {} AS p75, {} AS p95, countIf(duration > {slow:?}) AS slow, \
+            "SELECT count() AS n, avg(duration) AS a, countIf(duration > {slow:?}) AS slow, \
              avg(duration > {slow:?}) AS slow_rate, countIf(cached = 1) AS cached_n, avg(cached) AS hit_rate \
-             FROM {}",
-            quantile_cont("duration", 0.75),
-            quantile_cont("duration", 0.95),
-            timings(ch, w)
+             FROM {from}"
         ),
     )
     .await?;
+    let p = quantiles_cont(ch, "duration", "1", &from, &[0.75, 0.95])
+        .await
+        .map_err(StoreError::ClickHouse)?;
     Ok(Totals {
         queries: count(&r, "n"),
         avg_duration: float(&r, "a"),
-        p75_duration: float(&r, "p75"),
-        p95_duration: float(&r, "p95"),
+        p75_duration: p[0],
+        p95_duration: p[1],
         slow: count(&r, "slow"),
         slow_rate: float(&r, "slow_rate"),
         slow_threshold: slow,

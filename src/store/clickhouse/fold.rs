@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::iso_us;
+use super::{iso_us, ChError, ClickHouse};
 use crate::store::JsonRow;
 
 /// DuckDB's `quantile_cont(col, q)` (only rows where `cond` holds): the sorted values'
@@ -31,6 +31,64 @@ pub fn interpolate(s: &str, q: f64) -> String {
         "toString(if(length({s}) = 0, NULL, \
          {s}[toUInt64(floor({rn})) + 1] * (1 - ({rn} - floor({rn}))) + {s}[toUInt64(ceil({rn})) + 1] * ({rn} - floor({rn}))))"
     )
+}
+
+/// `quantile_cont(col, q)` at each of `qs` over the one group `FROM from WHERE cond`, the
+/// same numbers as `quantile_cont_if`, without sorting every value into one array (over
+/// 11.8M query timings that took 9.7 s, `quantileExact` 0.6 s): the rows are counted first,
+/// then `quantilesExact` picks the values at the two ranks around each `(n - 1) * q`
+/// (its level `l` gives the value at 0-based rank `floor(l * n)`, so `(k + 0.5) / n` is rank
+/// `k`), and they are interpolated here as DuckDB does. For totals and headlines; groups
+/// still use `quantile_cont_if`.
+pub async fn quantiles_cont(
+    ch: &ClickHouse,
+    col: &str,
+    cond: &str,
+    from: &str,
+    qs: &[f64],
+) -> Result<Vec<Option<f64>>, ChError> {
+    let counted: Value = ch
+        .row(&format!(
+            "SELECT countIf(isNotNull({col}) AND {cond}) AS n FROM {from}"
+        ))
+        .await?;
+    let n = count(&counted, "n");
+    if n == 0 {
+        return Ok(vec![None; qs.len()]);
+    }
+    let ranks: Vec<(u64, u64, f64)> = qs
+        .iter()
+        .map(|q| {
+            let rn = (n - 1) as f64 * q;
+            (rn.floor() as u64, rn.ceil() as u64, rn - rn.floor())
+        })
+        .collect();
+    let levels: Vec<String> = ranks
+        .iter()
+        .flat_map(|(lo, hi, _)| [*lo, *hi])
+        .map(|k| format!("{:?}", (k as f64 + 0.5) / n as f64))
+        .collect();
+    let picked: Value = ch
+        .row(&format!(
+            "SELECT arrayMap(x -> toString(x), quantilesExactIf({})({col}, isNotNull({col}) AND {cond})) AS v FROM {from}",
+            levels.join(", ")
+        ))
+        .await?;
+    let values: Vec<f64> = picked["v"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    if values.len() != 2 * qs.len() {
+        return Err(ChError::Decode(format!("quantilesExact gave {picked}")));
+    }
+    Ok(ranks
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, d))| {
+            let (lo, hi) = (values[2 * i], values[2 * i + 1]);
+            Some(lo * (1.0 - d) + hi * d)
+        })
+        .collect())
 }
 
 /// `quantile_cont(col, q)` over every row of the group.
