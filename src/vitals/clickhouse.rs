@@ -28,7 +28,7 @@ use super::stats::{
 };
 use super::{Device, Metric};
 use crate::http::window::Window;
-use crate::store::clickhouse::fold::{float as f, interpolate};
+use crate::store::clickhouse::fold::{float as f, interpolate, quantiles_cont_of};
 use crate::store::clickhouse::{iso_us, quote, time_range, ClickHouse};
 use crate::store::{JsonRow, StoreError};
 
@@ -120,20 +120,32 @@ fn at_stat(r: &Value, row: &mut JsonRow) {
 }
 
 pub async fn headline(ch: &ClickHouse, w: &Window) -> Result<Headline, StoreError> {
-    let (inner, outer) = aggregates(&HEADLINE, 0.75, true);
     let v = latest(ch, w, &Filter::default());
-    let r = rows(
-        ch,
-        &format!("SELECT {outer} FROM (SELECT {inner} FROM {v})"),
-    )
-    .await?;
-    let r = r.first().cloned().unwrap_or(Value::Null);
+    let specs: Vec<(&str, &str, &[f64])> = HEADLINE
+        .iter()
+        .map(|m| (m.column(), "1", &[0.75][..]))
+        .collect();
+    let counts: Vec<String> = HEADLINE
+        .iter()
+        .map(|m| format!("count({0}) AS {0}_n", m.column()))
+        .collect();
+    let (n, p75) = tokio::try_join!(
+        async {
+            let r = rows(ch, &format!("SELECT {} FROM {v}", counts.join(", "))).await?;
+            Ok::<_, StoreError>(r.first().cloned().unwrap_or(Value::Null))
+        },
+        async {
+            quantiles_cont_of(ch, &v, &specs)
+                .await
+                .map_err(StoreError::ClickHouse)
+        },
+    )?;
     Ok(HEADLINE
         .iter()
-        .map(|m| {
+        .zip(p75)
+        .map(|(m, q)| {
             let c = m.column();
-            let p75 = f(&r, &format!("{c}_q"));
-            (c, Vital::new(*m, p75, u(&r, &format!("{c}_n"))))
+            (c, Vital::new(*m, q[0], u(&n, &format!("{c}_n"))))
         })
         .collect())
 }

@@ -47,48 +47,89 @@ pub async fn quantiles_cont(
     from: &str,
     qs: &[f64],
 ) -> Result<Vec<Option<f64>>, ChError> {
-    let counted: Value = ch
-        .row(&format!(
-            "SELECT countIf(isNotNull({col}) AND {cond}) AS n FROM {from}"
-        ))
-        .await?;
-    let n = count(&counted, "n");
-    if n == 0 {
-        return Ok(vec![None; qs.len()]);
-    }
-    let ranks: Vec<(u64, u64, f64)> = qs
-        .iter()
-        .map(|q| {
-            let rn = (n - 1) as f64 * q;
-            (rn.floor() as u64, rn.ceil() as u64, rn - rn.floor())
-        })
-        .collect();
-    let levels: Vec<String> = ranks
-        .iter()
-        .flat_map(|(lo, hi, _)| [*lo, *hi])
-        .map(|k| format!("{:?}", (k as f64 + 0.5) / n as f64))
-        .collect();
-    let picked: Value = ch
-        .row(&format!(
-            "SELECT arrayMap(x -> toString(x), quantilesExactIf({})({col}, isNotNull({col}) AND {cond})) AS v FROM {from}",
-            levels.join(", ")
-        ))
-        .await?;
-    let values: Vec<f64> = picked["v"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
-    if values.len() != 2 * qs.len() {
-        return Err(ChError::Decode(format!("quantilesExact gave {picked}")));
-    }
-    Ok(ranks
+    let mut all = quantiles_cont_of(ch, from, &[(col, cond, qs)]).await?;
+    Ok(all.pop().unwrap_or_default())
+}
+
+/// `quantiles_cont` for several `(col, cond, qs)` over one `from`, in two scans in all.
+pub async fn quantiles_cont_of(
+    ch: &ClickHouse,
+    from: &str,
+    specs: &[(&str, &str, &[f64])],
+) -> Result<Vec<Vec<Option<f64>>>, ChError> {
+    let kept = |col: &str, cond: &str| format!("isNotNull({col}) AND {cond}");
+    let counts: Vec<String> = specs
         .iter()
         .enumerate()
-        .map(|(i, (_, _, d))| {
-            let (lo, hi) = (values[2 * i], values[2 * i + 1]);
-            Some(lo * (1.0 - d) + hi * d)
+        .map(|(i, (col, cond, _))| format!("countIf({}) AS n{i}", kept(col, cond)))
+        .collect();
+    let counted: Value = ch
+        .row(&format!("SELECT {} FROM {from}", counts.join(", ")))
+        .await?;
+    // Per spec: its row count and, per q, the two ranks and the weight between them.
+    let plans: Vec<(u64, Vec<(u64, u64, f64)>)> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, qs))| {
+            let n = count(&counted, &format!("n{i}"));
+            let ranks = qs
+                .iter()
+                .map(|q| {
+                    let rn = n.saturating_sub(1) as f64 * q;
+                    (rn.floor() as u64, rn.ceil() as u64, rn - rn.floor())
+                })
+                .collect();
+            (n, ranks)
         })
-        .collect())
+        .collect();
+    let picks: Vec<String> = specs
+        .iter()
+        .zip(&plans)
+        .enumerate()
+        .filter(|(_, (_, (n, _)))| *n > 0)
+        .map(|(i, ((col, cond, _), (n, ranks)))| {
+            let levels: Vec<String> = ranks
+                .iter()
+                .flat_map(|(lo, hi, _)| [*lo, *hi])
+                .map(|k| format!("{:?}", (k as f64 + 0.5) / *n as f64))
+                .collect();
+            format!(
+                "arrayMap(x -> toString(x), quantilesExactIf({})({col}, {})) AS v{i}",
+                levels.join(", "),
+                kept(col, cond)
+            )
+        })
+        .collect();
+    let picked: Value = if picks.is_empty() {
+        Value::Null
+    } else {
+        ch.row(&format!("SELECT {} FROM {from}", picks.join(", ")))
+            .await?
+    };
+    plans
+        .iter()
+        .enumerate()
+        .map(|(i, (n, ranks))| {
+            if *n == 0 {
+                return Ok(vec![None; ranks.len()]);
+            }
+            let values: Vec<f64> = picked[format!("v{i}")]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
+                .unwrap_or_default();
+            if values.len() != 2 * ranks.len() {
+                return Err(ChError::Decode(format!("quantilesExact gave {picked}")));
+            }
+            Ok(ranks
+                .iter()
+                .enumerate()
+                .map(|(k, (_, _, d))| {
+                    let (lo, hi) = (values[2 * k], values[2 * k + 1]);
+                    Some(lo * (1.0 - d) + hi * d)
+                })
+                .collect())
+        })
+        .collect()
 }
 
 /// `quantile_cont(col, q)` over every row of the group.
