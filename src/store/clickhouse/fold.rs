@@ -51,6 +51,9 @@ pub async fn quantiles_cont(
     Ok(all.pop().unwrap_or_default())
 }
 
+/// The 0-based ranks below and above `(n - 1) * q`, and the weight of the one above.
+type Ranks = (u64, u64, f64);
+
 /// `quantiles_cont` for several `(col, cond, qs)` over one `from`, in two scans in all.
 pub async fn quantiles_cont_of(
     ch: &ClickHouse,
@@ -67,7 +70,7 @@ pub async fn quantiles_cont_of(
         .row(&format!("SELECT {} FROM {from}", counts.join(", ")))
         .await?;
     // Per spec: its row count and, per q, the two ranks and the weight between them.
-    let plans: Vec<(u64, Vec<(u64, u64, f64)>)> = specs
+    let plans: Vec<(u64, Vec<Ranks>)> = specs
         .iter()
         .enumerate()
         .map(|(i, (_, _, qs))| {
