@@ -125,28 +125,13 @@ pub async fn headline(ch: &ClickHouse, w: &Window) -> Result<Headline, StoreErro
         .iter()
         .map(|m| (m.column(), "1", &[0.75][..]))
         .collect();
-    let counts: Vec<String> = HEADLINE
-        .iter()
-        .map(|m| format!("count({0}) AS {0}_n", m.column()))
-        .collect();
-    let (n, p75) = tokio::try_join!(
-        async {
-            let r = rows(ch, &format!("SELECT {} FROM {v}", counts.join(", "))).await?;
-            Ok::<_, StoreError>(r.first().cloned().unwrap_or(Value::Null))
-        },
-        async {
-            quantiles_cont_of(ch, &v, &specs)
-                .await
-                .map_err(StoreError::ClickHouse)
-        },
-    )?;
+    let p75 = quantiles_cont_of(ch, &v, &specs)
+        .await
+        .map_err(StoreError::ClickHouse)?;
     Ok(HEADLINE
         .iter()
         .zip(p75)
-        .map(|(m, q)| {
-            let c = m.column();
-            (c, Vital::new(*m, q[0], u(&n, &format!("{c}_n"))))
-        })
+        .map(|(m, (n, q))| (m.column(), Vital::new(*m, q[0], n)))
         .collect())
 }
 

@@ -17,13 +17,12 @@ use duckdb::{params, Connection};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::writer::INSERT_SETTINGS;
 use super::{rows, time_range, ClickHouse};
 use crate::store::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow};
 use crate::store::{ts_param, Store, StoreError};
 
 const HOUR_US: i64 = 3_600_000_000;
-/// Inserts as ClickHouse-side group commits do: confirmed by every shard.
-const INSERT_SETTINGS: &[(&str, &str)] = &[("insert_distributed_sync", "1")];
 
 /// What one table's copy did.
 #[derive(Debug, Default, PartialEq, Eq)]

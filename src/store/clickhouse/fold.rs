@@ -48,18 +48,19 @@ pub async fn quantiles_cont(
     qs: &[f64],
 ) -> Result<Vec<Option<f64>>, ChError> {
     let mut all = quantiles_cont_of(ch, from, &[(col, cond, qs)]).await?;
-    Ok(all.pop().unwrap_or_default())
+    Ok(all.pop().map(|(_, values)| values).unwrap_or_default())
 }
 
 /// The 0-based ranks below and above `(n - 1) * q`, and the weight of the one above.
 type Ranks = (u64, u64, f64);
 
-/// `quantiles_cont` for several `(col, cond, qs)` over one `from`, in two scans in all.
+/// `quantiles_cont` for several `(col, cond, qs)` over one `from`, in two scans in all;
+/// each with the number of values it was taken over.
 pub async fn quantiles_cont_of(
     ch: &ClickHouse,
     from: &str,
     specs: &[(&str, &str, &[f64])],
-) -> Result<Vec<Vec<Option<f64>>>, ChError> {
+) -> Result<Vec<(u64, Vec<Option<f64>>)>, ChError> {
     let kept = |col: &str, cond: &str| format!("isNotNull({col}) AND {cond}");
     let counts: Vec<String> = specs
         .iter()
@@ -114,7 +115,7 @@ pub async fn quantiles_cont_of(
         .enumerate()
         .map(|(i, (n, ranks))| {
             if *n == 0 {
-                return Ok(vec![None; ranks.len()]);
+                return Ok((0, vec![None; ranks.len()]));
             }
             let values: Vec<f64> = picked[format!("v{i}")]
                 .as_array()
@@ -123,14 +124,15 @@ pub async fn quantiles_cont_of(
             if values.len() != 2 * ranks.len() {
                 return Err(ChError::Decode(format!("quantilesExact gave {picked}")));
             }
-            Ok(ranks
+            let at = ranks
                 .iter()
                 .enumerate()
                 .map(|(k, (_, _, d))| {
                     let (lo, hi) = (values[2 * k], values[2 * k + 1]);
                     Some(lo * (1.0 - d) + hi * d)
                 })
-                .collect())
+                .collect();
+            Ok((*n, at))
         })
         .collect()
 }

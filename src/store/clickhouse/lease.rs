@@ -43,10 +43,6 @@ struct Claim<'a> {
 /// Claims `job` (a name with its period, e.g. `retention:20425`) and returns whether this
 /// node won it and should run it.
 pub async fn claim(ch: &ClickHouse, job: &str) -> Result<bool, ChError> {
-    claim_after(ch, job, SETTLE).await
-}
-
-async fn claim_after(ch: &ClickHouse, job: &str, settle: Duration) -> Result<bool, ChError> {
     let me = holder();
     let at = chrono::Utc::now().timestamp_micros();
     ch.insert(
@@ -58,7 +54,7 @@ async fn claim_after(ch: &ClickHouse, job: &str, settle: Duration) -> Result<boo
         }],
     )
     .await?;
-    tokio::time::sleep(settle).await;
+    tokio::time::sleep(SETTLE).await;
     #[derive(Deserialize)]
     struct Winner {
         holder: String,
