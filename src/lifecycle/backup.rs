@@ -294,6 +294,11 @@ pub async fn restore(
             std::fs::remove_file(&old).map_err(io("remove", &old))?;
         }
     }
+    // The replaced file's ingest log holds writes of that file, not of the backup.
+    let log = crate::store::ingest_log_dir(&db_path);
+    if log.exists() {
+        std::fs::remove_dir_all(&log).map_err(io("remove", &log))?;
+    }
     std::fs::rename(&building, &db_path).map_err(io("rename", &building))?;
     for secret in SECRETS {
         let src = from.join(secret);

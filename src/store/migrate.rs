@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_growth_rollup"),
     migration!(16, "0016_vitals_event_time"),
     migration!(17, "0017_timing_rollup"),
+    migration!(18, "0018_ingest_log"),
 ];
 
 pub fn latest() -> i64 {

@@ -6,12 +6,14 @@
 pub mod buckets;
 pub mod clickhouse;
 mod disk;
+mod ingest_log;
 mod json;
 mod migrate;
 pub mod profiles;
 mod rows;
 mod streams;
 pub mod timings;
+mod wire;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use duckdb::Connection;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 pub use disk::free_bytes;
+pub use ingest_log::dir_of as ingest_log_dir;
 pub use json::{
     count_between, newest_rows, query_json, rolled_days, series, ts_param, JsonRow, Span,
 };
@@ -79,6 +82,9 @@ impl From<duckdb::Error> for StoreError {
         }
     }
 }
+
+/// How long a read waits for the newest acknowledged writes to reach DuckDB.
+const READ_BARRIER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How the store is opened; mirrors `[storage]` in the config.
 #[derive(Debug, Clone)]
@@ -156,6 +162,7 @@ struct Inner {
     /// How many read slots there are, so `close` can wait for all of them.
     read_total: u32,
     stats: Arc<WriterStats>,
+    progress: Arc<writer::Progress>,
     applied: Vec<i64>,
     /// The database file; its folder is where free space is checked.
     path: PathBuf,
@@ -193,12 +200,31 @@ impl Store {
             .collect::<duckdb::Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::default());
-        let handle = writer::spawn(writer_conn, rx, opts.max_commit_rows, stats.clone()).map_err(
-            |source| StoreError::Io {
-                path: db_path.to_path_buf(),
-                source,
+        let io_error = |source| StoreError::Io {
+            path: ingest_log::dir_of(db_path),
+            source,
+        };
+        let position: u64 =
+            origin.query_row("SELECT max(position) FROM ingest_log_position", [], |r| {
+                r.get(0)
+            })?;
+        let (log, replay) = ingest_log::IngestLog::open(db_path, position).map_err(io_error)?;
+        let progress = Arc::new(writer::Progress::new(position));
+        let mut rejected = ingest_log::dir_of(db_path).into_os_string();
+        rejected.push(".rejected");
+        let handle = writer::spawn(
+            writer_conn,
+            log,
+            replay,
+            rx,
+            writer::WriterOptions {
+                max_commit_rows: opts.max_commit_rows,
+                stats: stats.clone(),
+                progress: progress.clone(),
+                rejected: rejected.into(),
             },
-        )?;
+        )
+        .map_err(io_error)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 origin: Mutex::new(origin),
@@ -210,6 +236,7 @@ impl Store {
                 read_slots: Semaphore::new(opts.read_connections),
                 read_total: u32::try_from(opts.read_connections).unwrap_or(u32::MAX),
                 stats,
+                progress,
                 applied,
                 path: db_path.to_path_buf(),
                 space: disk::Space::default(),
@@ -325,12 +352,15 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` on a read connection off the async runtime. Reads never wait for the writer.
+    /// Runs `f` on a read connection off the async runtime. It sees every write
+    /// acknowledged before it was called: it waits (at most `READ_BARRIER`) until DuckDB
+    /// holds what the ingest log acknowledged, which takes one commit of the writer.
     pub async fn query<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.caught_up().await;
         let _slot = self
             .inner
             .read_slots
@@ -349,6 +379,27 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Internal(format!("query task failed: {e}")))?
+    }
+
+    /// Waits until DuckDB holds every write acknowledged so far. A commit thread that
+    /// cannot write (a full disk) must not hang the dashboard: after `READ_BARRIER` the
+    /// read goes on without the newest writes.
+    async fn caught_up(&self) {
+        let progress = &self.inner.progress;
+        if progress.stalled.load(Ordering::Acquire) {
+            return;
+        }
+        let want = progress.logged.load(Ordering::Acquire);
+        let mut committed = progress.committed.subscribe();
+        if *committed.borrow() >= want {
+            return;
+        }
+        let wait = committed.wait_for(|&c| c >= want);
+        if tokio::time::timeout(READ_BARRIER, wait).await.is_err() {
+            tracing::warn!(
+                "the database is behind the ingest log; reading without the newest writes"
+            );
+        }
     }
 
     /// Runs `job` every `every` until the store closes: the background upkeep of derived
@@ -479,6 +530,46 @@ mod tests {
         let store = Store::open(&path, &opts()).unwrap();
         assert!(store.applied_migrations().is_empty());
         assert_eq!(count(&store).await, 2);
+    }
+
+    /// What a crash between the ingest log's sync and DuckDB's commit leaves: records in
+    /// the log above DuckDB's position. The next open commits them, once.
+    #[tokio::test]
+    async fn logged_writes_duckdb_missed_are_replayed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.duckdb");
+        let store = Store::open(&path, &opts()).unwrap();
+        store
+            .append(Batch::Events(vec![event("committed")]))
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+        drop(store);
+        assert!(
+            !ingest_log::dir_of(&path).exists(),
+            "a clean stop leaves no log"
+        );
+        let (mut log, replay) = ingest_log::IngestLog::open(&path, 1).unwrap();
+        assert!(replay.is_empty());
+        log.append(&[
+            &Batch::Events(vec![event("logged-1"), event("logged-2")]),
+            &Batch::Events(vec![event("logged-3")]),
+        ])
+        .unwrap();
+        drop(log);
+        for _ in 0..2 {
+            let store = Store::open(&path, &opts()).unwrap();
+            let names: Vec<String> = store
+                .query(|c| {
+                    let mut st = c.prepare("SELECT event FROM user_events ORDER BY seq")?;
+                    let rows = st.query_map([], |r| r.get(0))?;
+                    Ok(rows.collect::<duckdb::Result<Vec<String>>>()?)
+                })
+                .await
+                .unwrap();
+            assert_eq!(names, ["committed", "logged-1", "logged-2", "logged-3"]);
+            store.close().await.unwrap();
+        }
     }
 
     #[tokio::test]

@@ -1,18 +1,23 @@
-//! The single writer thread: drains queued batches, commits them together, then answers each.
+//! The writer: a log thread that makes each group of queued batches durable in the ingest
+//! log and answers it, and a commit thread that moves what was logged into DuckDB.
 
-use std::collections::hash_map::Entry;
+use std::collections::hash_map;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use duckdb::{Appender, Connection};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use std::path::PathBuf;
 
+use duckdb::{Appender, Connection};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
+
+use super::ingest_log::{IngestLog, Record};
 use super::profiles;
 use super::rows::{
     AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
     RecommendationRow, Row, SystemRow,
 };
+use super::wire::Wire;
 use super::StoreError;
 
 pub(super) struct Job {
@@ -28,36 +33,96 @@ pub struct WriterStats {
     pub commits: AtomicU64,
 }
 
-pub(super) fn spawn(
-    conn: Connection,
-    rx: mpsc::UnboundedReceiver<Job>,
-    max_commit_rows: usize,
-    stats: Arc<WriterStats>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("gs-writer".into())
-        .spawn(move || run(conn, rx, max_commit_rows, &stats))
+/// What the writer has done, for the read barrier (`Store::query`): the last log position
+/// acknowledged to a client, and the last one DuckDB holds.
+#[derive(Debug)]
+pub struct Progress {
+    pub logged: AtomicU64,
+    pub committed: watch::Sender<u64>,
+    /// DuckDB refuses commits for now (a full disk): reads do not wait for them.
+    pub stalled: AtomicBool,
+    /// The log thread has stopped: a commit that cannot land is left to the next start.
+    closing: AtomicBool,
 }
 
-fn run(
-    conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    max_commit_rows: usize,
-    stats: &WriterStats,
-) {
-    let mut appenders = Appenders::new(&conn);
-    // Each flush is an `INSERT ... SELECT` of the appended rows, planned anew every
-    // commit; on this connection there is nothing to optimise, and the optimiser's
-    // passes were about a tenth of the writer's time at one commit per few beacons.
-    if let Err(e) = conn.execute_batch("PRAGMA disable_optimizer") {
-        tracing::warn!(error = %e, "cannot turn the optimiser off on the writer connection");
+impl Progress {
+    pub fn new(committed: u64) -> Progress {
+        Progress {
+            logged: AtomicU64::new(committed),
+            committed: watch::Sender::new(committed),
+            stalled: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+        }
     }
-    // Whatever arrived while the previous commit was syncing goes into the next one:
-    // that is the group commit, and it needs no timer.
+}
+
+/// A logged batch on its way to DuckDB, still holding its place in the queue.
+struct Entry {
+    position: u64,
+    batch: Batch,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Starts the writer: the log thread (answers once a group is in the ingest log) and the
+/// commit thread it feeds (DuckDB). `replay` (the log's records DuckDB does not hold) is
+/// committed before anything new. The returned thread ends after both have drained.
+pub(super) fn spawn(
+    conn: Connection,
+    log: IngestLog,
+    replay: Vec<Record>,
+    rx: mpsc::UnboundedReceiver<Job>,
+    opts: WriterOptions,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let (to_commit, commits) = std::sync::mpsc::channel::<Entry>();
+    if let Some(last) = replay.last() {
+        opts.progress.logged.store(last.position, Ordering::Release);
+        tracing::info!(
+            records = replay.len(),
+            "replaying the ingest log into the database"
+        );
+    }
+    for r in replay {
+        let _ = to_commit.send(Entry {
+            position: r.position,
+            batch: r.batch,
+            _permit: None,
+        });
+    }
+    let committer = {
+        let opts = opts.clone();
+        std::thread::Builder::new()
+            .name("gs-commit".into())
+            .spawn(move || commit_loop(conn, commits, &opts))?
+    };
+    std::thread::Builder::new()
+        .name("gs-writer".into())
+        .spawn(move || {
+            log_loop(log, rx, to_commit, &opts, committer);
+        })
+}
+
+#[derive(Clone)]
+pub(super) struct WriterOptions {
+    pub max_commit_rows: usize,
+    pub stats: Arc<WriterStats>,
+    pub progress: Arc<Progress>,
+    /// Where a batch DuckDB refuses for good is kept (it was acknowledged).
+    pub rejected: PathBuf,
+}
+
+fn log_loop(
+    mut log: IngestLog,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    to_commit: std::sync::mpsc::Sender<Entry>,
+    opts: &WriterOptions,
+    committer: std::thread::JoinHandle<()>,
+) {
+    // Whatever arrived while the previous sync ran goes into the next one: that is the
+    // group commit, and it needs no timer.
     while let Some(first) = rx.blocking_recv() {
         let mut rows = first.batch.len();
         let mut jobs = vec![first];
-        while rows < max_commit_rows {
+        while rows < opts.max_commit_rows {
             match rx.try_recv() {
                 Ok(job) => {
                     rows += job.batch.len();
@@ -66,7 +131,77 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_jobs(&mut appenders, jobs, stats);
+        let batches: Vec<&Batch> = jobs.iter().map(|j| &j.batch).collect();
+        match log.append(&batches) {
+            Ok(positions) => {
+                if let Some(&last) = positions.last() {
+                    opts.progress.logged.store(last, Ordering::Release);
+                }
+                for (job, position) in jobs.into_iter().zip(positions) {
+                    let Job {
+                        batch,
+                        done,
+                        _permit,
+                    } = job;
+                    let _ = to_commit.send(Entry {
+                        position,
+                        batch,
+                        _permit: Some(_permit),
+                    });
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the ingest log; refusing this group");
+                let no_space = e.kind() == std::io::ErrorKind::StorageFull;
+                for job in jobs {
+                    let _ = job.done.send(Err(if no_space {
+                        StoreError::DiskFull
+                    } else {
+                        StoreError::Internal(format!("ingest log: {e}"))
+                    }));
+                }
+            }
+        }
+        log.release(*opts.progress.committed.borrow(), false);
+    }
+    drop(to_commit);
+    opts.progress.closing.store(true, Ordering::Release);
+    if committer.join().is_err() {
+        tracing::error!(
+            "the commit thread panicked; the ingest log keeps its records for the next start"
+        );
+        return;
+    }
+    log.release(*opts.progress.committed.borrow(), true);
+}
+
+fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Entry>, opts: &WriterOptions) {
+    let mut appenders = Appenders::new(&conn);
+    // Each flush is an `INSERT ... SELECT` of the appended rows, planned anew every
+    // commit; on this connection there is nothing to optimise, and the optimiser's
+    // passes were about a tenth of the writer's time at one commit per few beacons.
+    if let Err(e) = conn.execute_batch("PRAGMA disable_optimizer") {
+        tracing::warn!(error = %e, "cannot turn the optimiser off on the writer connection");
+    }
+    while let Ok(first) = rx.recv() {
+        let mut rows = first.batch.len();
+        let mut entries = vec![first];
+        while rows < opts.max_commit_rows {
+            match rx.try_recv() {
+                Ok(e) => {
+                    rows += e.batch.len();
+                    entries.push(e);
+                }
+                Err(_) => break,
+            }
+        }
+        if !commit_entries(&mut appenders, &entries, opts) {
+            // Closing while DuckDB cannot write: the records stay in the log for the next
+            // start, and nothing later may be committed before them.
+            tracing::error!("stopping with writes DuckDB could not commit; the next start replays them from the ingest log");
+            return;
+        }
     }
     drop(appenders);
     // Every sender is gone and the queue is empty: fold the WAL into the file so the
@@ -108,8 +243,8 @@ impl<'c> Appenders<'c> {
             return Ok(());
         }
         let app = match self.open.entry(R::TABLE) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(self.conn.appender(R::TABLE)?),
+            hash_map::Entry::Occupied(e) => e.into_mut(),
+            hash_map::Entry::Vacant(e) => e.insert(self.conn.appender(R::TABLE)?),
         };
         let result = slices
             .try_for_each(|rows| {
@@ -137,58 +272,115 @@ impl<'c> Appenders<'c> {
         self.write::<RecommendationRow>(batches)
     }
 
-    /// Commits the batches. A user's profile needs no work here: it is derived from the
-    /// numbered events themselves (see `profiles`), so it is current in this very commit.
-    fn write_all(&mut self, batches: &[&Batch]) -> duckdb::Result<()> {
-        self.write_tables(batches)
+    /// Commits the entries' rows and the last entry's log position as one transaction. A
+    /// user's profile needs no work here: it is derived from the numbered events themselves
+    /// (see `profiles`), so it is current in this very commit.
+    fn commit(&mut self, entries: &[Entry]) -> duckdb::Result<()> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let batches: Vec<&Batch> = entries.iter().map(|e| &e.batch).collect();
+        self.conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = self
+            .write_tables(&batches)
+            .and_then(|()| self.set_position(last.position))
+            .and_then(|()| self.conn.execute_batch("COMMIT"));
+        if result.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            // An appender that failed inside the transaction is no longer usable.
+            self.open.clear();
+        }
+        result
+    }
+
+    /// Records `position` as held without rows (a batch set aside as rejected).
+    fn advance(&mut self, position: u64) -> duckdb::Result<()> {
+        self.set_position(position)
+    }
+
+    fn set_position(&self, position: u64) -> duckdb::Result<()> {
+        self.conn
+            .prepare_cached("UPDATE ingest_log_position SET position = ?")?
+            .execute([position])
+            .map(drop)
     }
 }
 
-fn commit_jobs(appenders: &mut Appenders<'_>, jobs: Vec<Job>, stats: &WriterStats) {
-    // One commit per table, so a failure in one table never leaves another half-retried.
-    let mut by_table: Vec<(&'static str, Vec<Job>)> = Vec::new();
-    for job in jobs {
-        let table = job.batch.table();
-        match by_table.iter_mut().find(|(t, _)| *t == table) {
-            Some((_, group)) => group.push(job),
-            None => by_table.push((table, vec![job])),
+/// Commits the entries and their last position in one transaction; a group DuckDB
+/// refuses is retried one entry at a time, and an entry refused alone is set aside in the
+/// rejected file (it was acknowledged, so it is kept, not dropped). A failure of the
+/// machine (a full disk) is retried until it passes; `false` only when the store closes
+/// meanwhile, and then the records stay in the log for the next start.
+fn commit_entries(appenders: &mut Appenders<'_>, entries: &[Entry], opts: &WriterOptions) -> bool {
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        let failed = match appenders.commit(entries) {
+            Ok(()) => {
+                committed(entries, opts);
+                opts.progress.stalled.store(false, Ordering::Release);
+                return true;
+            }
+            Err(e) => e,
+        };
+        if !is_environment(&failed) {
+            if entries.len() > 1 {
+                tracing::warn!(error = %failed, entries = entries.len(), "group commit failed; committing batches one by one");
+                return entries
+                    .iter()
+                    .all(|e| commit_entries(appenders, std::slice::from_ref(e), opts));
+            }
+            reject(&entries[0], &failed, opts);
+            if let Err(e) = appenders.advance(entries[0].position) {
+                tracing::warn!(error = %e, "cannot record the rejected batch's position; it may be replayed (and rejected) again at the next start");
+            }
+            opts.progress.committed.send_replace(entries[0].position);
+            return true;
         }
-    }
-    for (_, group) in by_table {
-        commit_group(appenders, group, stats);
+        // Reads stop waiting for writes that cannot land now (see `Store::caught_up`).
+        opts.progress.stalled.store(true, Ordering::Release);
+        if opts.progress.closing.load(Ordering::Acquire) {
+            return false;
+        }
+        tracing::error!(error = %failed, retry_in = ?wait, "the database cannot commit; the ingest log keeps the acknowledged writes");
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
     }
 }
 
-fn commit_group(appenders: &mut Appenders<'_>, jobs: Vec<Job>, stats: &WriterStats) {
-    let batches: Vec<&Batch> = jobs.iter().map(|j| &j.batch).collect();
-    match appenders.write_all(&batches) {
-        Ok(()) => {
-            let rows: u64 = batches.iter().map(|b| b.len() as u64).sum();
-            crate::telemetry::COMMITS.observe(&crate::telemetry::COMMIT_BUCKETS, rows as f64);
-            stats.rows.fetch_add(rows, Ordering::Relaxed);
-            stats.commits.fetch_add(1, Ordering::Relaxed);
-            for job in jobs {
-                let _ = job.done.send(Ok(()));
-            }
-        }
-        Err(e) if jobs.len() == 1 => {
-            if let Some(job) = jobs.into_iter().next() {
-                let _ = job.done.send(Err(e.into()));
-            }
-        }
-        Err(e) => {
-            // One request's rows must not fail its neighbours: retry each alone.
-            tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; committing requests one by one");
-            for job in jobs {
-                let result = appenders.write_all(&[&job.batch]);
-                if result.is_ok() {
-                    stats
-                        .rows
-                        .fetch_add(job.batch.len() as u64, Ordering::Relaxed);
-                    stats.commits.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = job.done.send(result.map_err(StoreError::from));
-            }
-        }
+fn committed(entries: &[Entry], opts: &WriterOptions) {
+    let Some(last) = entries.last() else {
+        return;
+    };
+    let rows: u64 = entries.iter().map(|e| e.batch.len() as u64).sum();
+    crate::telemetry::COMMITS.observe(&crate::telemetry::COMMIT_BUCKETS, rows as f64);
+    opts.stats.rows.fetch_add(rows, Ordering::Relaxed);
+    opts.stats.commits.fetch_add(1, Ordering::Relaxed);
+    opts.progress.committed.send_replace(last.position);
+}
+
+/// A failure of the machine (disk, memory), not of the rows: retrying may succeed.
+fn is_environment(e: &duckdb::Error) -> bool {
+    let text = e.to_string();
+    super::disk::is_no_space(&text) || text.contains("Out of Memory") || text.contains("IO Error")
+}
+
+fn reject(entry: &Entry, e: &duckdb::Error, opts: &WriterOptions) {
+    tracing::error!(error = %e, position = entry.position, rows = entry.batch.len(), file = %opts.rejected.display(),
+        "the database refuses an acknowledged batch; keeping it in the rejected file");
+    let mut bytes = Vec::new();
+    entry.position.put(&mut bytes);
+    entry.batch.put(&mut bytes);
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&opts.rejected)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(&(bytes.len() as u64).to_le_bytes())?;
+            f.write_all(&bytes)?;
+            f.sync_data()
+        });
+    if let Err(io) = written {
+        tracing::error!(error = %io, "cannot write the rejected file; the batch stays in the ingest log only");
     }
 }
