@@ -17,8 +17,9 @@ use serde_json::{json, Value};
 use utoipa::openapi::{RefOr, Response as OaResponse};
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 
-use super::errors::{self, ErrorIn};
+use super::errors::ErrorIn;
 use super::history;
+use super::reads;
 use super::measures::{self, Stats};
 use super::notify;
 use super::outbox::{self, Pending};
@@ -268,7 +269,7 @@ pub async fn errors(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(errors::top(&state.store, window)).await
+    read.json(reads::top_errors(&state.store, window)).await
 }
 
 /// `GET /api/alerts`: every rule with its state, current value and series.

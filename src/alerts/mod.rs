@@ -10,12 +10,14 @@
 
 mod anomaly;
 mod api;
+mod clickhouse;
 mod errors;
 mod eval;
 mod history;
 mod measures;
 mod notify;
 mod outbox;
+mod reads;
 mod rules;
 mod schema;
 mod series;
