@@ -25,18 +25,18 @@ PARTITION BY toYYYYMM(event_at)
 ORDER BY (toDate(event_at), kind, event_time);
 
 -- Rules made through the API, silences, series states and the notification log
--- (Alertmanager's groups), each a JSON `body` under its `kind` and `key`. ClickHouse has no
+-- (Alertmanager's groups), each a JSON `body` under its `kind` and `state_key`. ClickHouse has no
 -- UPDATE: a change appends a row, the newest `version` (microseconds) of a key wins
 -- (argMax), and an empty body deletes the key. One JSON column rather than typed ones,
 -- because aggregates skip NULL arguments: argMax over a Nullable column would return an
 -- older non-NULL value instead of a newer NULL.
 CREATE TABLE IF NOT EXISTS {db}.alert_state{local}{on_cluster} (
   kind String,
-  key String,
+  state_key String,
   body String,
   version UInt64
 ) ENGINE = {engine}
-ORDER BY (kind, key, version);
+ORDER BY (kind, state_key, version);
 
 -- Every state change, newest last, as DuckDB's alert_history.
 CREATE TABLE IF NOT EXISTS {db}.alert_history{local}{on_cluster} (

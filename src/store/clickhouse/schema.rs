@@ -65,7 +65,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/clickhouse/0005_alerts.sql"),
         distributed: &[
             ("app_errors", "cityHash64(id)"),
-            ("alert_state", "cityHash64(kind, key)"),
+            ("alert_state", "cityHash64(kind, state_key)"),
             ("alert_history", "cityHash64(rule_id)"),
             ("alert_outbox", "cityHash64(id)"),
         ],
