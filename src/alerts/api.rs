@@ -19,10 +19,10 @@ use utoipa::{IntoParams, IntoResponses, OpenApi};
 
 use super::errors::ErrorIn;
 use super::history;
-use super::reads;
 use super::measures::{self, Stats};
 use super::notify;
 use super::outbox::{self, Pending};
+use super::reads;
 use super::rules::{self, Origin, Rule, RuleSpec};
 use super::schema::TestBody;
 use super::series::{Series, State as AlertState};
@@ -310,10 +310,7 @@ pub async fn list(Extension(engine): Eng, _: Admin) -> Result<Json<Value>, ApiEr
     summary = "Firing and pending series, in total and per overview card (vitals, ai, database, growth)",
     security(("admin" = [])),
     responses((status = 200, description = "The counts", body = Object), AuthOnly))]
-pub async fn summary(
-    Extension(engine): Eng,
-    _: Admin,
-) -> Result<Json<super::Summary>, ApiError> {
+pub async fn summary(Extension(engine): Eng, _: Admin) -> Result<Json<super::Summary>, ApiError> {
     engine.refresh().await?;
     Ok(Json(super::headline(&engine)))
 }

@@ -70,7 +70,7 @@ pub async fn top_errors(ch: &ClickHouse, w: &Window) -> Result<TopErrors, StoreE
     // DuckDB's string_agg(DISTINCT route) has no stated order: sorted here.
     let sql = format!(
         "SELECT fp AS fingerprint, k AS kind, any(m) AS message, any(src) AS source, any(ln) AS line, \
-         any(cl) AS col, any(st) AS status, count() AS count, uniqExact(sid) AS sessions, \
+         any(cl) AS col, any(st) AS status, count() AS count, {sessions} AS sessions, \
          if(empty(groupUniqArray(rt)), NULL, \
             substringUTF8(arrayStringConcat(arraySort(groupUniqArray(rt)), ' '), 1, 300)) AS routes, \
          min(t) AS first_seen, max(t) AS last_seen, argMax(sk, t) AS stack \
@@ -78,7 +78,9 @@ pub async fn top_errors(ch: &ClickHouse, w: &Window) -> Result<TopErrors, StoreE
                status AS st, session_id AS sid, route AS rt, created_at AS t, stack AS sk \
                FROM {errors} WHERE {window}) \
          GROUP BY fp, k ORDER BY count DESC, last_seen DESC LIMIT {} OFFSET {}",
-        w.limit, w.offset
+        w.limit,
+        w.offset,
+        sessions = distinct("sid"),
     );
     let top = ch
         .rows::<Value>(&sql)
@@ -94,6 +96,12 @@ pub async fn top_errors(ch: &ClickHouse, w: &Window) -> Result<TopErrors, StoreE
         count(&views, "n") as i64,
         top,
     ))
+}
+
+/// DuckDB's `count(DISTINCT col)`: 0, not NULL, when every value is NULL (ClickHouse's
+/// aggregates over a Nullable column answer NULL then).
+fn distinct(col: &str) -> String {
+    format!("uniqExactIf(assumeNotNull({col}), isNotNull({col}))")
 }
 
 /// `measures::Table::dim` on ClickHouse, as `Nullable(String)`: web vitals keep '' where
@@ -149,9 +157,8 @@ fn where_clause(table: Table, cond: &str, key: &Key) -> Result<String, StoreErro
         w.push_str(cond);
     }
     for (d, v) in key.filters.iter() {
-        let col = dim(table, d).ok_or_else(|| {
-            StoreError::Internal(format!("{} has no {}", table.name(), d.name()))
-        })?;
+        let col = dim(table, d)
+            .ok_or_else(|| StoreError::Internal(format!("{} has no {}", table.name(), d.name())))?;
         w.push_str(&format!(" AND {col} = {}", quote(v)));
     }
     Ok(w)
@@ -176,7 +183,7 @@ fn bucket_expr(key: &Key) -> String {
 fn count_sql(ch: &ClickHouse, c: Count, key: &Key) -> Result<String, StoreError> {
     let w = where_clause(c.table, &cond_of(c.cond), key)?;
     let k = match c.distinct {
-        Some(col) => format!("uniqExact({col})"),
+        Some(col) => distinct(col),
         None => "count()".into(),
     };
     Ok(format!(
@@ -221,7 +228,9 @@ pub fn sql(ch: &ClickHouse, key: &Key, slow_ms: f64) -> Result<String, StoreErro
         }
         Shape::Count(c) => {
             let q = count_sql(ch, c, key)?;
-            format!("SELECT g, b, k AS n, k AS avg, k AS p50, k AS p75, k AS p95, k AS max FROM ({q})")
+            format!(
+                "SELECT g, b, k AS n, k AS avg, k AS p50, k AS p75, k AS p95, k AS max FROM ({q})"
+            )
         }
         Shape::Ratio { num, den } => {
             // DuckDB's FULL JOIN of the two counts on (g, b): every group of either side,

@@ -403,47 +403,48 @@ pub async fn deliver_shared(
     let mut progressed = true;
     while progressed {
         progressed = false;
-    for h in shared::heads(ch).await? {
-        let now = Utc::now();
-        if h.next_at > now.timestamp_micros() {
-            continue;
+        for h in shared::heads(ch).await? {
+            let now = Utc::now();
+            if h.next_at > now.timestamp_micros() {
+                continue;
+            }
+            let Ok(left) = (until - now).to_std() else {
+                return Ok(());
+            };
+            let attempts = h.attempts + 1;
+            let body = h.body.to_string();
+            let result = match tokio::time::timeout(left, send(&engine.client, &h.url, body)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(Failure {
+                    message: "cut short: this node's turn to deliver ended".into(),
+                    retry_after: None,
+                    permanent: false,
+                }),
+            };
+            let now = Utc::now();
+            let created = DateTime::from_timestamp_micros(h.created_at).unwrap_or(now);
+            match result {
+                Ok(()) => {
+                    progressed = true;
+                    shared::mark(ch, h, "sent", attempts, now, None).await?
+                }
+                Err(f) if f.permanent || now - created > retry_for => {
+                    tracing::warn!(id = h.id, error = %f.message, "alert notification given up");
+                    progressed = true;
+                    shared::mark(ch, h, "failed", attempts, now, Some(f.message)).await?
+                }
+                Err(f) => {
+                    let delay = f
+                        .retry_after
+                        .unwrap_or_else(|| backoff(attempts.max(1) as u32));
+                    tracing::info!(id = h.id, error = %f.message, retry_in_ms = delay.as_millis() as u64, "alert notification failed; will retry");
+                    let next = now
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(1));
+                    shared::mark(ch, h, "pending", attempts, next, Some(f.message)).await?
+                }
+            }
         }
-        let Ok(left) = (until - now).to_std() else {
-            return Ok(());
-        };
-        let attempts = h.attempts + 1;
-        let body = h.body.to_string();
-        let result = match tokio::time::timeout(left, send(&engine.client, &h.url, body)).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure {
-                message: "cut short: this node's turn to deliver ended".into(),
-                retry_after: None,
-                permanent: false,
-            }),
-        };
-        let now = Utc::now();
-        let created = DateTime::from_timestamp_micros(h.created_at).unwrap_or(now);
-        match result {
-            Ok(()) => {
-                progressed = true;
-                shared::mark(ch, h, "sent", attempts, now, None).await?
-            }
-            Err(f) if f.permanent || now - created > retry_for => {
-                tracing::warn!(id = h.id, error = %f.message, "alert notification given up");
-                progressed = true;
-                shared::mark(ch, h, "failed", attempts, now, Some(f.message)).await?
-            }
-            Err(f) => {
-                let delay = f
-                    .retry_after
-                    .unwrap_or_else(|| backoff(attempts.max(1) as u32));
-                tracing::info!(id = h.id, error = %f.message, retry_in_ms = delay.as_millis() as u64, "alert notification failed; will retry");
-                let next = now
-                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(1));
-                shared::mark(ch, h, "pending", attempts, next, Some(f.message)).await?
-            }
-        }
-    }
     }
     Ok(())
 }
