@@ -287,3 +287,46 @@ pub async fn run(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::measures::Filters;
+
+    #[test]
+    fn filters_are_quoted_and_nulls_read_as_duckdb_does() {
+        for m in Measure::ALL {
+            let table = match m.info().shape {
+                Shape::Values { table, .. } => table,
+                Shape::Count(c) => c.table,
+                Shape::Ratio { den, .. } => den.table,
+                Shape::Gauge(_) => continue,
+            };
+            let mut filters = Filters::default();
+            if m.has_dim(Dim::Route) {
+                filters.route = Some("x'; DROP TABLE user_events; --".into());
+            }
+            let key = Key {
+                measure: m,
+                filters,
+                group_by: Dim::ALL.into_iter().find(|d| m.has_dim(*d)),
+                from_us: 0,
+                to_us: 1,
+                bucket_us: None,
+            };
+            let w = where_clause(table, "", &key).unwrap();
+            assert!(!w.contains("x';"), "{m:?}: {w}");
+            if m.has_dim(Dim::Route) {
+                assert!(w.contains("'x\\'; DROP TABLE user_events; --'"), "{w}");
+            }
+            assert!(group_expr(table, &key)
+                .unwrap()
+                .contains("Nullable(String)"));
+        }
+        assert_eq!(cond_of("visitor_id IS NOT NULL"), "visitor_id != ''");
+        assert_eq!(
+            distinct("sid"),
+            "uniqExactIf(assumeNotNull(sid), isNotNull(sid))"
+        );
+    }
+}

@@ -324,8 +324,7 @@ const SHORTEST_TURN: Duration = Duration::from_secs(5);
 const CLAIM_AHEAD: Duration = Duration::from_millis(2500);
 
 fn sleep_until_us(at_us: i64) -> tokio::time::Sleep {
-    let left = at_us - Utc::now().timestamp_micros();
-    tokio::time::sleep(Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+    tokio::time::sleep_until(instant_at_us(at_us))
 }
 
 /// The ClickHouse engine's alerting: time is cut into turns of `alerts.interval` (at least
@@ -371,23 +370,43 @@ async fn turns(e: Arc<Engine>) {
         if !won {
             continue;
         }
-        if e.config.alerts.enabled {
-            match e.round(Utc::now()).await {
-                Ok(_) => {}
-                Err(StoreError::Closed) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "alert evaluation failed; retrying next turn");
-                    e.last_round.lock().error = Some(err.to_string());
+        // Stop a little before the next turn's node may start: a round or a delivery still
+        // running then is dropped (the next turn's node picks up from what was written),
+        // so two nodes never work at once.
+        let end_us = (turn + 1) * turn_us - 250_000;
+        let until = chrono::DateTime::from_timestamp_micros(end_us).unwrap_or_else(Utc::now);
+        let work = async {
+            if e.config.alerts.enabled {
+                match e.round(Utc::now()).await {
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => return Err(StoreError::Closed),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "alert evaluation failed; retrying next turn");
+                        e.last_round.lock().error = Some(err.to_string());
+                    }
                 }
             }
-        }
-        // Stop a little before the next turn's node may start.
-        let until = chrono::DateTime::from_timestamp_micros((turn + 1) * turn_us - 250_000)
-            .unwrap_or_else(Utc::now);
-        if let Err(err) = outbox::deliver_shared(&e, ch, until).await {
-            tracing::warn!(error = %err, "cannot deliver from the shared alert outbox");
+            if let Err(err) = outbox::deliver_shared(&e, ch, until).await {
+                tracing::warn!(error = %err, "cannot deliver from the shared alert outbox");
+            }
+            Ok(())
+        };
+        match tokio::time::timeout_at(instant_at_us(end_us), work).await {
+            Ok(Err(StoreError::Closed)) => break,
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("the alerting turn ended before its round and deliveries did");
+                e.last_round.lock().error =
+                    Some("the round did not finish within its turn (alerts.interval)".into());
+            }
         }
     }
+}
+
+/// The tokio instant of wall-clock time `at_us`.
+fn instant_at_us(at_us: i64) -> tokio::time::Instant {
+    let left = at_us - Utc::now().timestamp_micros();
+    tokio::time::Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0))
 }
 
 #[cfg(test)]

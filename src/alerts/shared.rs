@@ -475,3 +475,18 @@ pub async fn recent(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_ids_only_grow() {
+        let (a, b) = (version(), version());
+        assert!(b > a, "two changes in one microsecond stay ordered");
+        let first = note_ids(3);
+        let next = note_ids(1);
+        assert!(next >= first + 3, "{first} then {next}");
+        assert!(next < 1 << 53, "exact as a JavaScript number");
+    }
+}
