@@ -14,7 +14,7 @@ pub const MIN_POINTS: usize = 6;
 pub const DEFAULT_SENSITIVITY: f64 = 3.0;
 const MAD_TO_SD: f64 = 1.4826;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Band {
     pub expected: f64,
     pub lower: f64,

@@ -17,14 +17,16 @@ use serde_json::{json, Value};
 use utoipa::openapi::{RefOr, Response as OaResponse};
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 
-use super::errors::{self, ErrorIn};
+use super::errors::ErrorIn;
 use super::history;
 use super::measures::{self, Stats};
 use super::notify;
 use super::outbox::{self, Pending};
+use super::reads;
 use super::rules::{self, Origin, Rule, RuleSpec};
 use super::schema::TestBody;
 use super::series::{Series, State as AlertState};
+use super::shared;
 use super::silences::{self, SilenceIn};
 use super::Engine;
 use crate::error::ApiError;
@@ -152,6 +154,9 @@ fn invalid(field: &str, message: impl Into<String>) -> ApiError {
 }
 
 pub async fn load_rules(store: &Store) -> Result<Vec<RuleSpec>, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return shared::rules(ch).await;
+    }
     store
         .query(|c| {
             let mut stmt =
@@ -172,6 +177,9 @@ pub async fn load_rules(store: &Store) -> Result<Vec<RuleSpec>, StoreError> {
 }
 
 async fn save_rule(store: &Store, id: String, spec: Option<RuleSpec>) -> Result<(), StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return shared::save_rule(ch, id, spec).await;
+    }
     store
         .maintain(move |c| {
             c.execute("DELETE FROM alert_rules WHERE id = ?", params![id])?;
@@ -268,7 +276,7 @@ pub async fn errors(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(errors::top(&state.store, window)).await
+    read.json(reads::top_errors(&state.store, window)).await
 }
 
 /// `GET /api/alerts`: every rule with its state, current value and series.
@@ -277,14 +285,15 @@ pub async fn errors(
         and the last evaluation round",
     security(("admin" = [])),
     responses((status = 200, description = "Rules and states", body = Object), AuthOnly))]
-pub async fn list(Extension(engine): Eng, _: Admin) -> Json<Value> {
+pub async fn list(Extension(engine): Eng, _: Admin) -> Result<Json<Value>, ApiError> {
+    engine.refresh().await?;
     let summary = engine.cards();
     let channels: Vec<Value> = engine
         .channels
         .iter()
         .map(|c| json!({"name": c.name, "kind": c.kind_name()}))
         .collect();
-    Json(json!({
+    Ok(Json(json!({
         "firing": summary.firing,
         "pending": summary.pending,
         "interval_seconds": engine.config.alerts.interval.0,
@@ -293,7 +302,7 @@ pub async fn list(Extension(engine): Eng, _: Admin) -> Json<Value> {
         "last_round": *engine.last_round.lock(),
         "channels": channels,
         "rules": views(&engine),
-    }))
+    })))
 }
 
 /// `GET /api/alerts/summary`: firing and pending counts and the state per overview card.
@@ -301,8 +310,9 @@ pub async fn list(Extension(engine): Eng, _: Admin) -> Json<Value> {
     summary = "Firing and pending series, in total and per overview card (vitals, ai, database, growth)",
     security(("admin" = [])),
     responses((status = 200, description = "The counts", body = Object), AuthOnly))]
-pub async fn summary(Extension(engine): Eng, _: Admin) -> Json<super::Summary> {
-    Json(super::headline(&engine))
+pub async fn summary(Extension(engine): Eng, _: Admin) -> Result<Json<super::Summary>, ApiError> {
+    engine.refresh().await?;
+    Ok(Json(super::headline(&engine)))
 }
 
 /// `?rule=`: one rule's changes only.
@@ -345,8 +355,9 @@ pub async fn measures(_: Admin) -> Json<Value> {
     summary = "Every rule as written, with its id and origin (default, config or api)",
     security(("admin" = [])),
     responses((status = 200, description = "The rules", body = Object), AuthOnly))]
-pub async fn rules(Extension(engine): Eng, _: Admin) -> Json<Value> {
-    Json(json!({ "rules": engine.rules() }))
+pub async fn rules(Extension(engine): Eng, _: Admin) -> Result<Json<Value>, ApiError> {
+    engine.refresh().await?;
+    Ok(Json(json!({ "rules": engine.rules() })))
 }
 
 fn find(engine: &Engine, id: &str) -> Result<Rule, ApiError> {
@@ -368,6 +379,7 @@ pub async fn rule(
     _: Admin,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Rule>, ApiError> {
+    engine.refresh().await?;
     Ok(Json(find(&engine, &id)?))
 }
 
@@ -393,6 +405,7 @@ pub async fn create_rule(
         id: Some(id.clone()),
         ..spec
     };
+    engine.refresh().await?;
     let _w = engine.writes.lock().await;
     if engine.rules().iter().any(|r| r.id == id) {
         return Err(ApiError::Conflict(format!(
@@ -421,6 +434,7 @@ pub async fn update_rule(
     PathParam(id): PathParam<String>,
     JsonObject(spec): JsonObject<RuleSpec>,
 ) -> Result<Json<Rule>, ApiError> {
+    engine.refresh().await?;
     let existing = find(&engine, &id)?;
     if existing.origin == Origin::Config {
         return Err(ApiError::Forbidden(format!(
@@ -456,6 +470,7 @@ pub async fn delete_rule(
     _: Admin,
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
+    engine.refresh().await?;
     let _w = engine.writes.lock().await;
     let existing = find(&engine, &id)?;
     match existing.origin {
@@ -534,6 +549,7 @@ pub async fn rule_preview(
     _: Admin,
     PathParam(id): PathParam<String>,
 ) -> Result<Json<Preview>, ApiError> {
+    engine.refresh().await?;
     let rule = find(&engine, &id)?;
     preview_of(&engine, rule).await
 }
@@ -550,7 +566,8 @@ struct SilenceView {
     summary = "Every silence, newest first, with whether it is active now",
     security(("admin" = [])),
     responses((status = 200, description = "The silences", body = Object), AuthOnly))]
-pub async fn silences(Extension(engine): Eng, _: Admin) -> Json<Value> {
+pub async fn silences(Extension(engine): Eng, _: Admin) -> Result<Json<Value>, ApiError> {
+    engine.refresh().await?;
     let now = Utc::now();
     let list: Vec<SilenceView> = engine
         .silences
@@ -562,7 +579,7 @@ pub async fn silences(Extension(engine): Eng, _: Admin) -> Json<Value> {
             silence: s.clone(),
         })
         .collect();
-    Json(json!({ "silences": list }))
+    Ok(Json(json!({ "silences": list })))
 }
 
 /// `POST /api/alerts/silences`: `{"matchers": {"alertname": "SlowLCP"}, "duration": "2h"}`.
@@ -603,6 +620,7 @@ pub async fn expire_silence(
     PathParam(id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
+    engine.refresh().await?;
     let _w = engine.writes.lock().await;
     let ended = {
         let mut list = engine.silences.lock();

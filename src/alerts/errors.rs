@@ -195,7 +195,23 @@ pub struct TopErrors {
     pub top: Vec<JsonRow>,
 }
 
-/// `GET /api/analytics/errors`: counts and the most frequent errors in the window.
+impl TopErrors {
+    /// The answer from the window's counts and top rows, whichever engine read them.
+    pub fn of(w: &Window, js: i64, server: i64, views: i64, top: Vec<JsonRow>) -> TopErrors {
+        TopErrors {
+            from: w.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            to: w.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            js_errors: js,
+            server_errors: server,
+            page_views: views,
+            error_rate: (views > 0).then(|| js as f64 * 100.0 / views as f64),
+            top,
+        }
+    }
+}
+
+/// `GET /api/analytics/errors` on DuckDB: counts and the most frequent errors in the
+/// window (its ClickHouse twin is `clickhouse::top_errors`).
 pub async fn top(store: &Store, w: Window) -> Result<TopErrors, StoreError> {
     let (from, to) = (w.from_us(), w.to_us());
     let limit = i64::from(w.limit);
@@ -225,15 +241,7 @@ pub async fn top(store: &Store, w: Window) -> Result<TopErrors, StoreError> {
                 params![ts_param(from), ts_param(to), limit, offset],
                 &[],
             )?;
-            Ok(TopErrors {
-                from: w.from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                to: w.to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                js_errors: js,
-                server_errors: server,
-                page_views: views,
-                error_rate: (views > 0).then(|| js as f64 * 100.0 / views as f64),
-                top,
-            })
+            Ok(TopErrors::of(&w, js, server, views, top))
         })
         .await
 }

@@ -13,7 +13,7 @@ use super::anomaly;
 use super::measures::{self, Key, Stats};
 use super::rules::{Condition, Rule};
 use super::series::{Series, State};
-use super::{history, notify, Engine};
+use super::{history, notify, reads, Engine};
 use crate::store::StoreError;
 
 /// What one evaluation says about a series.
@@ -163,11 +163,7 @@ impl Engine {
         let queries = keys.len();
         let slow = self.slow_ms;
         let readings = self.readings();
-        let results = Arc::new(
-            self.store
-                .query(move |c| measures::run(c, &keys, slow, readings))
-                .await?,
-        );
+        let results = Arc::new(reads::measure(&self.store, keys, slow, readings).await?);
 
         // Baselines, once an hour per anomaly rule.
         if !need_baseline.is_empty() {
@@ -366,10 +362,7 @@ impl Engine {
         let slow = self.slow_ms;
         let keys = vec![k.clone()];
         let readings = self.readings();
-        let mut res = self
-            .store
-            .query(move |c| measures::run(c, &keys, slow, readings))
-            .await?;
+        let mut res = reads::measure(&self.store, keys, slow, readings).await?;
         let mut rows = res.remove(&k).unwrap_or_default();
         rows.sort_by(|a, b| (a.bucket_us, &a.group).cmp(&(b.bucket_us, &b.group)));
         Ok(rows)

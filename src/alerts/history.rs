@@ -27,6 +27,9 @@ pub async fn save(
     if changed.is_empty() && transitions.is_empty() {
         return Ok(());
     }
+    if let Some(ch) = store.clickhouse() {
+        return super::shared::save_series(ch, now, &changed, &transitions).await;
+    }
     store
         .maintain(move |c| {
             c.execute_batch("BEGIN TRANSACTION")?;
@@ -89,6 +92,9 @@ fn micros(t: Option<i64>) -> Option<DateTime<Utc>> {
 
 /// Every saved series, keyed as the engine keeps them.
 pub async fn load(store: &Store) -> Result<BTreeMap<(String, String), Series>, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return super::shared::series(ch).await;
+    }
     store
         .query(|c| {
             let mut stmt = c.prepare(
@@ -138,7 +144,10 @@ pub struct History {
 pub async fn read(store: &Store, w: Window, rule: Option<String>) -> Result<History, StoreError> {
     let (from, to) = (w.from_us(), w.to_us());
     let (limit, offset) = (i64::from(w.limit), i64::from(w.offset));
-    let changes = store
+    let changes = if let Some(ch) = store.clickhouse() {
+        super::shared::history(ch, &w, rule.as_deref()).await?
+    } else {
+        store
         .query(move |c| {
             query_json(
                 c,
@@ -150,7 +159,8 @@ pub async fn read(store: &Store, w: Window, rule: Option<String>) -> Result<Hist
                 &["labels"],
             )
         })
-        .await?;
+        .await?
+    };
     let json = w.json();
     Ok(History {
         from: json.from,

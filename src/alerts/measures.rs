@@ -152,7 +152,7 @@ pub enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Table::Performance => "performance_metrics",
             Table::Ai => "ai_performance_metrics",
@@ -182,9 +182,9 @@ impl Table {
 /// One side of a count: rows of a table meeting a fixed condition, optionally distinct.
 #[derive(Debug, Clone, Copy)]
 pub struct Count {
-    table: Table,
-    cond: &'static str,
-    distinct: Option<&'static str>,
+    pub(super) table: Table,
+    pub(super) cond: &'static str,
+    pub(super) distinct: Option<&'static str>,
 }
 
 /// How a measure is computed.
@@ -692,6 +692,28 @@ pub fn sql(key: &Key, slow_ms: f64) -> Result<(String, Vec<Value>), StoreError> 
     Ok((sql, params))
 }
 
+/// A gauge key's answer: one sample, the reading, in the key's newest bucket; `None`
+/// for a key that is not a gauge (it is queried).
+pub fn gauge(key: &Key, readings: Readings) -> Option<Vec<Stats>> {
+    let Shape::Gauge(g) = key.measure.info().shape else {
+        return None;
+    };
+    let rows = readings.get(g).map(|v| Stats {
+        group: None,
+        bucket_us: match key.bucket_us {
+            Some(b) => (key.to_us - 1).div_euclid(b) * b,
+            None => key.from_us,
+        },
+        n: 1.0,
+        avg: Some(v),
+        p50: Some(v),
+        p75: Some(v),
+        p95: Some(v),
+        max: Some(v),
+    });
+    Some(rows.into_iter().collect())
+}
+
 /// Runs every key once; the answers by key. Gauges give one sample, the reading, in
 /// the key's newest bucket.
 pub fn run(
@@ -705,21 +727,8 @@ pub fn run(
         if out.contains_key(key) {
             continue;
         }
-        if let Shape::Gauge(g) = key.measure.info().shape {
-            let rows = readings.get(g).map(|v| Stats {
-                group: None,
-                bucket_us: match key.bucket_us {
-                    Some(b) => (key.to_us - 1).div_euclid(b) * b,
-                    None => key.from_us,
-                },
-                n: 1.0,
-                avg: Some(v),
-                p50: Some(v),
-                p75: Some(v),
-                p95: Some(v),
-                max: Some(v),
-            });
-            out.insert(key.clone(), rows.into_iter().collect());
+        if let Some(rows) = gauge(key, readings) {
+            out.insert(key.clone(), rows);
             continue;
         }
         let (sql, params) = sql(key, slow_ms)?;

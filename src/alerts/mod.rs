@@ -10,15 +10,18 @@
 
 mod anomaly;
 mod api;
+mod clickhouse;
 mod errors;
 mod eval;
 mod history;
 mod measures;
 mod notify;
 mod outbox;
+mod reads;
 mod rules;
 mod schema;
 mod series;
+mod shared;
 mod silences;
 
 use std::collections::{BTreeMap, HashMap};
@@ -179,6 +182,26 @@ impl Engine {
         self.rules.read().clone()
     }
 
+    /// On ClickHouse, reloads what any node may have changed (API rules, silences, series
+    /// states, the group log) from the shared tables; on DuckDB this process is the only
+    /// writer and its memory is the truth, so nothing happens.
+    async fn refresh(&self) -> Result<(), StoreError> {
+        let Some(ch) = self.store.clickhouse() else {
+            return Ok(());
+        };
+        let api = shared::rules(ch).await?;
+        let silences = shared::silences(ch).await?;
+        let series = shared::series(ch).await?;
+        let groups = shared::groups(ch).await?;
+        // Not while this node's round or an edit writes what it holds in memory.
+        let _w = self.writes.lock().await;
+        self.set_api_rules(api);
+        *self.silences.lock() = silences;
+        *self.series.lock() = series;
+        *self.groups.lock() = groups.into_iter().map(|(c, k, g)| ((c, k), g)).collect();
+        Ok(())
+    }
+
     /// The silences in force at `now`.
     fn active_silences(&self, now: chrono::DateTime<Utc>) -> Vec<Silence> {
         let all = self.silences.lock();
@@ -266,7 +289,12 @@ pub async fn open(state: &AppState) -> Result<Arc<Engine>, StartError> {
 
 /// Starts its two tasks: the evaluation loop every `alerts.interval` (when
 /// `alerts.enabled`) and the outbox delivery (always, so queued notifications still go).
+/// On ClickHouse one task does both, in turns that one node at a time wins (`turns`).
 pub fn start(engine: &Arc<Engine>) {
+    if engine.store.clickhouse().is_some() {
+        tokio::spawn(turns(engine.clone()));
+        return;
+    }
     tokio::spawn(outbox::run(engine.clone()));
     if engine.config.alerts.enabled {
         let e = engine.clone();
@@ -286,6 +314,99 @@ pub fn start(engine: &Arc<Engine>) {
             }
         });
     }
+}
+
+/// On ClickHouse, the shortest turn: a claim takes `lease::SETTLE` to settle before the
+/// turn starts, and a round with its deliveries must end before the next turn starts.
+const SHORTEST_TURN: Duration = Duration::from_secs(5);
+
+/// How early before its turn a node claims it, so the winner knows when the turn starts.
+const CLAIM_AHEAD: Duration = Duration::from_millis(2500);
+
+fn sleep_until_us(at_us: i64) -> tokio::time::Sleep {
+    tokio::time::sleep_until(instant_at_us(at_us))
+}
+
+/// The ClickHouse engine's alerting: time is cut into turns of `alerts.interval` (at least
+/// `SHORTEST_TURN`), aligned to the clock, and every node claims each turn through
+/// `job_leases` (`alerts:<turn>`); the earliest claim wins. The winner reloads the shared
+/// state, evaluates (when `alerts.enabled`) and delivers the due notifications until its
+/// turn ends, so a round runs once per turn and a notification is sent by one node, once.
+/// The others reload the shared state, so their answers and the overview follow.
+async fn turns(e: Arc<Engine>) {
+    let turn_us = i64::try_from(
+        e.config
+            .alerts
+            .interval
+            .duration()
+            .max(SHORTEST_TURN)
+            .as_micros(),
+    )
+    .unwrap_or(i64::MAX / 4);
+    let ahead_us = CLAIM_AHEAD.as_micros() as i64;
+    loop {
+        let Some(ch) = e.store.clickhouse() else {
+            return;
+        };
+        let now_us = Utc::now().timestamp_micros();
+        let mut turn = now_us.div_euclid(turn_us) + 1;
+        if turn * turn_us - ahead_us < now_us {
+            turn += 1;
+        }
+        sleep_until_us(turn * turn_us - ahead_us).await;
+        let won = match crate::store::clickhouse::lease::claim(ch, &format!("alerts:{turn}")).await
+        {
+            Ok(won) => won,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot claim the alerting turn; trying the next one");
+                false
+            }
+        };
+        sleep_until_us(turn * turn_us).await;
+        if let Err(err) = e.refresh().await {
+            tracing::warn!(error = %err, "cannot reload the shared alert state");
+            continue;
+        }
+        if !won {
+            continue;
+        }
+        // Stop a little before the next turn's node may start: a round or a delivery still
+        // running then is dropped (the next turn's node picks up from what was written),
+        // so two nodes never work at once.
+        let end_us = (turn + 1) * turn_us - 250_000;
+        let until = chrono::DateTime::from_timestamp_micros(end_us).unwrap_or_else(Utc::now);
+        let work = async {
+            if e.config.alerts.enabled {
+                match e.round(Utc::now()).await {
+                    Ok(_) => {}
+                    Err(StoreError::Closed) => return Err(StoreError::Closed),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "alert evaluation failed; retrying next turn");
+                        e.last_round.lock().error = Some(err.to_string());
+                    }
+                }
+            }
+            if let Err(err) = outbox::deliver_shared(&e, ch, until).await {
+                tracing::warn!(error = %err, "cannot deliver from the shared alert outbox");
+            }
+            Ok(())
+        };
+        match tokio::time::timeout_at(instant_at_us(end_us), work).await {
+            Ok(Err(StoreError::Closed)) => break,
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("the alerting turn ended before its round and deliveries did");
+                e.last_round.lock().error =
+                    Some("the round did not finish within its turn (alerts.interval)".into());
+            }
+        }
+    }
+}
+
+/// The tokio instant of wall-clock time `at_us`.
+fn instant_at_us(at_us: i64) -> tokio::time::Instant {
+    let left = at_us - Utc::now().timestamp_micros();
+    tokio::time::Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Engine;
+use super::{shared, Engine};
 use crate::http::client::HttpClient;
 use crate::store::{query_json, ts_param, JsonRow, Store, StoreError};
 
@@ -57,6 +57,9 @@ pub async fn enqueue(
     changes: Vec<GroupChange>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if let Some(ch) = engine.store.clickhouse() {
+        return shared::enqueue(ch, queued, changes, now).await;
+    }
     let first_id = engine
         .next_outbox_id
         .fetch_add(queued.len() as i64, Ordering::Relaxed);
@@ -125,6 +128,9 @@ pub async fn enqueue(
 
 /// The group log as saved.
 pub async fn load_groups(store: &Store) -> Result<Vec<(String, String, Group)>, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return shared::groups(ch).await;
+    }
     store
         .query(|c| {
             let mut stmt = c.prepare(
@@ -153,8 +159,12 @@ pub async fn load_groups(store: &Store) -> Result<Vec<(String, String, Group)>, 
         .await
 }
 
-/// (next id, notifications still to deliver).
+/// (next id, notifications still to deliver). On ClickHouse ids come from the clock
+/// (`shared::enqueue`) and the round's node reads the queue itself: neither is counted.
 pub async fn load_counters(store: &Store) -> Result<(i64, usize), StoreError> {
+    if store.clickhouse().is_some() {
+        return Ok((1, 0));
+    }
     store
         .query(|c| {
             Ok(c.query_row(
@@ -380,6 +390,65 @@ pub async fn run(engine: Arc<Engine>) {
     }
 }
 
+/// On ClickHouse: delivers the due head of every channel from the shared queue, each send
+/// cut short at `until` (the end of this node's round lease), so no other node delivers
+/// while this one does. A send cut short counts as a failed attempt and is retried.
+pub async fn deliver_shared(
+    engine: &Engine,
+    ch: &crate::store::clickhouse::ClickHouse,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let retry_for = chrono::Duration::seconds(engine.config.alerts.retry_for.0 as i64);
+    // As the DuckDB task does: after a head is done with, the channel's next one.
+    let mut progressed = true;
+    while progressed {
+        progressed = false;
+        for h in shared::heads(ch).await? {
+            let now = Utc::now();
+            if h.next_at > now.timestamp_micros() {
+                continue;
+            }
+            let Ok(left) = (until - now).to_std() else {
+                return Ok(());
+            };
+            let attempts = h.attempts + 1;
+            let body = h.body.to_string();
+            let result = match tokio::time::timeout(left, send(&engine.client, &h.url, body)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(Failure {
+                    message: "cut short: this node's turn to deliver ended".into(),
+                    retry_after: None,
+                    permanent: false,
+                }),
+            };
+            let now = Utc::now();
+            let created = DateTime::from_timestamp_micros(h.created_at).unwrap_or(now);
+            match result {
+                Ok(()) => {
+                    progressed = true;
+                    shared::mark(ch, h, "sent", attempts, now, None).await?
+                }
+                Err(f) if f.permanent || now - created > retry_for => {
+                    tracing::warn!(id = h.id, error = %f.message, "alert notification given up");
+                    progressed = true;
+                    shared::mark(ch, h, "failed", attempts, now, Some(f.message)).await?
+                }
+                Err(f) => {
+                    let delay = f
+                        .retry_after
+                        .unwrap_or_else(|| backoff(attempts.max(1) as u32));
+                    tracing::info!(id = h.id, error = %f.message, retry_in_ms = delay.as_millis() as u64, "alert notification failed; will retry");
+                    let next = now
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(1));
+                    shared::mark(ch, h, "pending", attempts, next, Some(f.message)).await?
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Recent notifications and how their delivery went (receiver URLs left out: Slack's and
 /// Discord's carry a secret); `status` is `pending`, `sent` or `failed`.
 pub async fn recent(
@@ -387,6 +456,9 @@ pub async fn recent(
     status: Option<&'static str>,
     limit: u32,
 ) -> Result<Vec<JsonRow>, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return shared::recent(ch, status, limit).await;
+    }
     let limit = i64::from(limit);
     store
         .query(move |c| {

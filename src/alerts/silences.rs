@@ -12,7 +12,7 @@ use crate::http::params::present;
 use crate::http::params::Instant;
 use crate::store::{ts_param, Store, StoreError};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Silence {
     pub id: String,
     /// Every label here must equal the alert's.
@@ -108,6 +108,9 @@ impl SilenceIn {
 }
 
 pub async fn save(store: &Store, s: Silence) -> Result<(), StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return super::shared::save_silence(ch, &s).await;
+    }
     store
         .maintain(move |c| {
             c.execute(
@@ -127,6 +130,9 @@ pub async fn save(store: &Store, s: Silence) -> Result<(), StoreError> {
 }
 
 pub async fn load(store: &Store) -> Result<Vec<Silence>, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return super::shared::silences(ch).await;
+    }
     store
         .query(|c| {
             let mut stmt = c.prepare(

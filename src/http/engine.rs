@@ -35,6 +35,7 @@ const PORTED: &[(&str, &[Method])] = &[
         "/api/analytics/database-performance/n-plus-one",
         &[Method::GET],
     ),
+    ("/api/analytics/errors", &[]),
 ];
 
 /// Prefixes of endpoints that read or keep event data outside the ported list.
@@ -42,7 +43,6 @@ const GATED: &[&str] = &[
     "/api/analytics/",
     "/api/overview",
     "/api/export",
-    "/api/alerts",
     "/api/scaling",
     "/api/admin/backup",
     "/api/admin/prune",
@@ -118,5 +118,13 @@ mod tests {
             "/api/analytics/database-performance/x"
         ));
         assert!(ported(&Method::POST, "/api/db/select"));
+        // Alerts keep their state in ClickHouse; the errors stream is stored there.
+        for m in [Method::GET, Method::POST] {
+            assert!(ported(&m, "/api/analytics/errors"));
+        }
+        assert!(ported(&Method::GET, "/api/alerts"));
+        assert!(ported(&Method::POST, "/api/alerts/rules"));
+        assert!(ported(&Method::DELETE, "/api/alerts/silences/s1"));
+        assert!(!ported(&Method::GET, "/api/analytics/errors/x"));
     }
 }

@@ -14,9 +14,9 @@ use crate::helpers::{client, error_of, free_port, row_where, Server, TOKEN};
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
-struct Got {
-    path: String,
-    body: Value,
+pub(crate) struct Got {
+    pub(crate) path: String,
+    pub(crate) body: Value,
     at: Instant,
 }
 
@@ -26,13 +26,13 @@ type Reply = (u16, Vec<(&'static str, String)>, String);
 /// A webhook receiver on 127.0.0.1: records every request and answers from a script
 /// (200 once the script is empty).
 #[derive(Clone)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Got>>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
 }
 
 impl Receiver {
-    fn start(port: u16) -> Receiver {
+    pub(crate) fn start(port: u16) -> Receiver {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the receiver");
         let r = Receiver {
             got: Arc::default(),
@@ -104,7 +104,7 @@ impl Receiver {
         }
     }
 
-    fn bodies(&self, path: &str) -> Vec<Value> {
+    pub(crate) fn bodies(&self, path: &str) -> Vec<Value> {
         self.got
             .lock()
             .unwrap()
@@ -120,7 +120,7 @@ impl Receiver {
 }
 
 /// Polls until `f` gives a value (a minute at most: a hang, not a timing, fails the test).
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -148,7 +148,7 @@ fn fast(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
 }
 
 /// `fast`, with each of these channel keys pointing at a path of the receiver on `port`.
-fn hooks(port: u16, channels: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+pub(crate) fn hooks(port: u16, channels: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
     let urls: Vec<(&'static str, String)> = channels
         .iter()
         .map(|(key, path)| (*key, format!("http://127.0.0.1:{port}{path}")))
@@ -161,7 +161,7 @@ fn start(dir: &std::path::Path, env: &[(&'static str, String)]) -> Server {
     Server::start_in(dir, &[], &env)
 }
 
-fn lcp_samples(s: &Server, route: &str, lcp: f64, n: usize) {
+pub(crate) fn lcp_samples(s: &Server, route: &str, lcp: f64, n: usize) {
     let items: Vec<Value> = (0..n)
         .map(|i| json!({"route": route, "lcp": lcp, "metricId": format!("{route}-{lcp}-{i}")}))
         .collect();
@@ -170,7 +170,7 @@ fn lcp_samples(s: &Server, route: &str, lcp: f64, n: usize) {
 }
 
 /// The series of rule `id` for `series` ("" when the rule is not split).
-fn series(s: &Server, id: &str, name: &str) -> Option<Value> {
+pub(crate) fn series(s: &Server, id: &str, name: &str) -> Option<Value> {
     let all = s.get_json("/api/alerts");
     let rule = all["rules"]
         .as_array()?
@@ -184,13 +184,13 @@ fn series(s: &Server, id: &str, name: &str) -> Option<Value> {
         .cloned()
 }
 
-fn state_of(s: &Server, id: &str, name: &str) -> String {
+pub(crate) fn state_of(s: &Server, id: &str, name: &str) -> String {
     series(s, id, name)
         .and_then(|x| x["state"].as_str().map(str::to_string))
         .unwrap_or_default()
 }
 
-fn send(s: &Server, method: &str, path: &str, body: &Value) -> crate::helpers::Response {
+pub(crate) fn send(s: &Server, method: &str, path: &str, body: &Value) -> crate::helpers::Response {
     client()
         .request(method, format!("{}{path}", s.url))
         .bearer_auth(TOKEN)

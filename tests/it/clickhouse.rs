@@ -453,7 +453,8 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
     );
     let want = duck.get_json("/api/analytics/events?range=7d")["totals"].clone();
     assert_eq!(want["events"], 68);
-    // Web vitals, AI calls and query timings move too (their reads run on ClickHouse).
+    // Web vitals, AI calls, query timings and errors move too (their reads run on
+    // ClickHouse).
     let at = day_start(2) + 7_200_000;
     let metrics = [
         (
@@ -471,6 +472,11 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
             "database-performance",
             json!([{ "query": "SELECT * FROM r WHERE id = 1", "duration": 12, "timestamp": at },
                    { "query": "SELECT * FROM r WHERE id = 2", "duration": 1800, "timestamp": at + 500 }]),
+        ),
+        (
+            "errors",
+            json!([{ "message": "boom", "route": "/a", "sessionId": "s1", "createdAt": iso(at) },
+                   { "message": "boom", "route": "/a", "sessionId": "s2", "stack": "at x", "createdAt": iso(at + 60_000) }]),
         ),
     ];
     let window = format!("from={}&to={}", iso(day_start(3)), iso(day_start(-1)));

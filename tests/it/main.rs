@@ -7,6 +7,7 @@ mod alerts;
 mod browser;
 mod cli;
 mod clickhouse;
+mod clickhouse_alerts;
 mod clickhouse_metrics;
 mod clickhouse_servers;
 mod clickhouse_shared;

@@ -1,7 +1,7 @@
 //! `growth-stack migrate --to-clickhouse URL`: a DuckDB file's events, conversions, web
-//! vitals, AI calls and query timings copied into ClickHouse, so a user who moves to the
-//! ClickHouse engine keeps their history. The streams that stay in each node's DuckDB
-//! (errors, host samples, recommendations) are not copied.
+//! vitals, AI calls, query timings and errors copied into ClickHouse, so a user who moves
+//! to the ClickHouse engine keeps their history. The streams that stay in each node's
+//! DuckDB (host samples, recommendations) are not copied.
 //!
 //! Resumable by hour of event time: an hour whose row count in ClickHouse already equals
 //! the file's is skipped; any other hour is topped up with the rows whose id ClickHouse
@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use super::writer::INSERT_SETTINGS;
 use super::{rows, time_range, ClickHouse};
-use crate::store::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow};
+use crate::store::rows::{
+    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+};
 use crate::store::{ts_param, Store, StoreError};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -39,13 +41,23 @@ pub struct Copied {
 }
 
 /// The tables copied, in order.
-pub const TABLES: [&str; 5] = [
+pub const TABLES: [&str; 6] = [
     "user_events",
     "conversions",
     "performance_metrics",
     "ai_performance_metrics",
     "database_performance_metrics",
+    "app_errors",
 ];
+
+/// The DuckDB column the hours are counted by: errors have no event time and are aged by
+/// their receive time, which ClickHouse keeps as their `event_time` (migration 0005).
+fn age(table: &str) -> &'static str {
+    match table {
+        "app_errors" => "created_at",
+        _ => "event_time",
+    }
+}
 
 /// Copies each of `TABLES`; see the module comment.
 pub async fn from_duckdb(store: &Store, ch: &ClickHouse) -> Result<Vec<Copied>, StoreError> {
@@ -84,9 +96,10 @@ async fn ch_hours(ch: &ClickHouse, table: &str) -> Result<HashMap<i64, u64>, Sto
 
 /// The file's rows per hour of event time (every row has one since migration 0013).
 fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreError> {
+    let t = age(table);
     let mut stmt = conn.prepare(&format!(
-        "SELECT epoch_us(event_time::TIMESTAMP) // {HOUR_US} AS h, count(*) \
-         FROM {table} WHERE event_time IS NOT NULL GROUP BY h ORDER BY h"
+        "SELECT epoch_us({t}::TIMESTAMP) // {HOUR_US} AS h, count(*) \
+         FROM {table} WHERE {t} IS NOT NULL GROUP BY h ORDER BY h"
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
@@ -119,12 +132,17 @@ fn hour_sql(table: &str) -> String {
              coalesce(duration, 0), ttft, cost, tokens, prompt_tokens, completion_tokens, tokens_saved, \
              coalesce(success, true), coalesce(cache_hit, false), stream, demo, {TIMES}"
         ),
+        "app_errors" => "id::VARCHAR, kind, message, source, line, col, stack, route, session_id, \
+             user_agent, fingerprint, status, coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), \
+             epoch_us(created_at::TIMESTAMP), epoch_us(created_at::TIMESTAMP)"
+            .to_string(),
         _ => format!(
             "id::VARCHAR, coalesce(query, ''), user_id::VARCHAR, ip, fingerprint, normalized_query, \
              request_id, route, source, coalesce(duration, 0), rows, coalesce(cached, false), {TIMES}"
         ),
     };
-    format!("SELECT {cols} FROM {table} WHERE event_time >= ? AND event_time < ?")
+    let t = age(table);
+    format!("SELECT {cols} FROM {table} WHERE {t} >= ? AND {t} < ?")
 }
 
 fn uuid(s: String) -> Uuid {
@@ -146,6 +164,7 @@ fn read_hour(
         "conversions" => Batch::Conversions(Vec::new()),
         "performance_metrics" => Batch::Performance(Vec::new()),
         "ai_performance_metrics" => Batch::Ai(Vec::new()),
+        "app_errors" => Batch::Errors(Vec::new()),
         _ => Batch::Database(Vec::new()),
     };
     while let Some(r) = rows.next()? {
@@ -273,6 +292,27 @@ fn read_hour(
                     timestamp,
                     created_at,
                     event_time,
+                })
+            }
+            Batch::Errors(out) => {
+                let (timestamp, created_at, _) = t(12)?;
+                let kind: String = r.get(1)?;
+                out.push(ErrorRow {
+                    id,
+                    // The two kinds ingest writes; `kind` is a static name in the row type.
+                    kind: if kind == "server" { "server" } else { "js" },
+                    message: r.get(2)?,
+                    source: r.get(3)?,
+                    line: r.get(4)?,
+                    col: r.get(5)?,
+                    stack: r.get(6)?,
+                    route: r.get(7)?,
+                    session_id: r.get(8)?,
+                    user_agent: r.get(9)?,
+                    fingerprint: r.get(10)?,
+                    status: r.get(11)?,
+                    timestamp,
+                    created_at,
                 })
             }
             _ => {}

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::store::rows::{AiRow, Batch, ConversionRow, DatabaseRow, EventRow, PerformanceRow};
+use crate::store::rows::{
+    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+};
 use crate::store::Stream;
 
 /// The ClickHouse table a batch goes to, when this engine stores it.
@@ -18,7 +20,12 @@ pub fn table_of(batch: &Batch) -> Option<&'static str> {
 pub fn table_of_stream(stream: Stream) -> Option<&'static str> {
     matches!(
         stream,
-        Stream::Events | Stream::Conversions | Stream::Performance | Stream::Ai | Stream::Database
+        Stream::Events
+            | Stream::Conversions
+            | Stream::Performance
+            | Stream::Ai
+            | Stream::Database
+            | Stream::Errors
     )
     .then(|| stream.table())
 }
@@ -224,6 +231,51 @@ impl<'a> From<&'a DatabaseRow> for Database<'a> {
     }
 }
 
+#[derive(Serialize)]
+struct AppError<'a> {
+    id: String,
+    kind: &'a str,
+    message: &'a str,
+    source: Option<&'a str>,
+    line: Option<i32>,
+    col: Option<i32>,
+    stack: Option<&'a str>,
+    route: Option<&'a str>,
+    session_id: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    fingerprint: &'a str,
+    status: Option<i16>,
+    timestamp: i64,
+    created_at: u64,
+    event_time: u64,
+    event_at: u64,
+}
+
+impl<'a> From<&'a ErrorRow> for AppError<'a> {
+    fn from(r: &'a ErrorRow) -> Self {
+        // Errors are aged and read by their receive time (see the migration).
+        let (event_time, event_at) = event_time(None, r.created_at);
+        AppError {
+            id: r.id.hyphenated().to_string(),
+            kind: r.kind,
+            message: &r.message,
+            source: r.source.as_deref(),
+            line: r.line,
+            col: r.col,
+            stack: r.stack.as_deref(),
+            route: r.route.as_deref(),
+            session_id: r.session_id.as_deref(),
+            user_agent: r.user_agent.as_deref(),
+            fingerprint: &r.fingerprint,
+            status: r.status,
+            timestamp: r.timestamp,
+            created_at: us(r.created_at),
+            event_time,
+            event_at,
+        }
+    }
+}
+
 /// The columns of `performance_metrics` in the order `encode` writes them.
 const PERFORMANCE_COLUMNS: &str = "id, user_id, session_id, route, path, device, lcp, inp, cls, fcp, ttfb, fid, \
     metric, metric_id, rereport, navigation_type, attribution, user_agent, connection, ip, timestamp, \
@@ -331,6 +383,7 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error>
         Batch::Conversions(rows) => lines(out, rows.iter().map(Conversion::from)),
         Batch::Ai(rows) => lines(out, rows.iter().map(Ai::from)),
         Batch::Database(rows) => lines(out, rows.iter().map(Database::from)),
+        Batch::Errors(rows) => lines(out, rows.iter().map(AppError::from)),
         Batch::Performance(rows) => {
             for r in rows {
                 performance(r, out);

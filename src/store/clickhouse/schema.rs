@@ -57,6 +57,19 @@ pub const MIGRATIONS: &[Migration] = &[
             ("job_leases", "cityHash64(job)"),
         ],
     },
+    // Errors spread by row id as the metrics do; a state key's versions, a notification's
+    // versions and a rule's history each stay on one shard.
+    Migration {
+        version: 5,
+        name: "0005_alerts",
+        sql: include_str!("../../../migrations/clickhouse/0005_alerts.sql"),
+        distributed: &[
+            ("app_errors", "cityHash64(id)"),
+            ("alert_state", "cityHash64(kind, state_key)"),
+            ("alert_history", "cityHash64(rule_id)"),
+            ("alert_outbox", "cityHash64(id)"),
+        ],
+    },
 ];
 
 /// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another node won the race.
