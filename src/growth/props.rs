@@ -349,7 +349,8 @@ mod tests {
             any::<f64>()
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(Value::from),
-            (-1000i32..1000, 0u32..4).prop_map(|(m, e)| Value::from(m as f64 / 10f64.powi(e as i32))),
+            (-1000i32..1000, 0u32..4)
+                .prop_map(|(m, e)| Value::from(m as f64 / 10f64.powi(e as i32))),
             "\\PC{0,6}".prop_map(Value::String),
             "[\\x00-\\x1f\"\\\\/\\u{7f}\\u{80}-\\u{ff}é💡a]{0,4}".prop_map(Value::String),
         ]
