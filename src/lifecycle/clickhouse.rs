@@ -53,7 +53,7 @@ impl Column {
             (None, _) => format!("CAST(NULL AS {duck})"),
             // Microseconds since the epoch, whatever the session's time zone.
             (Some(_), "TIMESTAMP WITH TIME ZONE") => {
-                format!("to_timestamp(0) + to_microseconds({c})")
+                format!("CAST(make_timestamp({c}) AS TIMESTAMPTZ)")
             }
             (Some(_), "TIMESTAMP") => format!("make_timestamp({c})"),
             (Some(_), "BOOLEAN") => format!("{c} <> 0"),
@@ -227,7 +227,7 @@ mod tests {
         assert!(
             col("event_time", "TIMESTAMP WITH TIME ZONE", Some("BIGINT"))
                 .expr()
-                .starts_with("to_timestamp(0) + to_microseconds(")
+                .starts_with("CAST(make_timestamp(")
         );
     }
 }
