@@ -51,7 +51,8 @@ impl Column {
         let duck = self.duck.as_str();
         let value = match (self.read, duck) {
             (None, _) => format!("CAST(NULL AS {duck})"),
-            // Microseconds since the epoch, whatever the session's time zone.
+            // Microseconds since the epoch; this DuckDB has no ICU time zones, so the cast
+            // reads them as UTC, as the writer's bound timestamps are.
             (Some(_), "TIMESTAMP WITH TIME ZONE") => {
                 format!("CAST(make_timestamp({c}) AS TIMESTAMPTZ)")
             }
