@@ -133,10 +133,7 @@ pub async fn user(
     Params(q): Params<UserQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.map_or(profile::RECENT_EVENTS, |l| l.0);
-    let key = id.clone();
-    let person = state
-        .store
-        .query(move |conn| profile::run_sync(conn, &key, limit))
+    let person = reads::person(&state.store, id.clone(), limit)
         .await?
         .ok_or_else(|| ApiError::Missing(format!("user {id:?}: no profile and no events")))?;
     Ok(Json(person).into_response())

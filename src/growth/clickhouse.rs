@@ -21,6 +21,7 @@ use super::active::{self, Active, ActiveSpec};
 use super::adoption::{self, Adoption, AdoptionSpec};
 use super::funnel::{self, BreakdownRow, Funnel, FunnelSpec, Source};
 use super::overview::{self, Entry, Overview, Totals};
+use super::profile::Person;
 use super::query::{
     ConversionStats, ConversionSummary, ConversionTotals, EventStats, EventSummary, EventTotals,
 };
@@ -311,6 +312,71 @@ fn row_json(v: Value, columns: &[&str]) -> JsonRow {
     m
 }
 
+// ---- /api/analytics/users/{id} -------------------------------------------------------
+
+/// `profile::run_sync` on ClickHouse: the profile folded from all of the user's events at
+/// read time (DuckDB folds them into `user_profiles` as they come; the answer is the
+/// same), and their newest events. DuckDB breaks ties of event time by commit order,
+/// which ClickHouse does not keep: here the later receive time goes first.
+pub async fn person(ch: &ClickHouse, id: &str, limit: u32) -> Result<Option<Person>, StoreError> {
+    let ev = ch.table("user_events");
+    let who = quote(id);
+    let p = rows(
+        ch,
+        &format!(
+            "SELECT count() AS n, min(created_at) AS first_seen, max(created_at) AS last_activity,              arraySort(groupUniqArray(feature)) AS features FROM {ev} WHERE user_id = {who}"
+        ),
+    )
+    .await?;
+    let profile = p.first().filter(|r| u(r, "n") > 0).map(|r| {
+        let mut m = Map::new();
+        m.insert("user_id".into(), id.into());
+        m.insert("first_seen".into(), iso_us(i(r, "first_seen")).into());
+        m.insert("last_activity".into(), iso_us(i(r, "last_activity")).into());
+        m.insert("total_events".into(), u(r, "n").into());
+        m.insert("features_used".into(), r["features"].clone());
+        // What DuckDB's fold stamps: the newest receive time of the user's events.
+        m.insert("updated_at".into(), iso_us(i(r, "last_activity")).into());
+        m
+    });
+    let events: Vec<JsonRow> = rows(
+        ch,
+        &format!(
+            "SELECT id, event, properties, route, referrer, session_id, feature, browser, os, device,              created_at, event_time FROM {ev} WHERE visitor_id = {who}              ORDER BY event_time DESC, created_at DESC, id LIMIT {limit}"
+        ),
+    )
+    .await?
+    .into_iter()
+    .map(|v| {
+        row_json(
+            v,
+            &[
+                "id",
+                "event",
+                "properties",
+                "route",
+                "referrer",
+                "session_id",
+                "feature",
+                "browser",
+                "os",
+                "device",
+                "created_at",
+                "event_time",
+            ],
+        )
+    })
+    .collect();
+    if profile.is_none() && events.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Person {
+        id: id.to_string(),
+        profile,
+        events,
+    }))
+}
+
 // ---- funnels --------------------------------------------------------------------------
 
 /// The funnel of `funnel.rs` (same definition): per person the entry time `t1`, then each
@@ -378,9 +444,7 @@ pub fn funnel_sql(ch: &ClickHouse, spec: &FunnelSpec) -> String {
 
 pub async fn funnel(ch: &ClickHouse, spec: &FunnelSpec) -> Result<Funnel, StoreError> {
     if spec.breakdown.is_some() || spec.steps.iter().any(|s| !s.filters.is_empty()) {
-        return Err(err(ChError::NotPorted(
-            "a funnel with property filters or a breakdown".into(),
-        )));
+        return funnel_by_rows(ch, spec).await;
     }
     let n = spec.steps.len();
     let r = rows(ch, &funnel_sql(ch, spec)).await?;
@@ -396,6 +460,76 @@ pub async fn funnel(ch: &ClickHouse, spec: &FunnelSpec) -> Result<Funnel, StoreE
         breakdown: None,
         breakdowns: Vec::<BreakdownRow>::new(),
     })
+}
+
+/// The scan of a funnel with property filters or a breakdown: the rows of the steps'
+/// names in the range, each with its name's place in `names` (1-based) and, where a step
+/// of that name reads properties, its properties. 18.16 cannot read a JSON property the
+/// way DuckDB does (CLICKHOUSE.md: `visitParam*` finds keys at any depth and misses
+/// `"k": v`), so `funnel_by_rows` applies the filters in Rust (`funnel::row_mask`).
+pub fn funnel_rows_sql(ch: &ClickHouse, spec: &FunnelSpec, names: &[&str]) -> String {
+    let (table, name) = match spec.source {
+        Source::Events => (ch.table("user_events"), "event"),
+        Source::Conversions { .. } => (ch.table("conversions"), "step"),
+    };
+    let mut reading: Vec<&str> = spec
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(k, st)| !st.filters.is_empty() || (*k == 0 && spec.breakdown.is_some()))
+        .map(|(_, st)| st.event.as_str())
+        .collect();
+    reading.sort_unstable();
+    reading.dedup();
+    let props = if reading.is_empty() {
+        "CAST(NULL AS Nullable(String))".to_string()
+    } else {
+        format!("if({name} IN ({}), properties, NULL)", quote_list(reading))
+    };
+    let mut filter = format!(
+        "{} AND visitor_id != '' AND {name} IN ({})",
+        range(spec.from_us, spec.to_us),
+        quote_list(names.iter().copied())
+    );
+    if let Source::Conversions { funnel } = &spec.source {
+        filter.push_str(&format!(" AND funnel = {}", quote(funnel)));
+    }
+    format!(
+        "SELECT cityHash64(visitor_id) AS v, toInt64(event_time) AS t,          indexOf([{}], {name}) AS n, {props} AS p FROM {table} WHERE {filter}",
+        quote_list(names.iter().copied())
+    )
+}
+
+async fn funnel_by_rows(ch: &ClickHouse, spec: &FunnelSpec) -> Result<Funnel, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        v: u64,
+        t: i64,
+        n: usize,
+        p: Option<String>,
+    }
+    let mut names: Vec<&str> = spec.steps.iter().map(|st| st.event.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut lines = ch
+        .lines(&funnel_rows_sql(ch, spec, &names))
+        .await
+        .map_err(err)?;
+    let mut scan = funnel::Scan::new(spec);
+    while let Some(r) = lines.next::<Row>().await.map_err(err)? {
+        let Some(name) = r.n.checked_sub(1).and_then(|i| names.get(i)) else {
+            continue;
+        };
+        let (m, value) = funnel::row_mask(spec, name, r.p.as_deref());
+        if m != 0 {
+            scan.row(r.v, r.t, m, value);
+        }
+    }
+    // The walk runs on two threads, as after DuckDB's scan.
+    let spec = spec.clone();
+    tokio::task::spawn_blocking(move || scan.finish(&spec))
+        .await
+        .map_err(|e| StoreError::Internal(format!("funnel walk: {e}")))
 }
 
 /// `query::funnel_steps` on ClickHouse.

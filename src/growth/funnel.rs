@@ -301,6 +301,52 @@ pub fn run_sync(conn: &Connection, spec: &FunnelSpec) -> Result<Funnel, StoreErr
     Ok(walk(spec, &parts))
 }
 
+/// A funnel's scanned rows as the walk takes them, from an engine that reads them row by
+/// row (ClickHouse, whose filters and breakdown are applied in Rust: `row_mask`).
+pub struct Scan {
+    parts: Parts,
+    breakdown: bool,
+}
+
+impl Scan {
+    pub fn new(spec: &FunnelSpec) -> Scan {
+        Scan {
+            parts: Parts::new(spec.steps.len()),
+            breakdown: spec.breakdown.is_some(),
+        }
+    }
+
+    /// A row of person `v` at time `t` meeting the conditions of the steps whose bits `m`
+    /// has (bit k for step k + 1), with its breakdown `value` when it meets step 1's.
+    pub fn row(&mut self, v: u64, t: i64, m: u32, value: Option<String>) {
+        if self.breakdown && m & 1 != 0 {
+            self.parts.enter(v, t, value);
+        }
+        self.parts.push(v, t, m);
+    }
+
+    pub fn finish(self, spec: &FunnelSpec) -> Funnel {
+        walk(spec, &self.parts)
+    }
+}
+
+/// What `sql`'s `m` and `b` are for a row named `name` (its event, or its step in
+/// `conversions`) with `properties`, computed in Rust with DuckDB's reading of the
+/// properties (`props`): the steps it meets and, when it meets step 1, the breakdown value.
+pub fn row_mask(spec: &FunnelSpec, name: &str, properties: Option<&str>) -> (u32, Option<String>) {
+    let mut m = 0u32;
+    for (k, step) in spec.steps.iter().enumerate() {
+        if step.event == name && super::props::matches(&step.filters, properties) {
+            m |= 1 << k;
+        }
+    }
+    let value = match &spec.breakdown {
+        Some(key) if m & 1 != 0 => super::props::text(properties, key),
+        _ => None,
+    };
+    (m, value)
+}
+
 /// People per step and gaps between steps, per breakdown group: group 0 is everyone,
 /// group 1 + i the people whose entering value is `values[i]`.
 struct Tally {

@@ -19,6 +19,7 @@ mod clickhouse;
 mod enrich;
 mod ingest;
 mod profile;
+mod props;
 mod query;
 mod reads;
 

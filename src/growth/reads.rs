@@ -7,6 +7,7 @@ use super::adoption::{self, Adoption, AdoptionSpec};
 use super::clickhouse;
 use super::funnel::{self, Funnel, FunnelSpec};
 use super::overview::{self, Overview};
+use super::profile::{self, Person};
 use super::query::{self, ConversionSummary, EventSummary};
 use super::retention::{self, Retention, RetentionSpec};
 use crate::http::window::Window;
@@ -94,6 +95,18 @@ pub async fn funnel_steps(
         None => {
             store
                 .query(move |conn| query::funnel_steps(conn, &name, from_us, to_us))
+                .await
+        }
+    }
+}
+
+/// One person's profile and newest events; `None` when nothing is known about `id`.
+pub async fn person(store: &Store, id: String, limit: u32) -> Result<Option<Person>, StoreError> {
+    match store.clickhouse() {
+        Some(ch) => clickhouse::person(ch, &id, limit).await,
+        None => {
+            store
+                .query(move |conn| profile::run_sync(conn, &id, limit))
                 .await
         }
     }

@@ -17,6 +17,7 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/conversions", &[]),
     ("/api/analytics/funnels", &[]),
     ("/api/analytics/funnels/", &[Method::GET]),
+    ("/api/analytics/users/", &[Method::GET]),
     ("/api/analytics/retention", &[]),
     ("/api/analytics/features", &[]),
     ("/api/analytics/growth", &[]),
@@ -25,6 +26,8 @@ const PORTED: &[(&str, &[Method])] = &[
     ("/api/analytics/performance/histogram", &[Method::GET]),
     ("/api/admin/prune", &[]),
     ("/api/overview", &[]),
+    // The streams ClickHouse holds; the others answer 501 from the handler.
+    ("/api/export", &[Method::GET]),
     ("/api/analytics/ai-performance", &[]),
     ("/api/analytics/database-performance", &[]),
     (
@@ -82,7 +85,10 @@ mod tests {
         assert!(ported(&Method::GET, "/api/analytics/events"));
         assert!(ported(&Method::POST, "/api/analytics/conversions"));
         assert!(ported(&Method::GET, "/api/analytics/conversions"));
-        assert!(!ported(&Method::GET, "/api/analytics/users/u1"));
+        assert!(ported(&Method::GET, "/api/analytics/users/u1"));
+        assert!(!ported(&Method::GET, "/api/analytics/users/u1/x"));
+        assert!(!ported(&Method::DELETE, "/api/analytics/users/u1"));
+        assert!(ported(&Method::GET, "/api/export"));
         assert!(ported(&Method::GET, "/api/analytics/funnels/signup"));
         assert!(!ported(&Method::GET, "/api/analytics/funnels/a/b"));
         assert!(ported(&Method::GET, "/api/analytics/performance"));

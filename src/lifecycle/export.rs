@@ -34,7 +34,7 @@ impl Format {
         }
     }
 
-    fn copy_options(self) -> &'static str {
+    pub(super) fn copy_options(self) -> &'static str {
         match self {
             Format::Parquet => "FORMAT parquet, COMPRESSION zstd",
             Format::Csv => "FORMAT csv, HEADER true",
@@ -114,6 +114,7 @@ fn select(stream: Stream, span: Span) -> String {
 
 /// Writes the stream's rows in `span` to `out` (replacing it); returns the rows written.
 /// One statement, so the file is one consistent snapshot even while ingest continues.
+/// On the ClickHouse engine the rows come from ClickHouse (`clickhouse::export_to`).
 pub async fn export_to(
     store: &Store,
     stream: Stream,
@@ -121,6 +122,9 @@ pub async fn export_to(
     span: Span,
     out: &Path,
 ) -> Result<u64, StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        return super::clickhouse::export_to(store, ch, stream, format, span, out).await;
+    }
     let sql = format!(
         "COPY ({}) TO {} ({})",
         select(stream, span),

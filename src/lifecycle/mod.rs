@@ -3,6 +3,7 @@
 
 mod api;
 pub mod backup;
+mod clickhouse;
 pub mod export;
 mod query;
 pub mod retention;

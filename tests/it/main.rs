@@ -9,6 +9,7 @@ mod cli;
 mod clickhouse;
 mod clickhouse_alerts;
 mod clickhouse_metrics;
+mod clickhouse_reads;
 mod clickhouse_servers;
 mod clickhouse_shared;
 mod clickhouse_vitals;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::{Method, Request};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as Pool;
@@ -161,6 +162,79 @@ impl Client {
         settings: &[(&str, &str)],
         body: Bytes,
     ) -> Result<Bytes, ChError> {
+        let exchange = async {
+            let resp = self.send_to(at, settings, body).await?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ChError::Unreachable(e.to_string()))?
+                .to_bytes();
+            Ok::<_, ChError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| ChError::Unreachable(format!("no answer within {REQUEST_TIMEOUT:?}")))??;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(parse_error(status, &body))
+        }
+    }
+
+    /// Like `post`, but the answer's body is handed back as it arrives, for results too
+    /// large to hold (exports). `wait_end_of_query` still holds: the status is final, and
+    /// a query that fails half-way answers an error, never a cut-off 200.
+    pub async fn post_stream(
+        &self,
+        settings: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Incoming, ChError> {
+        let n = self.urls.len();
+        let start = self.current.load(Ordering::Relaxed) % n.max(1);
+        let mut last = String::from("no URL configured (clickhouse.url)");
+        for i in 0..n {
+            let at = (start + i) % n;
+            let sent =
+                tokio::time::timeout(REQUEST_TIMEOUT, self.send_to(at, settings, body.clone()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ChError::Unreachable(format!(
+                            "no answer within {REQUEST_TIMEOUT:?}"
+                        )))
+                    });
+            match sent {
+                Err(ChError::Unreachable(e)) => {
+                    tracing::warn!(url = %self.urls[at], error = %e, "ClickHouse server unreachable; trying the next");
+                    last = format!("{}: {e}", self.urls[at]);
+                }
+                Err(e) => return Err(e),
+                Ok(resp) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    let status = resp.status().as_u16();
+                    if status == 200 {
+                        return Ok(resp.into_body());
+                    }
+                    let body = tokio::time::timeout(REQUEST_TIMEOUT, resp.into_body().collect())
+                        .await
+                        .map_err(|_| ChError::Unreachable("the error body never ended".into()))?
+                        .map_err(|e| ChError::Unreachable(e.to_string()))?
+                        .to_bytes();
+                    return Err(parse_error(status, &body));
+                }
+            }
+        }
+        Err(ChError::Unreachable(last))
+    }
+
+    /// Sends the request to server `at`; its body is not read yet.
+    async fn send_to(
+        &self,
+        at: usize,
+        settings: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<hyper::Response<Incoming>, ChError> {
         let query = {
             let mut q = form_urlencoded::Serializer::new(String::new());
             for (k, v) in ALWAYS.iter().chain(settings) {
@@ -183,29 +257,10 @@ impl Client {
         let req = req
             .body(Full::new(body))
             .map_err(|e| ChError::Unreachable(format!("bad URL {uri:?}: {e}")))?;
-        let exchange = async {
-            let resp = self
-                .pool
-                .request(req)
-                .await
-                .map_err(|e| ChError::Unreachable(describe(&e)))?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| ChError::Unreachable(e.to_string()))?
-                .to_bytes();
-            Ok::<_, ChError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        self.pool
+            .request(req)
             .await
-            .map_err(|_| ChError::Unreachable(format!("no answer within {REQUEST_TIMEOUT:?}")))??;
-        if status == 200 {
-            Ok(body)
-        } else {
-            Err(parse_error(status, &body))
-        }
+            .map_err(|e| ChError::Unreachable(describe(&e)))
     }
 
     /// Runs a statement that returns nothing (DDL).
@@ -231,11 +286,7 @@ impl Client {
             .await?;
         body.split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
-            .map(|line| {
-                serde_json::from_slice(line).map_err(|e| {
-                    ChError::Decode(format!("{e} in {:?}", String::from_utf8_lossy(line)))
-                })
-            })
+            .map(decode)
             .collect()
     }
 
@@ -252,6 +303,80 @@ impl Client {
         let mut all: Vec<(&str, &str)> = vec![("query", &query)];
         all.extend_from_slice(settings);
         self.post(&all, rows).await.map(drop)
+    }
+}
+
+/// The rows of a streamed JSONEachRow answer, read one line at a time as the body
+/// arrives, so a large result is never held whole.
+pub struct Lines {
+    body: Incoming,
+    buf: Vec<u8>,
+    /// Where the unread part of `buf` starts.
+    start: usize,
+    ended: bool,
+}
+
+impl Lines {
+    pub fn new(body: Incoming) -> Lines {
+        Lines {
+            body,
+            buf: Vec::new(),
+            start: 0,
+            ended: false,
+        }
+    }
+
+    /// The next row, or `None` after the last.
+    pub async fn next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ChError> {
+        loop {
+            if let Some(n) = self.buf[self.start..].iter().position(|b| *b == b'\n') {
+                let line = &self.buf[self.start..self.start + n];
+                self.start += n + 1;
+                if line.is_empty() {
+                    continue;
+                }
+                return decode(line).map(Some);
+            }
+            if self.ended {
+                let line = &self.buf[self.start..];
+                self.start = self.buf.len();
+                return if line.is_empty() {
+                    Ok(None)
+                } else {
+                    decode(line).map(Some)
+                };
+            }
+            self.buf.drain(..self.start);
+            self.start = 0;
+            match next_chunk(&mut self.body).await? {
+                Some(data) => self.buf.extend_from_slice(&data),
+                None => self.ended = true,
+            }
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(line: &[u8]) -> Result<T, ChError> {
+    serde_json::from_slice(line)
+        .map_err(|e| ChError::Decode(format!("{e} in {:?}", String::from_utf8_lossy(line))))
+}
+
+/// The next data chunk of a streamed answer, `None` at its end; a stall longer than the
+/// request timeout counts as the server gone.
+pub async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, ChError> {
+    loop {
+        let frame = tokio::time::timeout(REQUEST_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| ChError::Unreachable(format!("no data within {REQUEST_TIMEOUT:?}")))?;
+        match frame {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(ChError::Unreachable(e.to_string())),
+            Some(Ok(f)) => {
+                if let Ok(data) = f.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
     }
 }
 

@@ -29,7 +29,7 @@ pub(super) mod writer;
 
 use serde::de::DeserializeOwned;
 
-pub use client::{parse_error, ChError};
+pub use client::{next_chunk, parse_error, ChError, Lines};
 pub use escape::{quote, quote_list};
 pub use schema::MIGRATIONS;
 
@@ -89,6 +89,21 @@ impl ClickHouse {
     /// Runs a SELECT (without FORMAT) and reads its rows.
     pub async fn rows<T: DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, ChError> {
         self.client.rows(sql, &[]).await
+    }
+
+    /// Runs a SELECT (without FORMAT) and reads its rows as they arrive: for results too
+    /// large to hold at once.
+    pub async fn lines(&self, sql: &str) -> Result<Lines, ChError> {
+        self.stream(&format!("{sql} FORMAT JSONEachRow"))
+            .await
+            .map(Lines::new)
+    }
+
+    /// Runs a SELECT that names its own FORMAT; the answer's body as it arrives.
+    pub async fn stream(&self, sql: &str) -> Result<hyper::body::Incoming, ChError> {
+        self.client
+            .post_stream(&[], bytes::Bytes::from(sql.to_string()))
+            .await
     }
 
     /// Runs a SELECT expected to return exactly one row.
