@@ -105,7 +105,7 @@ impl ClickHouse {
         self.client.execute(sql).await
     }
 
-    /// Deletes the rows of stream table `name` whose event time is before `cutoff_us` and
+    /// Deletes the rows of stream table `name` whose time (`rows::time_columns`) is before `cutoff_us` and
     /// returns how many there were. ClickHouse deletes by mutation, in the background: the
     /// count is what was scheduled. On a cluster the mutation goes to the local tables, of
     /// every server or `ON CLUSTER`.
@@ -115,9 +115,10 @@ impl ClickHouse {
             n: u64,
         }
         let cutoff = cutoff_us.max(0);
+        let (col, _) = rows::time_columns(name);
         let found: N = self
             .row(&format!(
-                "SELECT count() AS n FROM {} WHERE event_time < {cutoff}",
+                "SELECT count() AS n FROM {} WHERE {col} < {cutoff}",
                 self.table(name)
             ))
             .await?;
@@ -130,7 +131,7 @@ impl ClickHouse {
             self.table(name)
         };
         let delete =
-            |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE event_time < {cutoff}");
+            |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE {col} < {cutoff}");
         match &self.on_cluster {
             Some(c) => self.execute(&delete(&format!(" ON CLUSTER {c}"))).await?,
             None if self.distributed => {
