@@ -22,6 +22,7 @@ mod client;
 pub mod copy;
 pub mod escape;
 pub mod fold;
+pub mod freeze;
 pub mod lease;
 mod rows;
 mod schema;
@@ -31,6 +32,7 @@ use serde::de::DeserializeOwned;
 
 pub use client::{parse_error, ChError};
 pub use escape::{quote, quote_list};
+pub use freeze::{FrozenServer, FrozenTable};
 pub use schema::MIGRATIONS;
 
 use crate::config::ClickHouseConfig;
