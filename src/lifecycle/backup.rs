@@ -186,8 +186,14 @@ pub async fn backup(
     // After the file's snapshot: the freeze is a moment later, not the same instant.
     let clickhouse = match store.clickhouse() {
         Some(ch) => {
-            let frozen = ch.freeze(&name).await;
-            let b = ClickHouseBackup::of(&name, ch.database(), frozen);
+            // ClickHouse escapes the folder name for its disk (`.` becomes `%2E`): the
+            // backup's name with `_` for anything else, so the folder is found by its name.
+            let folder: String = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let frozen = ch.freeze(&folder).await;
+            let b = ClickHouseBackup::of(&folder, ch.database(), frozen);
             if !b.complete {
                 tracing::warn!(name = %name, "ClickHouse backup incomplete: a server did not freeze");
             }

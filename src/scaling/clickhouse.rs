@@ -6,16 +6,15 @@
 //! Two things differ from DuckDB's SQL in more than names. Aggregates of a Nullable column
 //! are written `max(if(cond, x, NULL))`, never `maxIf(x, cond)`: on 18.16 the `-If` forms
 //! give 0 instead of NULL when nothing matches. The latest sample of an instance is
-//! `argMax` of a tuple: a tuple is not Nullable, so a heartbeat's NULLs are taken as they
-//! are, as DuckDB's join on the newest `ts` takes them. Floats are sent as text
-//! (`toString`) and parsed exactly.
+//! `argMax` of its values as text ('' for NULL), which is not Nullable, so a heartbeat's
+//! NULLs are taken as they are, as DuckDB's join on the newest `ts` takes them. Floats are
+//! sent as text (`toString`) and parsed exactly.
 
 use serde_json::Value;
 
 use super::hpa::InstanceNow;
 use super::query::{
-    Fleet, HistoryStats, HostCapacity, SystemReport, SystemStats, HOUR_US, RECOMMENDATIONS,
-    SAMPLES,
+    Fleet, HistoryStats, HostCapacity, SystemReport, SystemStats, HOUR_US, RECOMMENDATIONS, SAMPLES,
 };
 use crate::http::window::{Report, Window};
 use crate::store::clickhouse::fold::{count, float, json_row, Kind};
@@ -262,15 +261,26 @@ pub async fn system_report(
         .map(|r| json_row(r, SERIES))
         .collect();
     let fresh_from = (now_us - stale_us).max(0);
+    // Each value as text, '' for NULL: `argMax` of a non-Nullable column keeps the newest
+    // sample's NULL. (`argMax` of a tuple of them did too on one server, but came back
+    // with another sample's value through a Distributed table on 18.16.)
+    let newest = |col: &str| format!("argMax(ifNull(toString({col}), ''), ts) AS l_{col}");
+    let value = |col: &str| format!("if(l_{col} = '', NULL, l_{col}) AS {col}");
     let instances_sql = format!(
         "SELECT instance, source, last_seen, last_seen >= {fresh_from} AS fresh, samples, \
-         toString(tupleElement(l, 1)) AS cpu, toString(tupleElement(l, 2)) AS memory, \
-         toString(tupleElement(l, 3)) AS requests_per_second, \
-         toString(tupleElement(l, 4)) AS p95_latency, tupleElement(l, 5) AS connections \
-         FROM (SELECT instance, source, max(ts) AS last_seen, count() AS samples, \
-            argMax(tuple(cpu, memory, requests_per_second, p95_latency, connections), ts) AS l \
+         {}, {}, {}, {}, if(l_connections = '', NULL, toInt32OrZero(l_connections)) AS connections \
+         FROM (SELECT instance, source, max(ts) AS last_seen, count() AS samples, {}, {}, {}, {}, {} \
             FROM {table} WHERE {within} GROUP BY instance, source) \
-         ORDER BY source, instance LIMIT 500"
+         ORDER BY source, instance LIMIT 500",
+        value("cpu"),
+        value("memory"),
+        value("requests_per_second"),
+        value("p95_latency"),
+        newest("cpu"),
+        newest("memory"),
+        newest("requests_per_second"),
+        newest("p95_latency"),
+        newest("connections"),
     );
     let instances = rows(ch, &instances_sql)
         .await?
@@ -278,7 +288,11 @@ pub async fn system_report(
         .map(|r| json_row(r, INSTANCES))
         .collect();
     let total = count(
-        &row(ch, &format!("SELECT count() AS n FROM {table} WHERE {within}")).await?,
+        &row(
+            ch,
+            &format!("SELECT count() AS n FROM {table} WHERE {within}"),
+        )
+        .await?,
         "n",
     );
     let rows_sql = format!(

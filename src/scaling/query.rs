@@ -116,7 +116,11 @@ pub fn hourly_demand(
          ) GROUP BY h ORDER BY h"
     ))?;
     let rows = stmt.query_map(
-        params![fleet.source(), ts_param(first_hour(from_us)), ts_param(to_us)],
+        params![
+            fleet.source(),
+            ts_param(first_hour(from_us)),
+            ts_param(to_us)
+        ],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)),
     )?;
     Ok(rows.collect::<duckdb::Result<Vec<_>>>()?)
@@ -305,5 +309,7 @@ pub struct HistoryStats {
 
 /// Seconds (a setting) as microseconds, saturating.
 pub fn seconds_us(s: u64) -> i64 {
-    i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1_000_000)
+    i64::try_from(s)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000)
 }

@@ -93,7 +93,11 @@ pub async fn capacity(store: &Store, now_us: i64, days: i64) -> Result<HostCapac
 }
 
 /// `GET /api/analytics/system`.
-pub async fn system(store: &Store, w: Window, stale_after: u64) -> Result<SystemReport, StoreError> {
+pub async fn system(
+    store: &Store,
+    w: Window,
+    stale_after: u64,
+) -> Result<SystemReport, StoreError> {
     let now_us = chrono::Utc::now().timestamp_micros();
     let stale_us = query::seconds_us(stale_after);
     match store.clickhouse() {

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod clickhouse;
 mod clickhouse_metrics;
+mod clickhouse_scaling;
 mod clickhouse_servers;
 mod clickhouse_shared;
 mod clickhouse_vitals;

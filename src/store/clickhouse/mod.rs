@@ -132,8 +132,7 @@ impl ClickHouse {
         } else {
             self.table(name)
         };
-        let delete =
-            |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE {col} < {cutoff}");
+        let delete = |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE {col} < {cutoff}");
         match &self.on_cluster {
             Some(c) => self.execute(&delete(&format!(" ON CLUSTER {c}"))).await?,
             None if self.distributed => {

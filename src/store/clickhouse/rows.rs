@@ -365,7 +365,8 @@ fn performance(r: &PerformanceRow, out: &mut Vec<u8>) {
 }
 
 /// The columns of `system_metrics` in the order `system` writes them.
-const SYSTEM_COLUMNS: &str = "instance, source, ts, ts_at, cpu, memory, requests_per_second, p95_latency, \
+const SYSTEM_COLUMNS: &str =
+    "instance, source, ts, ts_at, cpu, memory, requests_per_second, p95_latency, \
     connections, error_rate, load1, load5, load15, memory_used, memory_available, memory_limit, \
     disk_free, disk_total, net_rx_bytes, net_tx_bytes, process_rss, process_cpu, process_threads, \
     created_at";
@@ -402,7 +403,8 @@ fn system(r: &SystemRow, out: &mut Vec<u8>) {
 }
 
 /// The columns of `scaling_recommendations` in the order `recommendation` writes them.
-const RECOMMENDATION_COLUMNS: &str = "created_at, created_on, fleet, current_instances, raw_desired, \
+const RECOMMENDATION_COLUMNS: &str =
+    "created_at, created_on, fleet, current_instances, raw_desired, \
     desired_instances, metric, value, target, urgency, reason";
 
 fn recommendation(r: &RecommendationRow, out: &mut Vec<u8>) {

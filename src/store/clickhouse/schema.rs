@@ -300,7 +300,11 @@ mod tests {
         let mut last = 0;
         for m in MIGRATIONS {
             assert!(m.version > last, "{}", m.name);
-            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{}", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{}",
+                m.name
+            );
             last = m.version;
         }
     }
