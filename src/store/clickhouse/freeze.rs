@@ -75,7 +75,7 @@ impl ClickHouse {
         let tables = body
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
-            .map(|line| serde_json::from_slice::<Parts>(line))
+            .map(serde_json::from_slice::<Parts>)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ChError::Decode(e.to_string()))?;
         out.shadow = tables.iter().find_map(|t| shadow_dir(&t.path, db, name));

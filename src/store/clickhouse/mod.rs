@@ -107,7 +107,7 @@ impl ClickHouse {
         self.client.execute(sql).await
     }
 
-    /// Deletes the rows of stream table `name` whose time (`rows::time_columns`) is before `cutoff_us` and
+    /// Deletes the rows of stream table `name` whose age (`rows::age_column`) is before `cutoff_us` and
     /// returns how many there were. ClickHouse deletes by mutation, in the background: the
     /// count is what was scheduled. On a cluster the mutation goes to the local tables, of
     /// every server or `ON CLUSTER`.
@@ -117,7 +117,7 @@ impl ClickHouse {
             n: u64,
         }
         let cutoff = cutoff_us.max(0);
-        let (col, _) = rows::time_columns(name);
+        let col = rows::age_column(name);
         let found: N = self
             .row(&format!(
                 "SELECT count() AS n FROM {} WHERE {col} < {cutoff}",

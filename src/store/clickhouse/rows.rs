@@ -42,6 +42,15 @@ pub fn time_columns(table: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The UInt64 µs column retention ages a row of `table` by: the DuckDB stream's
+/// (`Stream::age_column`), so both engines keep the same rows.
+pub fn age_column(table: &str) -> &'static str {
+    match table {
+        "system_metrics" | "scaling_recommendations" => "created_at",
+        _ => "event_time",
+    }
+}
+
 fn us(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
