@@ -307,7 +307,7 @@ impl App {
         growth::start(&self.state);
         dbperf::start(&self.state, &self.dbperf);
         alerts::start(&self.alerts);
-        scaling::start(&self.state);
+        scaling::start(&self.state, self.addr);
         lifecycle::start(&self.state);
     }
 

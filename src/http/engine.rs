@@ -39,6 +39,10 @@ const PORTED: &[(&str, &[Method])] = &[
         &[Method::GET],
     ),
     ("/api/analytics/errors", &[]),
+    ("/api/analytics/system", &[]),
+    ("/api/scaling/", &[Method::GET]),
+    ("/api/admin/backup", &[]),
+    ("/api/admin/backups", &[]),
 ];
 
 /// Prefixes of endpoints that read or keep event data outside the ported list.
@@ -100,7 +104,16 @@ mod tests {
         assert!(ported(&Method::OPTIONS, "/api/analytics/performance"));
         assert!(ported(&Method::GET, "/healthz"));
         assert!(ported(&Method::POST, "/api/admin/prune"));
-        assert!(!ported(&Method::POST, "/api/admin/backup"));
+        assert!(ported(&Method::POST, "/api/admin/backup"));
+        assert!(ported(&Method::GET, "/api/admin/backups"));
+        for m in [Method::GET, Method::POST] {
+            assert!(ported(&m, "/api/analytics/system"));
+        }
+        for p in ["recommendation", "forecast", "history", "manifests"] {
+            assert!(ported(&Method::GET, &format!("/api/scaling/{p}")));
+        }
+        assert!(!ported(&Method::GET, "/api/scaling/a/b"));
+        assert!(!ported(&Method::GET, "/api/export"));
         assert!(ported(&Method::POST, "/v1/chat/completions"));
         for m in [Method::GET, Method::POST] {
             assert!(ported(&m, "/api/analytics/ai-performance"));

@@ -180,6 +180,9 @@ fn backup_error(e: BackupError) -> ApiError {
 /// `POST /api/admin/backup`: a consistent snapshot while ingest continues.
 #[utoipa::path(post, path = "/api/admin/backup", tag = "Admin",
     summary = "Take an online backup: a consistent snapshot of every table (Parquet) with a manifest of row counts",
+    description = "On storage.engine = \"clickhouse\" the snapshot is of this node's own file, and every server of \
+        clickhouse.url also freezes its tables (ALTER TABLE ... FREEZE WITH NAME, hard links under the server's \
+        shadow/<name>/); `clickhouse` says what each server froze, or why it did not.",
     security(("admin" = [])),
     responses((status = 200, description = "The backup's folder and counts", body = BackupInfo), AdminErrors))]
 pub async fn backup(State(state): State<AppState>, _: Admin) -> Result<Json<BackupInfo>, ApiError> {
@@ -193,6 +196,8 @@ pub async fn backup(State(state): State<AppState>, _: Admin) -> Result<Json<Back
 /// `GET /api/admin/backups`: the finished backups, newest first.
 #[utoipa::path(get, path = "/api/admin/backups", tag = "Admin",
     summary = "The finished backups, newest first",
+    description = "The backups taken through this node (its backup.dir), each with what ClickHouse froze for it; \
+        a node does not see the servers' disks nor the backups other nodes took.",
     security(("admin" = [])),
     responses((status = 200, description = "Backups", body = Vec<BackupInfo>), ReadErrors))]
 pub async fn backups(State(state): State<AppState>, _: Admin) -> Json<Vec<BackupInfo>> {

@@ -3,6 +3,11 @@
 //! in `<dir>/<name>.partial/`, with a manifest of row counts, then renamed to
 //! `<dir>/<name>/`: a folder without `.partial` is always complete. Restore builds a new
 //! data dir from one and checks every table's count against the manifest.
+//!
+//! On ClickHouse the node's file holds only what is the node's own (alerts, errors, the AI
+//! cache); the shared tables are backed up by ClickHouse itself: `FREEZE WITH NAME <the
+//! backup's name>` on every server (`store::clickhouse::freeze`), recorded in the manifest
+//! as what was frozen where. Restoring those is ClickHouse's `ATTACH PARTITION` (README).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::export::sql_path;
+use crate::store::clickhouse::FrozenServer;
 use crate::store::{latest_schema, Store, StoreError, StoreOptions};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -50,6 +56,71 @@ pub struct Manifest {
     /// Rows per table.
     pub tables: BTreeMap<String, u64>,
     pub scheduled: bool,
+    /// On ClickHouse: what each server froze.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clickhouse: Option<ClickHouseBackup>,
+}
+
+/// The ClickHouse part of a backup: `ALTER TABLE ... FREEZE WITH NAME` on each server of
+/// `clickhouse.url`, which hard-links the tables' parts under the server's own
+/// `shadow/<name>/`. This node cannot see those disks: this is what it asked for and
+/// what each server answered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClickHouseBackup {
+    /// The folder name under each server's `shadow/`.
+    pub name: String,
+    pub database: String,
+    /// Every server froze every table it holds.
+    pub complete: bool,
+    pub servers: Vec<ServerFreeze>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ServerFreeze {
+    /// Its `clickhouse.url`.
+    pub server: String,
+    /// `<server path>/shadow/<name>/` on that server's disk.
+    pub shadow: Option<String>,
+    pub tables: Vec<TableFreeze>,
+    /// Why this server froze nothing, or not every table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TableFreeze {
+    /// The server's own table (`*_local` under Distributed tables).
+    pub table: String,
+    /// Rows and parts counted just before the freeze.
+    pub rows: u64,
+    pub parts: u64,
+}
+
+impl ClickHouseBackup {
+    fn of(name: &str, database: &str, servers: Vec<FrozenServer>) -> ClickHouseBackup {
+        ClickHouseBackup {
+            name: name.to_string(),
+            database: database.to_string(),
+            complete: servers.iter().all(|s| s.error.is_none()),
+            servers: servers
+                .into_iter()
+                .map(|s| ServerFreeze {
+                    server: s.server,
+                    shadow: s.shadow,
+                    tables: s
+                        .tables
+                        .into_iter()
+                        .map(|t| TableFreeze {
+                            table: t.table,
+                            rows: t.rows,
+                            parts: t.parts,
+                        })
+                        .collect(),
+                    error: s.error,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A finished backup, as `POST /api/admin/backup` and the list answer.
@@ -63,6 +134,9 @@ pub struct BackupInfo {
     pub scheduled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub took_ms: Option<u64>,
+    /// On ClickHouse: what each server froze (`rows` and `bytes` are this node's file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clickhouse: Option<ClickHouseBackup>,
 }
 
 /// One backup at a time; a second caller waits for the first.
@@ -109,6 +183,24 @@ pub async fn backup(
             std::fs::copy(&from, partial.join(secret)).map_err(io("copy", &from))?;
         }
     }
+    // After the file's snapshot: the freeze is a moment later, not the same instant.
+    let clickhouse = match store.clickhouse() {
+        Some(ch) => {
+            // ClickHouse escapes the folder name for its disk (`.` becomes `%2E`): the
+            // backup's name with `_` for anything else, so the folder is found by its name.
+            let folder: String = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let frozen = ch.freeze(&folder).await;
+            let b = ClickHouseBackup::of(&folder, ch.database(), frozen);
+            if !b.complete {
+                tracing::warn!(name = %name, "ClickHouse backup incomplete: a server did not freeze");
+            }
+            Some(b)
+        }
+        None => None,
+    };
     let manifest = Manifest {
         name: name.clone(),
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -116,6 +208,7 @@ pub async fn backup(
         growth_stack_version: env!("CARGO_PKG_VERSION").to_string(),
         tables,
         scheduled,
+        clickhouse,
     };
     write_manifest(&partial, &manifest)?;
     let done = dir.join(&name);
@@ -196,6 +289,7 @@ fn info(dir: &Path, m: &Manifest) -> BackupInfo {
         bytes: dir_bytes(dir),
         scheduled: m.scheduled,
         took_ms: None,
+        clickhouse: m.clickhouse.clone(),
     }
 }
 
@@ -409,6 +503,7 @@ mod tests {
             growth_stack_version: "0".into(),
             tables: BTreeMap::from([("user_events".to_string(), 3)]),
             scheduled,
+            clickhouse: None,
         };
         write_manifest(&d, &m).unwrap();
     }

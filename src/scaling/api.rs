@@ -16,7 +16,7 @@ use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 use super::ingest::SampleIn;
 use super::manifests::{self, is_dns_label};
 use super::metrics::{self, Scrape};
-use super::{predict, query, recommend, sampler};
+use super::{predict, reads, recommend, sampler};
 use crate::error::ApiError;
 use crate::http::ingest::Accepted;
 use crate::http::openapi::{errors, IngestErrors, OneOrMany, ReadErrors, UNAUTHORIZED};
@@ -61,7 +61,7 @@ pub async fn system(
     window: Window,
 ) -> Result<Response, ApiError> {
     let stale = state.config.scalability.stale_after;
-    read.json(query::system(&state.store, window, stale)).await
+    read.json(reads::system(&state.store, window, stale)).await
 }
 
 /// `GET /api/scaling/recommendation`.
@@ -91,7 +91,7 @@ pub async fn history(
     read: CachedRead,
     window: Window,
 ) -> Result<Response, ApiError> {
-    read.json(query::history_report(&state.store, window)).await
+    read.json(reads::history(&state.store, window)).await
 }
 
 /// The query string of `GET /api/scaling/forecast`.

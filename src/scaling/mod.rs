@@ -3,6 +3,7 @@
 //! ready to apply, and the Prometheus exposition of the whole server at `/metrics`.
 
 mod api;
+mod clickhouse;
 mod forecast;
 mod hpa;
 mod ingest;
@@ -10,9 +11,13 @@ mod manifests;
 mod metrics;
 mod predict;
 mod query;
+mod reads;
 mod recommend;
 mod sampler;
 
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::routing::{get, post};
@@ -49,8 +54,14 @@ pub fn routes() -> Router<AppState> {
 
 /// Its background tasks: the host sampler (unless `scalability.sample_interval` is 0) and
 /// the task that records a recommendation every interval (the stabilisation window and
-/// the history read them back).
-pub fn start(state: &AppState) {
+/// the history read them back; on ClickHouse one node a period records it). `addr` is
+/// where this node listens: on ClickHouse its port tells two nodes of one host apart.
+pub fn start(state: &AppState, addr: SocketAddr) {
+    let name = match state.store.clickhouse() {
+        Some(_) => format!("{}:{}", sampler::host_name(), addr.port()),
+        None => sampler::host_name(),
+    };
+    let _ = NODE.set(name);
     let cfg = &state.config.scalability;
     let every = Duration::from_secs(match cfg.sample_interval {
         0 => 15,
@@ -65,15 +76,27 @@ pub fn start(state: &AppState) {
     }
     if cfg.enabled {
         let config = state.config.clone();
+        let last = Arc::new(AtomicI64::new(i64::MIN));
         state.store.every(
             every,
             "recording the scaling recommendation",
             move |store| {
-                let config = config.clone();
-                async move { recommend::record(&store, &config.scalability).await }
+                let (config, last) = (config.clone(), last.clone());
+                async move {
+                    recommend::record_once(&store, &config.scalability, every, &last).await
+                }
             },
         );
     }
+}
+
+/// This node's name in its host samples' `instance`, set by `start`.
+static NODE: OnceLock<String> = OnceLock::new();
+
+/// The host name on DuckDB (one node, its own file), `host:port` on ClickHouse (every
+/// node's samples in one table).
+fn node_instance() -> String {
+    NODE.get().cloned().unwrap_or_else(sampler::host_name)
 }
 
 /// What the overview shows: the recommendation now (it is about the fleet running now, so

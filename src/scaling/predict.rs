@@ -3,11 +3,11 @@
 //! the data disk is full at the current rate, memory headroom.
 
 use chrono::{DateTime, Utc};
-use duckdb::Connection;
 use serde::Serialize;
 
 use super::forecast::{self, Fit, MIN_POINTS};
-use super::query::{self, Fleet, HostCapacity};
+use super::query::{Fleet, HostCapacity};
+use super::reads;
 use crate::config::ScalabilityConfig;
 use crate::store::{Store, StoreError};
 
@@ -84,11 +84,14 @@ pub async fn forecast(
     cfg: &ScalabilityConfig,
     hours: Option<u32>,
 ) -> Result<Forecast, StoreError> {
-    let cfg = cfg.clone();
     let now = Utc::now();
-    store
-        .query(move |conn| compute(conn, &cfg, now, hours))
-        .await
+    let now_us = now.timestamp_micros();
+    // Whole hours only: the current hour is still filling up.
+    let to = now_us.div_euclid(HOUR_US) * HOUR_US;
+    let from = to - HISTORY_DAYS * 24 * HOUR_US;
+    let demand = reads::demand(store, from, to).await?;
+    let host = reads::capacity(store, now_us, CAPACITY_DAYS).await?;
+    Ok(assemble(cfg, hours, demand, host))
 }
 
 fn iso(us: i64) -> String {
@@ -97,23 +100,16 @@ fn iso(us: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub fn compute(
-    conn: &Connection,
+/// The forecast from what `reads` read on either engine: the hourly demand (its fleet,
+/// first hour, values) and this host's capacity.
+pub fn assemble(
     cfg: &ScalabilityConfig,
-    now: DateTime<Utc>,
     hours: Option<u32>,
-) -> Result<Forecast, StoreError> {
+    demand: (Fleet, i64, Vec<f64>),
+    host: HostCapacity,
+) -> Forecast {
     let horizon = hours.unwrap_or(cfg.forecast_hours).max(1);
-    let now_us = now.timestamp_micros();
-    // Whole hours only: the current hour is still filling up.
-    let to = now_us.div_euclid(HOUR_US) * HOUR_US;
-    let from = to - HISTORY_DAYS * 24 * HOUR_US;
-    let mut fleet = Fleet::Apps;
-    let (mut first, mut ys) = query::hourly_demand(conn, fleet, from, to)?;
-    if ys.iter().all(|y| y.is_nan()) {
-        fleet = Fleet::Host;
-        (first, ys) = query::hourly_demand(conn, fleet, from, to)?;
-    }
+    let (fleet, mut first, mut ys) = demand;
     // Start at the first hour with data.
     let lead = ys.iter().position(|y| y.is_finite()).unwrap_or(ys.len());
     ys.drain(..lead);
@@ -131,7 +127,7 @@ pub fn compute(
             high: None,
         })
         .collect();
-    let capacity = capacity(conn, now_us)?;
+    let capacity = capacity(host);
     let mut out = Forecast {
         state: State::NotEnoughData,
         fleet,
@@ -147,10 +143,10 @@ pub fn compute(
         capacity,
     };
     if forecast::fill_gaps(&mut ys).is_none() {
-        return Ok(out);
+        return out;
     }
     let Some((fit, steps)) = forecast::forecast(&ys, horizon as usize) else {
-        return Ok(out);
+        return out;
     };
     out.state = State::Ok;
     out.fit = Some(fit);
@@ -186,11 +182,10 @@ pub fn compute(
             ),
         });
     }
-    Ok(out)
+    out
 }
 
-fn capacity(conn: &Connection, now_us: i64) -> Result<Capacity, StoreError> {
-    let host = query::host_capacity(conn, now_us, CAPACITY_DAYS)?;
+fn capacity(host: HostCapacity) -> Capacity {
     let days_until_disk_full = match (host.disk_free, host.disk_free_change_per_day) {
         (Some(free), Some(rate)) if rate < 0.0 && host.samples >= 2 => Some(free as f64 / -rate),
         _ => None,
@@ -201,9 +196,9 @@ fn capacity(conn: &Connection, now_us: i64) -> Result<Capacity, StoreError> {
         }
         _ => None,
     };
-    Ok(Capacity {
+    Capacity {
         host,
         days_until_disk_full,
         memory_headroom_percent,
-    })
+    }
 }

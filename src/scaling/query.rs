@@ -1,6 +1,8 @@
-//! SQL over `system_metrics` and `scaling_recommendations`: the fleet's fresh samples, the
-//! window's recommendations, hourly demand for the forecast, disk growth, and the reads
-//! behind `GET /api/analytics/system` and the history. Times are the samples' own (`ts`).
+//! DuckDB SQL over `system_metrics` and `scaling_recommendations`: the fleet's fresh
+//! samples, the window's recommendations, hourly demand for the forecast, disk growth, and
+//! the reads behind `GET /api/analytics/system` and the history; and the result types
+//! both engines fill (the ClickHouse twin is `clickhouse.rs`, the choice `reads.rs`).
+//! Times are the samples' own (`ts`).
 
 use duckdb::{params, Connection};
 use serde::Serialize;
@@ -9,9 +11,9 @@ use super::hpa::InstanceNow;
 use crate::http::window::{Report, Window};
 use crate::store::{count_between, query_json, ts_param, JsonRow, StoreError};
 
-const SAMPLES: &str = "system_metrics";
-const RECOMMENDATIONS: &str = "scaling_recommendations";
-const HOUR_US: i64 = 3_600_000_000;
+pub(super) const SAMPLES: &str = "system_metrics";
+pub(super) const RECOMMENDATIONS: &str = "scaling_recommendations";
+pub(super) const HOUR_US: i64 = 3_600_000_000;
 
 /// Whose load a recommendation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,7 +33,7 @@ impl Fleet {
         }
     }
 
-    fn source(self) -> &'static str {
+    pub(super) fn source(self) -> &'static str {
         match self {
             Fleet::Apps => "app",
             Fleet::Host => "host",
@@ -93,36 +95,50 @@ pub fn recent_raw(conn: &Connection, since_us: i64) -> Result<Vec<u32>, StoreErr
     Ok(rows.into_iter().map(|v| v.max(0) as u32).collect())
 }
 
-/// Hourly fleet demand over `[from, to)`: per hour, the sum over instances of each one's
-/// average CPU, i.e. load in "percent of one instance". NaN where an hour has no sample.
-/// Returns (first hour start in microseconds, one value per hour).
+/// The start of the hour holding `from_us`: where the demand series begins.
+pub fn first_hour(from_us: i64) -> i64 {
+    from_us.div_euclid(HOUR_US) * HOUR_US
+}
+
+/// Hourly fleet demand over `[first_hour(from), to)`: per hour (its number since the
+/// epoch), the sum over instances of each one's average CPU, i.e. load in "percent of one
+/// instance"; hours without a sample are absent.
 pub fn hourly_demand(
     conn: &Connection,
     fleet: Fleet,
     from_us: i64,
     to_us: i64,
-) -> Result<(i64, Vec<f64>), StoreError> {
-    let first = from_us.div_euclid(HOUR_US) * HOUR_US;
-    let hours = usize::try_from((to_us - first + HOUR_US - 1) / HOUR_US).unwrap_or(0);
+) -> Result<Vec<(i64, f64)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT h, sum(c) FROM ( \
             SELECT epoch_us(ts) // {HOUR_US} AS h, instance, avg(cpu) AS c FROM {SAMPLES} \
             WHERE source = ? AND ts >= ? AND ts < ? AND cpu IS NOT NULL GROUP BY 1, 2 \
          ) GROUP BY h ORDER BY h"
     ))?;
-    let mut ys = vec![f64::NAN; hours];
     let rows = stmt.query_map(
-        params![fleet.source(), ts_param(first), ts_param(to_us)],
+        params![
+            fleet.source(),
+            ts_param(first_hour(from_us)),
+            ts_param(to_us)
+        ],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)),
     )?;
-    for row in rows {
-        let (h, v) = row?;
+    Ok(rows.collect::<duckdb::Result<Vec<_>>>()?)
+}
+
+/// `hourly_demand`'s rows as one value per hour from `first_hour(from)` to `to`, NaN where
+/// an hour has no sample: (first hour start in microseconds, the values).
+pub fn demand_series(from_us: i64, to_us: i64, rows: &[(i64, f64)]) -> (i64, Vec<f64>) {
+    let first = first_hour(from_us);
+    let hours = usize::try_from((to_us - first + HOUR_US - 1) / HOUR_US).unwrap_or(0);
+    let mut ys = vec![f64::NAN; hours];
+    for &(h, v) in rows {
         let i = h - first / HOUR_US;
         if let Some(slot) = usize::try_from(i).ok().and_then(|i| ys.get_mut(i)) {
             *slot = v;
         }
     }
-    Ok((first, ys))
+    (first, ys)
 }
 
 /// This host's disk and memory over the last `days`: what the capacity forecast needs.
@@ -291,25 +307,9 @@ pub struct HistoryStats {
     pub changes: u64,
 }
 
-/// The read behind `GET /api/analytics/system`, off the async runtime.
-pub async fn system(
-    store: &crate::store::Store,
-    w: Window,
-    stale_after: u64,
-) -> Result<SystemReport, StoreError> {
-    let now_us = chrono::Utc::now().timestamp_micros();
-    let stale_us = i64::try_from(stale_after)
+/// Seconds (a setting) as microseconds, saturating.
+pub fn seconds_us(s: u64) -> i64 {
+    i64::try_from(s)
         .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000);
-    store
-        .query(move |conn| system_report(conn, &w, now_us, stale_us))
-        .await
-}
-
-/// The read behind `GET /api/scaling/history`.
-pub async fn history_report(
-    store: &crate::store::Store,
-    w: Window,
-) -> Result<Report<HistoryStats>, StoreError> {
-    store.query(move |conn| history(conn, &w)).await
+        .saturating_mul(1_000_000)
 }

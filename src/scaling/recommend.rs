@@ -1,13 +1,18 @@
 //! The current recommendation: the fleet's fresh samples and the stabilisation window's
-//! history through the HPA algorithm; and the task that records one every interval.
+//! history through the HPA algorithm; and the task that records one every interval (on
+//! ClickHouse, one node a period).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use duckdb::Connection;
 use serde::Serialize;
 
 use super::hpa::{self, Action, InstanceNow, MetricInput, Urgency};
-use super::query::{self, Fleet};
+use super::query::{seconds_us, Fleet};
+use super::reads::{self, FleetNow};
 use crate::config::ScalabilityConfig;
+use crate::store::clickhouse::lease;
 use crate::store::{Batch, RecommendationRow, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,21 +74,20 @@ impl Recommendation {
 }
 
 pub async fn current(store: &Store, cfg: &ScalabilityConfig) -> Result<Recommendation, StoreError> {
-    let cfg = cfg.clone();
     let now = Utc::now();
-    store.query(move |conn| compute(conn, &cfg, now)).await
+    let now_us = now.timestamp_micros();
+    let since = now_us.saturating_sub(seconds_us(cfg.stabilization_window));
+    let fleet = reads::fleet_now(store, now_us, seconds_us(cfg.stale_after), since).await?;
+    Ok(assemble(cfg, now, fleet))
 }
 
-pub fn compute(
-    conn: &Connection,
-    cfg: &ScalabilityConfig,
-    now: DateTime<Utc>,
-) -> Result<Recommendation, StoreError> {
-    let now_us = now.timestamp_micros();
-    let stale_us = i64::try_from(cfg.stale_after)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000);
-    let (fleet, instances) = query::fleet_now(conn, now_us, stale_us)?;
+/// The recommendation at `now` from what `reads::fleet_now` read, on either engine.
+pub fn assemble(cfg: &ScalabilityConfig, now: DateTime<Utc>, read: FleetNow) -> Recommendation {
+    let FleetNow {
+        fleet,
+        instances,
+        recent,
+    } = read;
     let limits = Limits {
         min_instances: cfg.min_instances,
         max_instances: cfg.max_instances,
@@ -118,7 +122,7 @@ pub fn compute(
         rec.state = State::Disabled;
         rec.reason = "Recommendations are off (scalability.enabled = false).".into();
         rec.instances = instances;
-        return Ok(rec);
+        return rec;
     }
     if instances.is_empty() {
         rec.state = State::NotEnoughData;
@@ -127,12 +131,8 @@ pub fn compute(
              /api/analytics/system; this host is sampled every scalability.sample_interval seconds.",
             cfg.stale_after
         );
-        return Ok(rec);
+        return rec;
     }
-    let window_us = i64::try_from(cfg.stabilization_window)
-        .unwrap_or(i64::MAX)
-        .saturating_mul(1_000_000);
-    let recent = query::recent_raw(conn, now_us - window_us)?;
     let d = hpa::decide(&instances, cfg, &recent);
     rec.desired_instances = Some(d.desired_instances);
     rec.raw_desired_instances = Some(d.raw_desired_instances);
@@ -144,11 +144,37 @@ pub fn compute(
     rec.stabilization.held = d.stabilized;
     rec.stabilization.window_highest = Some(d.window_highest);
     rec.instances = instances;
-    Ok(rec)
+    rec
+}
+
+/// Records the current recommendation once per period of `every` (the periods count from
+/// the epoch). On ClickHouse the nodes share the history, so only the node whose claim on
+/// the period came first records it (`lease`: every node claims, one runs); `last` is this
+/// node's last period, so a late tick never claims a period twice.
+pub async fn record_once(
+    store: &Store,
+    cfg: &ScalabilityConfig,
+    every: Duration,
+    last: &AtomicI64,
+) -> Result<(), StoreError> {
+    if let Some(ch) = store.clickhouse() {
+        let every_us = i64::try_from(every.as_micros()).unwrap_or(i64::MAX).max(1);
+        let period = Utc::now().timestamp_micros().div_euclid(every_us);
+        if last.swap(period, Ordering::Relaxed) == period {
+            return Ok(());
+        }
+        let won = lease::claim(ch, &format!("scaling:{period}"))
+            .await
+            .map_err(StoreError::ClickHouse)?;
+        if !won {
+            return Ok(());
+        }
+    }
+    record(store, cfg).await
 }
 
 /// Records the current recommendation (when there is one) for the window and the history.
-pub async fn record(store: &Store, cfg: &ScalabilityConfig) -> Result<(), StoreError> {
+async fn record(store: &Store, cfg: &ScalabilityConfig) -> Result<(), StoreError> {
     let rec = current(store, cfg).await?;
     let (Some(desired), Some(raw)) = (rec.desired_instances, rec.raw_desired_instances) else {
         return Ok(());

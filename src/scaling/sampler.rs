@@ -88,7 +88,7 @@ impl Sampler {
             disks,
             disk,
             pid,
-            instance: host_name(),
+            instance: super::node_instance(),
             last: Some((Instant::now(), http_totals())),
         })
     }

@@ -486,6 +486,13 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
         let read = format!("{path}?{window}");
         want_reads.push((read.clone(), duck.get_json(&read)));
     }
+    // Load samples move too (the scaling reads run on ClickHouse).
+    let samples = json!([{ "instance": "web-1", "cpu": 41.5, "timestamp": at },
+                         { "instance": "web-2", "memory": 12.25, "timestamp": at + 1000 }]);
+    assert_eq!(
+        duck.post_json("/api/analytics/system", &samples).status(),
+        200
+    );
     assert!(duck.terminate().success());
 
     // Every server of the cluster, as `clickhouse.url` lists them: without ZooKeeper the
@@ -506,6 +513,14 @@ fn migrate_to_clickhouse_copies_once_resumes_and_answers_the_same() {
     let first = migrate();
     assert!(first.contains("68 copied now"), "{first}");
     assert!(first.contains("1 copied now"), "{first}");
+    assert_eq!(
+        ch.count(
+            0,
+            "SELECT countIf(source = 'app' AND (cpu = 41.5 OR memory = 12.25)) FROM growth.system_metrics"
+        ),
+        2,
+        "{first}"
+    );
     let on = |i| ch.count(i, "SELECT count() FROM growth.user_events_local");
     let (s0, s1) = (on(0), on(1));
     assert!(
@@ -593,7 +608,8 @@ fn the_overview_is_the_same_on_both_engines() {
     assert_eq!(on_c["ai"]["calls"], 30, "{on_c}");
     assert_eq!(on_c["database"]["queries"], 40, "{on_c}");
     assert!(on_c["events"]["total"].as_u64().unwrap() > 0, "{on_c}");
-    // The scaling recommendation is each node's own host (README).
+    // The scaling recommendation is about the fleet now: on DuckDB the node's own host, on
+    // ClickHouse every node's (README).
     for o in [&mut on_d, &mut on_c] {
         o.as_object_mut().unwrap().remove("scaling");
     }

@@ -181,6 +181,11 @@ impl ChCluster {
         Err(log())
     }
 
+    /// Server `i`'s `<path>` (its data, metadata and shadow folders).
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.servers[i].dir.join("data")
+    }
+
     pub fn url(&self, i: usize) -> String {
         format!("http://127.0.0.1:{}", self.servers[i].http)
     }

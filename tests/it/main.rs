@@ -10,6 +10,7 @@ mod clickhouse;
 mod clickhouse_alerts;
 mod clickhouse_metrics;
 mod clickhouse_reads;
+mod clickhouse_scaling;
 mod clickhouse_servers;
 mod clickhouse_shared;
 mod clickhouse_vitals;

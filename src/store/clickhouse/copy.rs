@@ -1,11 +1,10 @@
 //! `growth-stack migrate --to-clickhouse URL`: a DuckDB file's events, conversions, web
-//! vitals, AI calls, query timings and errors copied into ClickHouse, so a user who moves
-//! to the ClickHouse engine keeps their history. The streams that stay in each node's
-//! DuckDB (host samples, recommendations) are not copied.
+//! vitals, AI calls, query timings, errors, load samples and scaling recommendations
+//! copied into ClickHouse, so a user who moves to the ClickHouse engine keeps their history.
 //!
 //! Resumable by hour of event time: an hour whose row count in ClickHouse already equals
-//! the file's is skipped; any other hour is topped up with the rows whose id ClickHouse
-//! does not hold yet. So a run that stopped half-way (killed, ClickHouse down) is simply
+//! the file's is skipped; any other hour is topped up with the rows whose key (`id`; a
+//! sample's instance, source and time; a recommendation's time) ClickHouse does not hold yet. So a run that stopped half-way (killed, ClickHouse down) is simply
 //! run again, nothing is copied twice, and rows ClickHouse received from live nodes meanwhile
 //! stay. At the end every hour is counted again on both sides: ClickHouse must hold at
 //! least the file's rows of each hour, or the command fails naming the hour.
@@ -21,6 +20,7 @@ use super::writer::INSERT_SETTINGS;
 use super::{rows, time_range, ClickHouse};
 use crate::store::rows::{
     AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+    RecommendationRow, SystemRow,
 };
 use crate::store::{ts_param, Store, StoreError};
 
@@ -41,21 +41,57 @@ pub struct Copied {
 }
 
 /// The tables copied, in order.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 8] = [
     "user_events",
     "conversions",
     "performance_metrics",
     "ai_performance_metrics",
     "database_performance_metrics",
     "app_errors",
+    "system_metrics",
+    "scaling_recommendations",
 ];
+
+/// The rows' key on ClickHouse and in DuckDB (text, equal for the same row), for topping
+/// up an hour with the rows ClickHouse lacks.
+fn key_sql(table: &str) -> (&'static str, &'static str) {
+    match table {
+        "system_metrics" => (
+            "concat(instance, '|', source, '|', toString(ts))",
+            "instance || '|' || source || '|' || CAST(epoch_us(ts) AS VARCHAR)",
+        ),
+        "scaling_recommendations" => (
+            "toString(created_at)",
+            "CAST(epoch_us(created_at) AS VARCHAR)",
+        ),
+        _ => ("id", "id::VARCHAR"),
+    }
+}
+
+/// The scaling tables' text columns hold only these names (scaling's own enums); the
+/// rows keep them as `&'static str`.
+const SOURCES: &[&str] = &["app", "host"];
+const FLEETS: &[&str] = &["apps", "host"];
+const METRICS: &[&str] = &["cpu", "memory"];
+const URGENCIES: &[&str] = &["urgent", "normal", "over_provisioned"];
+
+fn known(v: String, names: &[&'static str], column: &str) -> duckdb::Result<&'static str> {
+    names.iter().copied().find(|n| *n == v).ok_or_else(|| {
+        duckdb::Error::FromSqlConversionFailure(
+            0,
+            duckdb::types::Type::Text,
+            format!("{column} = {v:?} is not one growth-stack writes").into(),
+        )
+    })
+}
+
 
 /// The DuckDB column the hours are counted by: errors have no event time and are aged by
 /// their receive time, which ClickHouse keeps as their `event_time` (migration 0005).
-fn age(table: &str) -> &'static str {
+fn duck_time(table: &str) -> &'static str {
     match table {
         "app_errors" => "created_at",
-        _ => "event_time",
+        _ => rows::time_columns(table).0,
     }
 }
 
@@ -84,9 +120,10 @@ fn ch_err(e: super::ChError) -> StoreError {
 }
 
 async fn ch_hours(ch: &ClickHouse, table: &str) -> Result<HashMap<i64, u64>, StoreError> {
+    let (col, _) = rows::time_columns(table);
     let rows: Vec<HourCount> = ch
         .rows(&format!(
-            "SELECT toInt64(intDiv(event_time, {HOUR_US})) AS h, count() AS n FROM {} GROUP BY h",
+            "SELECT toInt64(intDiv({col}, {HOUR_US})) AS h, count() AS n FROM {} GROUP BY h",
             ch.table(table)
         ))
         .await
@@ -96,10 +133,10 @@ async fn ch_hours(ch: &ClickHouse, table: &str) -> Result<HashMap<i64, u64>, Sto
 
 /// The file's rows per hour of event time (every row has one since migration 0013).
 fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreError> {
-    let t = age(table);
+    let col = duck_time(table);
     let mut stmt = conn.prepare(&format!(
-        "SELECT epoch_us({t}::TIMESTAMP) // {HOUR_US} AS h, count(*) \
-         FROM {table} WHERE {t} IS NOT NULL GROUP BY h ORDER BY h"
+        "SELECT epoch_us({col}::TIMESTAMP) // {HOUR_US} AS h, count(*) \
+         FROM {table} WHERE {col} IS NOT NULL GROUP BY h ORDER BY h"
     ))?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
@@ -112,6 +149,7 @@ fn duck_hours(conn: &Connection, table: &str) -> Result<Vec<(i64, u64)>, StoreEr
 fn hour_sql(table: &str) -> String {
     const TIMES: &str = "coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), \
         epoch_us(created_at::TIMESTAMP), epoch_us(event_time::TIMESTAMP)";
+    let key = key_sql(table).1;
     let cols = match table {
         "user_events" => format!(
             "id::VARCHAR, user_id::VARCHAR, session_id, event, properties::VARCHAR, route, referrer, \
@@ -136,13 +174,23 @@ fn hour_sql(table: &str) -> String {
              user_agent, fingerprint, status, coalesce(timestamp, epoch_ms(created_at::TIMESTAMP)), \
              epoch_us(created_at::TIMESTAMP), epoch_us(created_at::TIMESTAMP)"
             .to_string(),
+        "system_metrics" => format!(
+            "{key}, instance, source, epoch_us(ts), cpu, memory, requests_per_second, p95_latency, \
+             connections, error_rate, load1, load5, load15, memory_used, memory_available, \
+             memory_limit, disk_free, disk_total, net_rx_bytes, net_tx_bytes, process_rss, \
+             process_cpu, process_threads, epoch_us(created_at)"
+        ),
+        "scaling_recommendations" => format!(
+            "{key}, epoch_us(created_at), fleet, current_instances, raw_desired, desired_instances, \
+             metric, value, target, urgency, reason"
+        ),
         _ => format!(
             "id::VARCHAR, coalesce(query, ''), user_id::VARCHAR, ip, fingerprint, normalized_query, \
              request_id, route, source, coalesce(duration, 0), rows, coalesce(cached, false), {TIMES}"
         ),
     };
-    let t = age(table);
-    format!("SELECT {cols} FROM {table} WHERE {t} >= ? AND {t} < ?")
+    let col = duck_time(table);
+    format!("SELECT {cols} FROM {table} WHERE {col} >= ? AND {col} < ?")
 }
 
 fn uuid(s: String) -> Uuid {
@@ -150,7 +198,7 @@ fn uuid(s: String) -> Uuid {
     Uuid::parse_str(&s).unwrap_or_default()
 }
 
-/// The rows of hour `h` whose id is not in `skip`.
+/// The rows of hour `h` whose key (`key_sql`) is not in `skip`.
 fn read_hour(
     conn: &Connection,
     table: &str,
@@ -165,15 +213,17 @@ fn read_hour(
         "performance_metrics" => Batch::Performance(Vec::new()),
         "ai_performance_metrics" => Batch::Ai(Vec::new()),
         "app_errors" => Batch::Errors(Vec::new()),
+        "system_metrics" => Batch::System(Vec::new()),
+        "scaling_recommendations" => Batch::Recommendations(Vec::new()),
         _ => Batch::Database(Vec::new()),
     };
     while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        if skip.contains(&id) {
+        let key: String = r.get(0)?;
+        if skip.contains(&key) {
             continue;
         }
-        let id = uuid(id);
-        // The three times close every column list (`TIMES`).
+        let id = uuid(key);
+        // The three times close every column list (`TIMES`) but the scaling tables'.
         let t = |k: usize| -> duckdb::Result<(i64, i64, Option<i64>)> {
             Ok((r.get(k)?, r.get(k + 1)?, r.get(k + 2)?))
         };
@@ -315,7 +365,46 @@ fn read_hour(
                     created_at,
                 })
             }
-            _ => {}
+            Batch::System(out) => out.push(SystemRow {
+                instance: r.get(1)?,
+                source: known(r.get(2)?, SOURCES, "source")?,
+                ts: r.get(3)?,
+                cpu: r.get(4)?,
+                memory: r.get(5)?,
+                requests_per_second: r.get(6)?,
+                p95_latency: r.get(7)?,
+                connections: r.get(8)?,
+                error_rate: r.get(9)?,
+                load1: r.get(10)?,
+                load5: r.get(11)?,
+                load15: r.get(12)?,
+                memory_used: r.get(13)?,
+                memory_available: r.get(14)?,
+                memory_limit: r.get(15)?,
+                disk_free: r.get(16)?,
+                disk_total: r.get(17)?,
+                net_rx_bytes: r.get(18)?,
+                net_tx_bytes: r.get(19)?,
+                process_rss: r.get(20)?,
+                process_cpu: r.get(21)?,
+                process_threads: r.get(22)?,
+                created_at: r.get(23)?,
+            }),
+            Batch::Recommendations(out) => out.push(RecommendationRow {
+                created_at: r.get(1)?,
+                fleet: known(r.get(2)?, FLEETS, "fleet")?,
+                current_instances: r.get(3)?,
+                raw_desired: r.get(4)?,
+                desired_instances: r.get(5)?,
+                metric: r
+                    .get::<_, Option<String>>(6)?
+                    .map(|m| known(m, METRICS, "metric"))
+                    .transpose()?,
+                value: r.get(7)?,
+                target: r.get(8)?,
+                urgency: known(r.get(9)?, URGENCIES, "urgency")?,
+                reason: r.get(10)?,
+            }),
         }
     }
     Ok(batch)
@@ -342,11 +431,13 @@ async fn copy_table(
         let skip: HashSet<String> = if have == 0 {
             HashSet::new()
         } else {
+            let (col, twin) = rows::time_columns(table);
             let ids: Vec<Id> = ch
                 .rows(&format!(
-                    "SELECT id FROM {} WHERE {}",
+                    "SELECT {} AS id FROM {} WHERE {}",
+                    key_sql(table).0,
                     ch.table(table),
-                    time_range("event_time", "event_at", h * HOUR_US, (h + 1) * HOUR_US)
+                    time_range(col, twin, h * HOUR_US, (h + 1) * HOUR_US)
                 ))
                 .await
                 .map_err(ch_err)?;

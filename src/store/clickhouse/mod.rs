@@ -22,6 +22,7 @@ mod client;
 pub mod copy;
 pub mod escape;
 pub mod fold;
+pub mod freeze;
 pub mod lease;
 mod rows;
 mod schema;
@@ -31,6 +32,7 @@ use serde::de::DeserializeOwned;
 
 pub use client::{next_chunk, parse_error, ChError, Lines};
 pub use escape::{quote, quote_list};
+pub use freeze::{FrozenServer, FrozenTable};
 pub use schema::MIGRATIONS;
 
 use crate::config::ClickHouseConfig;
@@ -120,7 +122,7 @@ impl ClickHouse {
         self.client.execute(sql).await
     }
 
-    /// Deletes the rows of stream table `name` whose event time is before `cutoff_us` and
+    /// Deletes the rows of stream table `name` whose age (`rows::age_column`) is before `cutoff_us` and
     /// returns how many there were. ClickHouse deletes by mutation, in the background: the
     /// count is what was scheduled. On a cluster the mutation goes to the local tables, of
     /// every server or `ON CLUSTER`.
@@ -130,9 +132,10 @@ impl ClickHouse {
             n: u64,
         }
         let cutoff = cutoff_us.max(0);
+        let col = rows::age_column(name);
         let found: N = self
             .row(&format!(
-                "SELECT count() AS n FROM {} WHERE event_time < {cutoff}",
+                "SELECT count() AS n FROM {} WHERE {col} < {cutoff}",
                 self.table(name)
             ))
             .await?;
@@ -144,8 +147,7 @@ impl ClickHouse {
         } else {
             self.table(name)
         };
-        let delete =
-            |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE event_time < {cutoff}");
+        let delete = |on: &str| format!("ALTER TABLE {local}{on} DELETE WHERE {col} < {cutoff}");
         match &self.on_cluster {
             Some(c) => self.execute(&delete(&format!(" ON CLUSTER {c}"))).await?,
             None if self.distributed => {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::store::rows::{
     AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+    RecommendationRow, SystemRow,
 };
 use crate::store::Stream;
 
@@ -26,8 +27,29 @@ pub fn table_of_stream(stream: Stream) -> Option<&'static str> {
             | Stream::Ai
             | Stream::Database
             | Stream::Errors
+            | Stream::System
+            | Stream::Recommendations
     )
     .then(|| stream.table())
+}
+
+/// The UInt64 µs column that places a row of `table` in time (retention, copy by hour),
+/// and its DateTime twin: the DuckDB column's name where the table has no `event_time`.
+pub fn time_columns(table: &str) -> (&'static str, &'static str) {
+    match table {
+        "system_metrics" => ("ts", "ts_at"),
+        "scaling_recommendations" => ("created_at", "created_on"),
+        _ => ("event_time", "event_at"),
+    }
+}
+
+/// The UInt64 µs column retention ages a row of `table` by: the DuckDB stream's
+/// (`Stream::age_column`), so both engines keep the same rows.
+pub fn age_column(table: &str) -> &'static str {
+    match table {
+        "system_metrics" | "scaling_recommendations" => "created_at",
+        _ => "event_time",
+    }
 }
 
 fn us(v: i64) -> u64 {
@@ -288,6 +310,8 @@ const PERFORMANCE_COLUMNS: &str = "id, user_id, session_id, route, path, device,
 pub fn format(table: &str) -> String {
     match table {
         "performance_metrics" => format!(" ({PERFORMANCE_COLUMNS}) FORMAT RowBinary"),
+        "system_metrics" => format!(" ({SYSTEM_COLUMNS}) FORMAT RowBinary"),
+        "scaling_recommendations" => format!(" ({RECOMMENDATION_COLUMNS}) FORMAT RowBinary"),
         _ => " FORMAT JSONEachRow".to_string(),
     }
 }
@@ -318,6 +342,36 @@ impl Binary<'_> {
                 self.string(s);
             }
             None => self.0.push(1),
+        }
+    }
+
+    fn opt_i64(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => {
+                self.0.push(0);
+                self.0.extend_from_slice(&v.to_le_bytes());
+            }
+            None => self.0.push(1),
+        }
+    }
+
+    fn opt_i32(&mut self, v: Option<i32>) {
+        match v {
+            Some(v) => {
+                self.0.push(0);
+                self.0.extend_from_slice(&v.to_le_bytes());
+            }
+            None => self.0.push(1),
+        }
+    }
+
+    /// A µs time as UInt64 followed by its DateTime twin (UInt32 seconds) when `twin`.
+    fn time(&mut self, us_since_epoch: i64, twin: bool) {
+        let t = us(us_since_epoch);
+        self.0.extend_from_slice(&t.to_le_bytes());
+        if twin {
+            let at = u32::try_from(t / 1_000_000).unwrap_or(u32::MAX);
+            self.0.extend_from_slice(&at.to_le_bytes());
         }
     }
 
@@ -365,6 +419,63 @@ fn performance(r: &PerformanceRow, out: &mut Vec<u8>) {
     b.0.extend_from_slice(&at.to_le_bytes());
 }
 
+/// The columns of `system_metrics` in the order `system` writes them.
+const SYSTEM_COLUMNS: &str =
+    "instance, source, ts, ts_at, cpu, memory, requests_per_second, p95_latency, \
+    connections, error_rate, load1, load5, load15, memory_used, memory_available, memory_limit, \
+    disk_free, disk_total, net_rx_bytes, net_tx_bytes, process_rss, process_cpu, process_threads, \
+    created_at";
+
+/// Samples as RowBinary: their floats are the apps' and the host's own readings, which
+/// must read back as they were sent (see `format`).
+fn system(r: &SystemRow, out: &mut Vec<u8>) {
+    let mut b = Binary(out);
+    b.string(&r.instance);
+    b.string(r.source);
+    b.time(r.ts, true);
+    for v in [r.cpu, r.memory, r.requests_per_second, r.p95_latency] {
+        b.opt_f64(v);
+    }
+    b.opt_i32(r.connections);
+    for v in [r.error_rate, r.load1, r.load5, r.load15] {
+        b.opt_f64(v);
+    }
+    for v in [
+        r.memory_used,
+        r.memory_available,
+        r.memory_limit,
+        r.disk_free,
+        r.disk_total,
+        r.net_rx_bytes,
+        r.net_tx_bytes,
+        r.process_rss,
+    ] {
+        b.opt_i64(v);
+    }
+    b.opt_f64(r.process_cpu);
+    b.opt_i32(r.process_threads);
+    b.time(r.created_at, false);
+}
+
+/// The columns of `scaling_recommendations` in the order `recommendation` writes them.
+const RECOMMENDATION_COLUMNS: &str =
+    "created_at, created_on, fleet, current_instances, raw_desired, \
+    desired_instances, metric, value, target, urgency, reason";
+
+fn recommendation(r: &RecommendationRow, out: &mut Vec<u8>) {
+    let mut b = Binary(out);
+    b.time(r.created_at, true);
+    b.string(r.fleet);
+    for v in [r.current_instances, r.raw_desired, r.desired_instances] {
+        b.0.extend_from_slice(&v.to_le_bytes());
+    }
+    b.opt_string(r.metric);
+    b.opt_f64(r.value);
+    b.opt_f64(r.target);
+    b.string(r.urgency);
+    b.string(&r.reason);
+}
+
 /// Appends the batch's rows to `out` in its table's `format`: one JSON object per line,
 /// or RowBinary.
 pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
@@ -390,7 +501,18 @@ pub fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error>
             }
             Ok(())
         }
-        _ => Ok(()),
+        Batch::System(rows) => {
+            for r in rows {
+                system(r, out);
+            }
+            Ok(())
+        }
+        Batch::Recommendations(rows) => {
+            for r in rows {
+                recommendation(r, out);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -412,6 +534,28 @@ mod tests {
         assert_eq!(out[305], 1, "NULL is a flag byte alone");
         assert_eq!(out[306], 0);
         assert_eq!(&out[307..], &1.68f64.to_le_bytes());
+    }
+
+    #[test]
+    fn samples_and_recommendations_go_as_row_binary_with_every_column() {
+        let f = format("system_metrics");
+        assert_eq!(f.matches(", ").count() + 1, 24, "{f}");
+        let row = SystemRow {
+            instance: "a".into(),
+            source: "app",
+            ts: 1_700_000_000_000_000,
+            cpu: Some(12.5),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        encode(&Batch::System(vec![row]), &mut out).unwrap();
+        // "a", "app", ts, its twin, cpu, then 18 NULL flags and created_at.
+        assert_eq!(out.len(), 2 + 4 + 8 + 4 + 9 + 18 + 8);
+        assert_eq!(&out[18..27], &[0, 0, 0, 0, 0, 0, 0, 0x29, 0x40]);
+        let f = format("scaling_recommendations");
+        assert_eq!(f.matches(", ").count() + 1, 11, "{f}");
+        assert_eq!(time_columns("system_metrics"), ("ts", "ts_at"));
+        assert_eq!(time_columns("user_events").0, "event_time");
     }
 
     #[test]

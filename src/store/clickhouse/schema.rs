@@ -70,6 +70,16 @@ pub const MIGRATIONS: &[Migration] = &[
             ("alert_outbox", "cityHash64(id)"),
         ],
     },
+    // An instance's samples stay on one shard; a recommendation is one row a period.
+    Migration {
+        version: 6,
+        name: "0006_scaling",
+        sql: include_str!("../../../migrations/clickhouse/0006_scaling.sql"),
+        distributed: &[
+            ("system_metrics", "cityHash64(instance)"),
+            ("scaling_recommendations", "cityHash64(created_at)"),
+        ],
+    },
 ];
 
 /// TABLE_ALREADY_EXISTS, DATABASE_ALREADY_EXISTS: another node won the race.
@@ -298,9 +308,16 @@ mod tests {
     }
 
     #[test]
-    fn versions_count_up_from_one() {
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version as usize, i + 1, "{}", m.name);
+    fn versions_count_up_from_one_and_name_their_file() {
+        let mut last = 0;
+        for m in MIGRATIONS {
+            assert_eq!(m.version, last + 1, "{}", m.name);
+            assert!(
+                m.name.starts_with(&format!("{:04}_", m.version)),
+                "{}",
+                m.name
+            );
+            last = m.version;
         }
     }
 }
