@@ -10,9 +10,9 @@
 use serde_json::Value;
 
 use super::query::{
-    self, FingerprintRow, FingerprintSums, Fingerprints, Headline, NPlusOne, NPlusOneFinding,
-    NPlusOneQuery, SortBy, Summary, Totals, N_PLUS_ONE_MIN_CALLS, N_PLUS_ONE_MIN_MS,
-    PGHERO_MIN_CALLS, PGHERO_MIN_MEAN_MS, TABLE, TOP_QUERIES,
+    self, Candidate, FingerprintRow, FingerprintSums, Fingerprints, Headline, NPlusOne,
+    NPlusOneFinding, NPlusOneQuery, SortBy, Summary, Totals, N_PLUS_ONE_MIN_CALLS,
+    N_PLUS_ONE_MIN_MS, PGHERO_MIN_CALLS, PGHERO_MIN_MEAN_MS, TABLE, TOP_QUERIES,
 };
 use crate::http::Window;
 use crate::store::clickhouse::fold::{count, float, json_row, quantile_cont, quantiles_cont, Kind};
@@ -361,4 +361,45 @@ pub async fn n_plus_one(ch: &ClickHouse, w: &Window) -> Result<NPlusOne, StoreEr
     })
     .collect();
     Ok(query::n_plus_one_report(w, total, queries, findings))
+}
+
+/// `query::candidates` on ClickHouse: the reported timings' fingerprints worth advice.
+/// ClickHouse nodes keep no `pg_stat_statements` snapshots (see `reads::pg_stats`), so
+/// these are the reported half only; the threshold is applied in Rust (`is_candidate`)
+/// because it needs the sum over all groups.
+pub async fn candidates(
+    ch: &ClickHouse,
+    w: &Window,
+    slow: f64,
+    max: u32,
+) -> Result<Vec<Candidate>, StoreError> {
+    let groups = rows(
+        ch,
+        &format!(
+            "SELECT {FP} AS fp, any({FP_TEXT}) AS nq, argMinIf(query, event_time, query != {FP_TEXT}) AS example, \
+             countIf(query != {FP_TEXT}) AS examples, count() AS calls, avg(duration) AS mean_ms, \
+             sum(duration) AS total_ms FROM {} WHERE {} GROUP BY fp",
+            ch.table(TABLE),
+            time_range("event_time", "event_at", w.from_us(), w.to_us())
+        ),
+    )
+    .await?;
+    let total = |r: &Value| float(r, "total_ms").unwrap_or(0.0);
+    let all_ms: f64 = groups.iter().map(total).sum();
+    let mut out: Vec<Candidate> = groups
+        .iter()
+        .map(|r| Candidate {
+            fingerprint: text(r, "fp"),
+            query: text(r, "nq"),
+            example: (count(r, "examples") > 0).then(|| text(r, "example")),
+            calls: count(r, "calls"),
+            mean_ms: float(r, "mean_ms").unwrap_or(0.0),
+            total_ms: total(r),
+            origin: "reported",
+        })
+        .filter(|c| query::is_candidate(c.calls, c.mean_ms, c.total_ms, slow, all_ms))
+        .collect();
+    out.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    out.truncate(max as usize * 2);
+    Ok(query::merge_candidates(out, max))
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::advice::{self, Advice};
 use super::pg::{self, Pg, PgError, CATALOG_TTL};
-use super::query::{self, Candidate};
+use super::query::Candidate;
 use crate::http::window::{Window, WindowJson};
 use crate::store::Store;
 
@@ -55,7 +55,7 @@ pub async fn report(
     window: Window,
     slow: f64,
 ) -> Result<IndexReport, crate::store::StoreError> {
-    let candidates = query::candidates(store, window, slow, MAX_CANDIDATES).await?;
+    let candidates = super::reads::candidates(store, window, slow, MAX_CANDIDATES).await?;
     let mut out = IndexReport {
         range: window.json(),
         database: pg.is_some(),

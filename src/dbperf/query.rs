@@ -762,7 +762,8 @@ pub(super) fn sorted(mut items: Vec<String>) -> Vec<String> {
 pub struct Candidate {
     pub fingerprint: String,
     pub query: String,
-    /// One call's text as sent, with its literals (when `store_literals` kept them).
+    /// The earliest call's text as sent, with its literals (when `store_literals` kept
+    /// them): the same call on both engines.
     pub example: Option<String>,
     pub calls: u64,
     pub mean_ms: f64,
@@ -784,7 +785,7 @@ pub async fn candidates(
             let (from, to) = (ts_param(window.from_us()), ts_param(window.to_us()));
             let mut stmt = conn.prepare(&format!(
                 "WITH g AS (SELECT {FP} AS fp, any_value({FP_TEXT}) AS nq, \
-                   any_value(query) FILTER (WHERE query <> {FP_TEXT}) AS example, count(*) AS calls, \
+                   arg_min(query, event_time) FILTER (WHERE query <> {FP_TEXT}) AS example, count(*) AS calls, \
                    avg(duration) AS mean_ms, sum(duration) AS total_ms \
                    FROM {TABLE} WHERE event_time >= ? AND event_time < ? GROUP BY 1) \
                  SELECT fp, nq, example, calls, mean_ms, total_ms, true FROM g \
@@ -826,22 +827,35 @@ pub async fn candidates(
                     })
                 },
             )?;
-            let mut out: Vec<Candidate> = Vec::new();
-            for r in rows {
-                let mut c = r?;
-                if let Some(seen) = out.iter_mut().find(|o| o.fingerprint == c.fingerprint) {
-                    // Reported and polled: keep the reported example, the larger figures.
-                    if seen.example.is_none() {
-                        seen.example = c.example.take();
-                    }
-                    continue;
-                }
-                out.push(c);
-            }
-            out.truncate(max as usize);
-            Ok(out)
+            let rows = rows.collect::<duckdb::Result<Vec<_>>>()?;
+            Ok(merge_candidates(rows, max))
         })
         .await
+}
+
+/// The candidates of both sources, most total time first, one per fingerprint: reported
+/// and polled, the reported example and the larger figures (the first) are kept.
+pub fn merge_candidates(rows: Vec<Candidate>, max: u32) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for mut c in rows {
+        if let Some(seen) = out.iter_mut().find(|o| o.fingerprint == c.fingerprint) {
+            if seen.example.is_none() {
+                seen.example = c.example.take();
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out.truncate(max as usize);
+    out
+}
+
+/// Whether a fingerprint is worth advice: slow by the threshold or PgHero's rule, or at
+/// least 10% of all query time (`all_ms`). `candidates`' SQL says the same for DuckDB.
+pub fn is_candidate(calls: u64, mean_ms: f64, total_ms: f64, slow: f64, all_ms: f64) -> bool {
+    mean_ms > slow
+        || (calls >= PGHERO_MIN_CALLS && mean_ms >= PGHERO_MIN_MEAN_MS)
+        || total_ms >= 0.1 * all_ms
 }
 
 /// Statistics from `pg_stat_statements` over a window, per fingerprint.

@@ -2,11 +2,11 @@
 //! store runs: `query`'s DuckDB SQL or its ClickHouse twin in `clickhouse`. The choice is
 //! made here, above both, so neither engine's module imports the other.
 //!
-//! `pg_stat_statements` snapshots stay in each node's DuckDB file (see `pg_stats`), so
-//! index advice, which reads them, is not served on ClickHouse (501 at `http::engine`).
+//! `pg_stat_statements` snapshots stay in each node's DuckDB file (see `pg_stats`): on
+//! ClickHouse, index advice starts from the reported timings alone.
 
 use super::clickhouse;
-use super::query::{self, Fingerprints, Headline, NPlusOne, PgStats, SortBy, Summary};
+use super::query::{self, Candidate, Fingerprints, Headline, NPlusOne, PgStats, SortBy, Summary};
 use crate::http::Window;
 use crate::store::{Store, StoreError};
 
@@ -50,5 +50,18 @@ pub async fn pg_stats(store: &Store, window: Window, max: u32) -> Result<Vec<PgS
     match store.clickhouse() {
         Some(_) => Ok(Vec::new()),
         None => query::pg_stats(store, window, max).await,
+    }
+}
+
+/// The fingerprints index advice looks at (`query::candidates`).
+pub async fn candidates(
+    store: &Store,
+    window: Window,
+    slow: f64,
+    max: u32,
+) -> Result<Vec<Candidate>, StoreError> {
+    match store.clickhouse() {
+        Some(ch) => clickhouse::candidates(ch, &window, slow, max).await,
+        None => query::candidates(store, window, slow, max).await,
     }
 }

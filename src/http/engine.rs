@@ -38,6 +38,10 @@ const PORTED: &[(&str, &[Method])] = &[
         "/api/analytics/database-performance/n-plus-one",
         &[Method::GET],
     ),
+    (
+        "/api/analytics/database-performance/index-advice",
+        &[Method::GET],
+    ),
     ("/api/analytics/errors", &[]),
     ("/api/analytics/system", &[]),
     ("/api/scaling/", &[Method::GET]),
@@ -127,8 +131,7 @@ mod tests {
             &Method::GET,
             "/api/analytics/database-performance/n-plus-one"
         ));
-        // Index advice reads the node's own pg_stat_statements snapshots.
-        assert!(!ported(
+        assert!(ported(
             &Method::GET,
             "/api/analytics/database-performance/index-advice"
         ));

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::clickhouse::{day_start, iso, node, node_with};
 use crate::clickhouse_servers::ChCluster;
-use crate::helpers::{client, error_of, Server};
+use crate::helpers::{client, Server};
 
 const DAY_MS: i64 = 86_400_000;
 const MINUTE_MS: i64 = 60_000;
@@ -246,9 +246,26 @@ fn metrics_on_duckdb_and_through_either_clickhouse_node_agree() {
             );
         }
     }
-    // Index advice reads this node's own pg_stat_statements snapshots: not on ClickHouse.
-    let e = error_of(a.get(&format!("{db}/index-advice?{week}")), 501);
-    assert_eq!(e["code"], "not_on_clickhouse");
+    // Index advice starts from the reported timings (no database.url here: the candidates
+    // alone, each saying what it needs), the same from DuckDB and either node.
+    let advice = d.get_json(&format!("{db}/index-advice?{week}"));
+    let first = &advice["advice"][0];
+    assert_eq!(first["origin"], "reported", "{advice}");
+    assert!(
+        first["query"].as_str().unwrap().contains("email"),
+        "{advice}"
+    );
+    for q in [&week, &day, &empty] {
+        let path = format!("{db}/index-advice?{q}");
+        let want = d.get_json(&path);
+        for s in [&a, &b] {
+            assert_same(
+                &want,
+                &s.get_json(&path),
+                &format!("GET {path} via {}", s.url),
+            );
+        }
+    }
 }
 
 const KEY: &str = "test-gateway-key-0123456789";

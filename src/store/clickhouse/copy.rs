@@ -85,7 +85,6 @@ fn known(v: String, names: &[&'static str], column: &str) -> duckdb::Result<&'st
     })
 }
 
-
 /// The DuckDB column the hours are counted by: errors have no event time and are aged by
 /// their receive time, which ClickHouse keeps as their `event_time` (migration 0005).
 fn duck_time(table: &str) -> &'static str {
