@@ -12,7 +12,8 @@ pub struct StreamSize {
     pub stream: String,
     pub table: String,
     pub rows: u64,
-    /// Bytes of the file's blocks this table's columns use (shared blocks counted whole).
+    /// Bytes of the file's blocks this table's columns use (shared blocks counted whole);
+    /// on ClickHouse, the bytes on disk of its parts on every server.
     pub bytes: u64,
     /// The oldest row's age column (RFC 3339), if any.
     pub oldest: Option<String>,
@@ -68,6 +69,17 @@ pub async fn storage(store: &Store, cfg: &RetentionConfig) -> Result<Storage, St
                 .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
+    let mut sizes = sizes;
+    // On ClickHouse the streams live in the cluster: their figures come from there, the
+    // same from every node (the node's file keeps only what is its own).
+    if let Some(ch) = store.clickhouse() {
+        for (s, rows, bytes, oldest) in &mut sizes {
+            if let Some(table) = crate::store::clickhouse::table_of_stream(*s) {
+                let size = ch.size(table).await.map_err(StoreError::ClickHouse)?;
+                (*rows, *bytes, *oldest) = (size.rows, size.bytes, size.oldest_us);
+            }
+        }
+    }
     Ok(Storage {
         path: path.display().to_string(),
         file_bytes,

@@ -116,6 +116,13 @@ async fn prune_streams(
         }
         out.streams.insert(stream.name().to_string(), deleted);
     }
+    if let Some(ch) = store.clickhouse().filter(|_| shared) {
+        // A claim matters for the period it names (a day at most): older ones only grow
+        // the table every node reads when it claims.
+        ch.delete_before("job_leases", now_us - 2 * DAY_US)
+            .await
+            .map_err(StoreError::ClickHouse)?;
+    }
     if cfg.rollup_days > 0 {
         let cutoff = now_us - i64::from(cfg.rollup_days) * DAY_US;
         out.rollup_rows = store

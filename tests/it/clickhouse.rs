@@ -104,6 +104,28 @@ fn two_nodes_on_two_shards_write_everywhere_and_read_everything() {
         )
     };
     assert_eq!(people(0) + people(1), 5);
+    // The storage page counts the cluster's rows and parts, the same from either node.
+    let storage = |s: &Server| {
+        let v: Value = client()
+            .get(format!("{}/api/admin/storage", s.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["stream"] == "events")
+            .cloned()
+            .unwrap()
+    };
+    let events = storage(&a);
+    assert_eq!(events["rows"], 8, "{events}");
+    assert!(events["bytes"].as_u64().unwrap() > 0, "{events}");
+    assert!(events["oldest"].is_string(), "{events}");
+    assert_eq!(events, storage(&b));
     for s in [&a, &b] {
         assert_eq!(funnel_users(s), [5, 2, 1], "through {}", s.url);
         let e = s.get_json("/api/analytics/events?range=7d");
@@ -124,8 +146,8 @@ fn two_nodes_on_two_shards_write_everywhere_and_read_everything() {
     assert_eq!(p0["profile"]["total_events"], 3, "{p0}");
     assert_eq!(p0, b.get_json("/api/analytics/users/p0"));
     // Index advice (no database.url: the candidates) is the same through either node.
-    let advice = "/api/analytics/database-performance/index-advice";
-    assert_eq!(a.get_json(advice), b.get_json(advice));
+    let advice = format!("/api/analytics/database-performance/index-advice?from={from}&to={to}");
+    assert_eq!(a.get_json(&advice), b.get_json(&advice));
     // The schema is versioned on every server, whichever node created it.
     let newest = growth_stack::store::clickhouse::MIGRATIONS
         .last()

@@ -48,6 +48,7 @@ pub fn time_columns(table: &str) -> (&'static str, &'static str) {
 pub fn age_column(table: &str) -> &'static str {
     match table {
         "system_metrics" | "scaling_recommendations" => "created_at",
+        "job_leases" => "at",
         _ => "event_time",
     }
 }
