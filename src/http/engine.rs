@@ -117,7 +117,6 @@ mod tests {
             assert!(ported(&Method::GET, &format!("/api/scaling/{p}")));
         }
         assert!(!ported(&Method::GET, "/api/scaling/a/b"));
-        assert!(!ported(&Method::GET, "/api/export"));
         assert!(ported(&Method::POST, "/v1/chat/completions"));
         for m in [Method::GET, Method::POST] {
             assert!(ported(&m, "/api/analytics/ai-performance"));

@@ -119,6 +119,22 @@ impl Receiver {
     }
 }
 
+/// Makes the AI gateway answer a 5xx (its provider is down) and returns the errors page
+/// once it counts that server error.
+pub(crate) fn server_error_recorded(s: &Server) -> Value {
+    let r = client()
+        .post(format!("{}/v1/chat/completions", s.url))
+        .bearer_auth("gw-test-key-0123456789")
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert!(r.status().as_u16() >= 500, "{:?}", r.status());
+    eventually("the server error is recorded", || {
+        let t = s.get_json("/api/analytics/errors?range=1h");
+        (t["server_errors"].as_i64() >= Some(1)).then_some(t)
+    })
+}
+
 /// Polls until `f` gives a value (a minute at most: a hang, not a timing, fails the test).
 pub(crate) fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -716,17 +732,7 @@ fn errors_stream_counts_js_and_server_errors() {
         .as_str()
         .unwrap()
         .contains("message"));
-    let r = client()
-        .post(format!("{}/v1/chat/completions", s.url))
-        .bearer_auth("gw-test-key-0123456789")
-        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    assert!(r.status().as_u16() >= 500, "{:?}", r.status());
-    let top = eventually("the server error is recorded", || {
-        let t = s.get_json("/api/analytics/errors?range=1h");
-        (t["server_errors"].as_i64() >= Some(1)).then_some(t)
-    });
+    let top = server_error_recorded(&s);
     assert_eq!(top["js_errors"], 3);
     assert_eq!(top["page_views"], 10);
     assert_eq!(top["error_rate"], 30.0);

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::alerts::{eventually, hooks, lcp_samples, send, state_of, Receiver};
+use crate::alerts::{
+    eventually, hooks, lcp_samples, send, server_error_recorded, state_of, Receiver,
+};
 use crate::clickhouse::{iso, node, node_with};
 use crate::clickhouse_servers::ChCluster;
 use crate::helpers::{client, free_port, Server, TOKEN};
@@ -87,17 +89,7 @@ fn errors_read_the_same_on_duckdb_and_clickhouse() {
     }
 
     // The 5xx recorder writes to ClickHouse too.
-    let r = client()
-        .post(format!("{}/v1/chat/completions", c.url))
-        .bearer_auth("gw-test-key-0123456789")
-        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .unwrap();
-    assert!(r.status().as_u16() >= 500, "{:?}", r.status());
-    let top = eventually("the server error is recorded", || {
-        let t = c.get_json("/api/analytics/errors?range=1h");
-        (t["server_errors"].as_i64() >= Some(1)).then_some(t)
-    });
+    let top = server_error_recorded(&c);
     assert!(top["top"]
         .as_array()
         .unwrap()
