@@ -18,6 +18,7 @@ mod measures;
 mod notify;
 mod outbox;
 mod reads;
+mod records;
 mod rules;
 mod schema;
 mod series;

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use duckdb::params;
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
-use serde_json::Value;
 
+pub use super::records::{Group, GroupChange, Pending};
 use super::{shared, Engine};
 use crate::http::client::HttpClient;
 use crate::store::{query_json, ts_param, JsonRow, Store, StoreError};
@@ -24,31 +24,6 @@ const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Alertmanager's notification log for one group on one channel.
-#[derive(Debug, Clone)]
-pub struct Group {
-    pub first_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-    /// Fingerprints of the firing alerts last sent, sorted.
-    pub sent_firing: Vec<String>,
-}
-
-/// What changed in the log this round.
-pub enum GroupChange {
-    Put(String, String, Group),
-    Delete(String, String),
-}
-
-/// A notification about to be queued.
-pub struct Pending {
-    pub channel: String,
-    pub kind: &'static str,
-    pub url: String,
-    pub body: Value,
-    pub status: &'static str,
-    pub summary: String,
-}
 
 /// Queues notifications and writes the group log, all or nothing.
 pub async fn enqueue(

@@ -14,10 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::outbox::{Group, GroupChange, Pending};
+use super::records::{Group, GroupChange, Pending, Silence};
 use super::rules::RuleSpec;
 use super::series::{Series, State};
-use super::silences::Silence;
 use crate::http::Window;
 use crate::store::clickhouse::{iso_us, quote, ChError, ClickHouse};
 use crate::store::{JsonRow, StoreError};

@@ -5,32 +5,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use duckdb::params;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+pub use super::records::Silence;
 use crate::config::Secs;
 use crate::http::params::present;
 use crate::http::params::Instant;
 use crate::store::{ts_param, Store, StoreError};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Silence {
-    pub id: String,
-    /// Every label here must equal the alert's.
-    pub matchers: BTreeMap<String, String>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub comment: Option<String>,
-}
-
-impl Silence {
-    pub fn active(&self, now: DateTime<Utc>) -> bool {
-        self.starts_at <= now && now < self.ends_at
-    }
-
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.matchers.iter().all(|(k, v)| labels.get(k) == Some(v))
-    }
-}
 
 /// The longest silence: a year.
 pub const MAX_SILENCE: u64 = 366 * 86_400;

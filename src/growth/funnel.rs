@@ -336,7 +336,7 @@ impl Scan {
 pub fn row_mask(spec: &FunnelSpec, name: &str, properties: Option<&str>) -> (u32, Option<String>) {
     let mut m = 0u32;
     for (k, step) in spec.steps.iter().enumerate() {
-        if step.event == name && super::props::matches(&step.filters, properties) {
+        if step.event == name && passes(&step.filters, properties) {
             m |= 1 << k;
         }
     }
@@ -578,6 +578,18 @@ pub fn results(steps: &[Step], users: &[u64], medians: &[Option<f64>]) -> Vec<St
             }
         })
         .collect()
+}
+
+/// Whether a row's properties pass every filter of a step, as the DuckDB funnel's
+/// `json_extract_string(..) = ?` and `IS DISTINCT FROM ?` decide it.
+fn passes(filters: &[Filter], properties: Option<&str>) -> bool {
+    filters.iter().all(|f| {
+        let got = super::props::text(properties, &f.property);
+        match f.op {
+            Op::Eq => got.as_deref() == Some(f.value.as_str()),
+            Op::Neq => got.as_deref() != Some(f.value.as_str()),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -5,8 +5,6 @@
 
 use std::fmt::Write;
 
-use super::funnel::{Filter, Op};
-
 /// The text of top-level property `key` of a stored JSON object, or `None` where DuckDB
 /// gives NULL (no properties, not an object, no such key, a JSON null). Strings come
 /// unescaped; numbers, booleans, objects and arrays as DuckDB (yyjson) writes them.
@@ -310,18 +308,6 @@ fn parse(text: &str) -> Option<Json> {
     let v = r.value(0)?;
     r.skip();
     (r.at == r.s.len()).then_some(v)
-}
-
-/// Whether a row's properties pass every filter of a step, as the DuckDB funnel's
-/// `json_extract_string(..) = ?` and `IS DISTINCT FROM ?` decide it.
-pub fn matches(filters: &[Filter], properties: Option<&str>) -> bool {
-    filters.iter().all(|f| {
-        let got = text(properties, &f.property);
-        match f.op {
-            Op::Eq => got.as_deref() == Some(f.value.as_str()),
-            Op::Neq => got.as_deref() != Some(f.value.as_str()),
-        }
-    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
 use super::backup::{self, BackupError, BackupInfo};
-use super::export::{self, Format, Span};
+use super::export::{Format, Span};
 use super::query::{self, Storage};
 use super::retention::{self, Pruned};
 use crate::error::ApiError;
@@ -124,7 +124,7 @@ pub async fn export(
         .tempdir_in(data_dir)
         .map_err(|e| ApiError::Internal(format!("cannot make a temporary folder: {e}")))?;
     let file = tmp.path().join(format!("export.{}", format.name()));
-    let rows = export::export_to(&state.store, stream, format, span, &file).await?;
+    let rows = super::export_to(&state.store, stream, format, span, &file).await?;
     // Opened, then unlinked with its folder: the download streams from the open file.
     let f = tokio::fs::File::open(&file)
         .await

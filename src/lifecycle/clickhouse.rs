@@ -1,5 +1,5 @@
 //! Export on the ClickHouse engine: a stream ClickHouse holds, read from ClickHouse and
-//! written by the node's DuckDB `COPY` exactly as `export::export_to` writes it on DuckDB.
+//! written by the node's DuckDB `COPY` exactly as `export::export_duckdb` writes it.
 //!
 //! ClickHouse 18.16 writes no Parquet, and its CSV and JSON differ from DuckDB's (times as
 //! microseconds, `visitor_id` `''` for none, booleans as 0/1). So its answer (JSONEachRow)
@@ -119,7 +119,7 @@ async fn columns(
         .collect())
 }
 
-/// `export::export_to` on ClickHouse (see the module comment); returns the rows written.
+/// `super::export_to` on ClickHouse (see the module comment); returns the rows written.
 pub async fn export_to(
     store: &Store,
     ch: &ClickHouse,
@@ -150,12 +150,15 @@ pub async fn export_to(
     if let Some(t) = span.to_us {
         cond.push(format!("{age} < {}", t.max(0)));
     }
+    let names = held
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Ties on the age column in a fixed order: by the row's columns, `id` first where the
+    // stream has one (load samples and recommendations have none).
     let select = format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {age}, id FORMAT JSONEachRow",
-        held.iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        "SELECT {names} FROM {} WHERE {} ORDER BY {age}, {names} FORMAT JSONEachRow",
         ch.table(table),
         cond.join(" AND ")
     );

@@ -112,19 +112,15 @@ fn select(stream: Stream, span: Span) -> String {
     format!("SELECT {columns} FROM {table}{filter}")
 }
 
-/// Writes the stream's rows in `span` to `out` (replacing it); returns the rows written.
-/// One statement, so the file is one consistent snapshot even while ingest continues.
-/// On the ClickHouse engine the rows come from ClickHouse (`clickhouse::export_to`).
-pub async fn export_to(
+/// `super::export_to` on DuckDB: one `COPY` statement, so the file is one consistent
+/// snapshot even while ingest continues.
+pub(super) async fn export_duckdb(
     store: &Store,
     stream: Stream,
     format: Format,
     span: Span,
     out: &Path,
 ) -> Result<u64, StoreError> {
-    if let Some(ch) = store.clickhouse() {
-        return super::clickhouse::export_to(store, ch, stream, format, span, out).await;
-    }
     let sql = format!(
         "COPY ({}) TO {} ({})",
         select(stream, span),
@@ -134,7 +130,7 @@ pub async fn export_to(
     store.query(move |c| Ok(c.execute(&sql, [])? as u64)).await
 }
 
-/// Appends a file written by `export_to` (or any file with the table's column names) to
+/// Appends a file written by `super::export_to` (or any file with the table's column names) to
 /// the stream. Rows whose `id` is already stored are skipped, so importing the same file
 /// twice adds nothing; events are numbered after the stored ones. Returns rows added.
 pub async fn import_from(

@@ -8,16 +8,33 @@ pub mod export;
 mod query;
 pub mod retention;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::config::Config;
 use crate::state::AppState;
+use crate::store::{Store, StoreError, Stream};
 
 pub use backup::{BackupError, BackupInfo, Restored};
 pub use export::{Format, Span};
+
+/// Writes the stream's rows in `span` to `out` (replacing it); returns the rows written.
+/// On the ClickHouse engine the rows come from ClickHouse, written by the same DuckDB
+/// `COPY` (`clickhouse::export_to`); on DuckDB it is one `COPY` of the file's rows.
+pub async fn export_to(
+    store: &Store,
+    stream: Stream,
+    format: Format,
+    span: Span,
+    out: &Path,
+) -> Result<u64, StoreError> {
+    match store.clickhouse() {
+        Some(ch) => clickhouse::export_to(store, ch, stream, format, span, out).await,
+        None => export::export_duckdb(store, stream, format, span, out).await,
+    }
+}
 
 /// This capability's operations for `/api/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -13,7 +13,7 @@
 //! a record torn by a crash fails it and ends the replay of its file (it was never answered).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::rows::Batch;
@@ -87,6 +87,11 @@ impl IngestLog {
                 continue;
             }
             last = last.max(file_last);
+            if file_last <= committed {
+                // DuckDB holds all of it already.
+                std::fs::remove_file(&path)?;
+                continue;
+            }
             replay.extend(records.into_iter().filter(|r| r.position > committed));
             sealed.push((path, file_last));
         }
@@ -129,8 +134,10 @@ impl IngestLog {
             .write_all(&self.buf)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
-            // Best effort: a failed write may have left part of the records behind.
+            // A failed write may have left part of the records behind: cut them off, and
+            // write the next records there, not after a hole a replay would stop at.
             let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
             return Err(e);
         }
         self.len += self.buf.len() as u64;

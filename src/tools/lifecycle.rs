@@ -56,7 +56,7 @@ pub async fn export(config: &Config, args: &ExportArgs) -> Result<(), Error> {
     let span = span(args)?;
     let store = app::open_store(config).await?;
     let started = std::time::Instant::now();
-    let result = lifecycle::export::export_to(&store, stream, format, span, &args.out).await;
+    let result = lifecycle::export_to(&store, stream, format, span, &args.out).await;
     store.close().await?;
     let rows = result?;
     println!(

@@ -52,7 +52,7 @@ pub async fn run(
     let store = app::open_store(&cfg).await?;
     let out = work.path().join("events.parquet");
     let t = Instant::now();
-    let rows = lifecycle::export::export_to(
+    let rows = lifecycle::export_to(
         &store,
         Stream::Events,
         Format::Parquet,
