@@ -73,9 +73,14 @@ pub async fn storage(store: &Store, cfg: &RetentionConfig) -> Result<Storage, St
     // On ClickHouse the streams live in the cluster: their figures come from there, the
     // same from every node (the node's file keeps only what is its own).
     if let Some(ch) = store.clickhouse() {
+        let held: Vec<&str> = sizes
+            .iter()
+            .filter_map(|(s, ..)| crate::store::clickhouse::table_of_stream(*s))
+            .collect();
+        let cluster = ch.sizes(&held).await.map_err(StoreError::ClickHouse)?;
         for (s, rows, bytes, oldest) in &mut sizes {
-            if let Some(table) = crate::store::clickhouse::table_of_stream(*s) {
-                let size = ch.size(table).await.map_err(StoreError::ClickHouse)?;
+            let table = crate::store::clickhouse::table_of_stream(*s);
+            if let Some(size) = table.and_then(|t| cluster.get(t)) {
                 (*rows, *bytes, *oldest) = (size.rows, size.bytes, size.oldest_us);
             }
         }

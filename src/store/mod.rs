@@ -32,7 +32,7 @@ pub use json::{
 };
 pub use migrate::latest as latest_schema;
 pub use rows::{
-    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+    label, AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
     RecommendationRow, Row, SystemRow,
 };
 pub use streams::Stream;

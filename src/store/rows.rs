@@ -49,6 +49,28 @@ impl Batch {
     }
 }
 
+/// Every fixed name a row carries as `&'static str` (an error's `kind`, a sample's
+/// `source`, a recommendation's `fleet`, `metric` and `urgency`): what ingest and the
+/// scaling task write. Rows read back from storage (the ingest log, a copy into
+/// ClickHouse) take their names from here.
+const LABELS: &[&str] = &[
+    "js",
+    "server",
+    "app",
+    "host",
+    "apps",
+    "cpu",
+    "memory",
+    "urgent",
+    "normal",
+    "over_provisioned",
+];
+
+/// The `&'static str` of a fixed name rows carry, if `v` is one.
+pub fn label(v: &str) -> Option<&'static str> {
+    LABELS.iter().copied().find(|l| *l == v)
+}
+
 /// A row the writer can append to its table.
 pub trait Row: Send + 'static {
     const TABLE: &'static str;

@@ -4,14 +4,10 @@
 //! binary that wrote it or a later one, so it has no schema of its own: a log is replayed
 //! at start-up, before a newer row layout could have been written after it.
 
-use std::collections::HashSet;
-use std::sync::OnceLock;
-
-use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::rows::{
-    AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
+    label, AiRow, Batch, ConversionRow, DatabaseRow, ErrorRow, EventRow, PerformanceRow,
     RecommendationRow, SystemRow,
 };
 
@@ -117,21 +113,8 @@ impl Wire for &'static str {
         put_str(self, out);
     }
     fn get(r: &mut Reader<'_>) -> Result<Self, Malformed> {
-        String::get(r).map(intern)
+        label(&String::get(r)?).ok_or(Malformed)
     }
-}
-
-/// The few fixed labels rows carry as `&'static str` (a stream kind, a sample source):
-/// each distinct one is kept once for the life of the process.
-fn intern(s: String) -> &'static str {
-    static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut seen = SEEN.get_or_init(Default::default).lock();
-    if let Some(known) = seen.get(s.as_str()) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(s.into_boxed_str());
-    seen.insert(leaked);
-    leaked
 }
 
 impl<T: Wire> Wire for Option<T> {
@@ -323,7 +306,7 @@ mod tests {
             Batch::Recommendations(vec![RecommendationRow {
                 fleet: "app",
                 metric: Some("cpu"),
-                urgency: "soon",
+                urgency: "urgent",
                 ..Default::default()
             }]),
             Batch::Events(vec![]),

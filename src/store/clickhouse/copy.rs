@@ -68,15 +68,10 @@ fn key_sql(table: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// The scaling tables' text columns hold only these names (scaling's own enums); the
-/// rows keep them as `&'static str`.
-const SOURCES: &[&str] = &["app", "host"];
-const FLEETS: &[&str] = &["apps", "host"];
-const METRICS: &[&str] = &["cpu", "memory"];
-const URGENCIES: &[&str] = &["urgent", "normal", "over_provisioned"];
-
-fn known(v: String, names: &[&'static str], column: &str) -> duckdb::Result<&'static str> {
-    names.iter().copied().find(|n| *n == v).ok_or_else(|| {
+/// A fixed name (`rows::label`) read back from the file, refused if growth-stack never
+/// writes it.
+fn known(v: String, column: &str) -> duckdb::Result<&'static str> {
+    crate::store::label(&v).ok_or_else(|| {
         duckdb::Error::FromSqlConversionFailure(
             0,
             duckdb::types::Type::Text,
@@ -345,11 +340,9 @@ fn read_hour(
             }
             Batch::Errors(out) => {
                 let (timestamp, created_at, _) = t(12)?;
-                let kind: String = r.get(1)?;
                 out.push(ErrorRow {
                     id,
-                    // The two kinds ingest writes; `kind` is a static name in the row type.
-                    kind: if kind == "server" { "server" } else { "js" },
+                    kind: known(r.get(1)?, "kind")?,
                     message: r.get(2)?,
                     source: r.get(3)?,
                     line: r.get(4)?,
@@ -366,7 +359,7 @@ fn read_hour(
             }
             Batch::System(out) => out.push(SystemRow {
                 instance: r.get(1)?,
-                source: known(r.get(2)?, SOURCES, "source")?,
+                source: known(r.get(2)?, "source")?,
                 ts: r.get(3)?,
                 cpu: r.get(4)?,
                 memory: r.get(5)?,
@@ -391,17 +384,17 @@ fn read_hour(
             }),
             Batch::Recommendations(out) => out.push(RecommendationRow {
                 created_at: r.get(1)?,
-                fleet: known(r.get(2)?, FLEETS, "fleet")?,
+                fleet: known(r.get(2)?, "fleet")?,
                 current_instances: r.get(3)?,
                 raw_desired: r.get(4)?,
                 desired_instances: r.get(5)?,
                 metric: r
                     .get::<_, Option<String>>(6)?
-                    .map(|m| known(m, METRICS, "metric"))
+                    .map(|m| known(m, "metric"))
                     .transpose()?,
                 value: r.get(7)?,
                 target: r.get(8)?,
-                urgency: known(r.get(9)?, URGENCIES, "urgency")?,
+                urgency: known(r.get(9)?, "urgency")?,
                 reason: r.get(10)?,
             }),
         }

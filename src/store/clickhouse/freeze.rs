@@ -5,9 +5,6 @@
 //! per server, each table with its rows and parts counted just before its freeze, and the
 //! folder the links went to (from the parts' own paths).
 
-use bytes::Bytes;
-use serde::Deserialize;
-
 use super::{is_identifier, quote, ChError, ClickHouse};
 
 /// One table frozen on one server.
@@ -28,14 +25,6 @@ pub struct FrozenServer {
     pub tables: Vec<FrozenTable>,
     /// Why the server froze nothing, or not every table.
     pub error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Parts {
-    table: String,
-    path: String,
-    rows: u64,
-    parts: u64,
 }
 
 impl ClickHouse {
@@ -66,18 +55,7 @@ impl ClickHouse {
         out: &mut FrozenServer,
     ) -> Result<(), ChError> {
         let db = &self.database;
-        let sql = format!(
-            "SELECT table, any(path) AS path, sum(rows) AS rows, count() AS parts FROM system.parts \
-             WHERE database = {} AND active GROUP BY table ORDER BY table FORMAT JSONEachRow",
-            quote(db)
-        );
-        let body = self.client.post_to(at, &[], Bytes::from(sql)).await?;
-        let tables = body
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.is_empty())
-            .map(serde_json::from_slice::<Parts>)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ChError::Decode(e.to_string()))?;
+        let tables = self.parts_on(at).await?;
         out.shadow = tables.iter().find_map(|t| shadow_dir(&t.path, db, name));
         for t in tables {
             if !is_identifier(&t.table) {

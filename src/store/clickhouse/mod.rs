@@ -24,6 +24,7 @@ pub mod escape;
 pub mod fold;
 pub mod freeze;
 pub mod lease;
+mod parts;
 mod rows;
 mod schema;
 pub(super) mod writer;
@@ -160,46 +161,6 @@ impl ClickHouse {
         Ok(found.n)
     }
 
-    /// Rows, the oldest age (`rows::age_column`, µs) and bytes on disk of stream table
-    /// `name`: counted through the (Distributed) table, the bytes summed over the active
-    /// parts of every server in `clickhouse.url`.
-    pub async fn size(&self, name: &str) -> Result<TableSize, ChError> {
-        let col = rows::age_column(name);
-        let counted: serde_json::Value = self
-            .row(&format!(
-                "SELECT count() AS n, min({col}) AS oldest FROM {}",
-                self.table(name)
-            ))
-            .await?;
-        let local = if self.distributed {
-            format!("{name}_local")
-        } else {
-            name.to_string()
-        };
-        let sql = format!(
-            "SELECT sum(bytes_on_disk) AS b FROM system.parts WHERE active AND database = {} \
-             AND table = {} FORMAT JSONEachRow",
-            escape::quote(&self.database),
-            escape::quote(&local)
-        );
-        let mut bytes = 0;
-        for at in 0..self.client.urls().len() {
-            let body = self
-                .client
-                .post_to(at, &[], bytes::Bytes::from(sql.clone()))
-                .await?;
-            let v: serde_json::Value = serde_json::from_slice(body.trim_ascii_end())
-                .map_err(|e| ChError::Decode(e.to_string()))?;
-            bytes += number(&v["b"]);
-        }
-        let rows = number(&counted["n"]);
-        Ok(TableSize {
-            rows,
-            oldest_us: (rows > 0).then(|| number(&counted["oldest"]) as i64),
-            bytes,
-        })
-    }
-
     /// Inserts `rows` into table `name` and returns once every shard holding them
     /// confirmed (a synchronous distributed insert), as the writer does for the streams.
     pub async fn insert<T: serde::Serialize>(&self, name: &str, rows: &[T]) -> Result<(), ChError> {
@@ -253,19 +214,4 @@ pub fn stores(batch: &crate::store::Batch) -> bool {
 /// The table holding `stream` on this engine, when it is one ClickHouse holds.
 pub fn table_of_stream(stream: crate::store::Stream) -> Option<&'static str> {
     rows::table_of_stream(stream)
-}
-
-/// What `ClickHouse::size` counts of one table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableSize {
-    pub rows: u64,
-    pub oldest_us: Option<i64>,
-    pub bytes: u64,
-}
-
-/// A UInt64 in JSONEachRow: a number, or a string when the server quotes 64-bit integers.
-fn number(v: &serde_json::Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or(0)
 }
