@@ -390,10 +390,10 @@ impl Store {
             return;
         }
         let want = progress.logged.load(Ordering::Acquire);
-        let mut committed = progress.committed.subscribe();
-        if *committed.borrow() >= want {
+        if *progress.committed.borrow() >= want {
             return;
         }
+        let mut committed = progress.committed.subscribe();
         let wait = committed.wait_for(|&c| c >= want);
         if tokio::time::timeout(READ_BARRIER, wait).await.is_err() {
             tracing::warn!(

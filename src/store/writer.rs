@@ -301,11 +301,8 @@ impl<'c> Appenders<'c> {
         result
     }
 
-    /// Records `position` as held without rows (a batch set aside as rejected).
-    fn advance(&mut self, position: u64) -> duckdb::Result<()> {
-        self.set_position(position)
-    }
-
+    /// Records `position` as held (with the transaction's rows, or alone for a batch set
+    /// aside as rejected).
     fn set_position(&self, position: u64) -> duckdb::Result<()> {
         self.conn
             .prepare_cached("UPDATE ingest_log_position SET position = ?")?
@@ -338,7 +335,7 @@ fn commit_entries(appenders: &mut Appenders<'_>, entries: &[Entry], opts: &Write
                     .all(|e| commit_entries(appenders, std::slice::from_ref(e), opts));
             }
             reject(&entries[0], &failed, opts);
-            if let Err(e) = appenders.advance(entries[0].position) {
+            if let Err(e) = appenders.set_position(entries[0].position) {
                 tracing::warn!(error = %e, "cannot record the rejected batch's position; it may be replayed (and rejected) again at the next start");
             }
             opts.progress.committed.send_replace(entries[0].position);
