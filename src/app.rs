@@ -7,10 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -80,7 +78,7 @@ fn router(
     let cors = cors_layer(&state.config.ingest.cors_origins);
     let doc = openapi(&state.config);
     let tracker = web::Tracker::new(&state.config.performance);
-    Router::new()
+    let router = Router::new()
         .merge(vitals::routes())
         .merge(ai::routes(gateway))
         .merge(dbperf::routes(db))
@@ -90,22 +88,19 @@ fn router(
         .merge(dashboard::routes())
         .merge(alerts::routes(alerts))
         .merge(lifecycle::routes())
-        .fallback(move |req| web::fallback(tracker, req))
-        // Every 5xx we answer (the AI gateway's too) is a server error the alerts count.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            alerts::record_server_errors,
-        ))
-        // storage.engine = "clickhouse": 501 for what is not served from ClickHouse yet
-        // (outside the error recorder: a 501 here is not a fault of this server).
-        .layer(middleware::from_fn_with_state(
-            state.store.clone(),
-            crate::http::engine::gate,
-        ))
+        .fallback(move |req| web::fallback(tracker, req));
+    // storage.engine = "clickhouse": 501 for what is not served from ClickHouse yet.
+    let router = if state.store.clickhouse().is_some() {
+        router.layer(middleware::from_fn(crate::http::engine::gate))
+    } else {
+        router
+    };
+    router
         .layer(cors)
         .layer(CompressionLayer::new())
-        .layer(middleware::from_fn(log_request))
-        .layer(middleware::from_fn(crate::http::telemetry::track))
+        // Metrics, the request log and every 5xx we answer (the AI gateway's too) as a
+        // server error the alerts count.
+        .layer(crate::edge::EdgeLayer::new(state.store.clone()))
         .with_state(state)
 }
 
@@ -129,31 +124,6 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-growth-key"),
         ])
         .max_age(Duration::from_secs(86_400))
-}
-
-async fn log_request(req: Request, next: Next) -> Response {
-    // Logged at info; off (the default `warn`), a beacon pays for no copies of its path.
-    if !tracing::enabled!(target: "growth_stack::request", tracing::Level::INFO) {
-        return next.run(req).await;
-    }
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
-    let resp = next.run(req).await;
-    tracing::info!(
-        target: "growth_stack::request",
-        %method,
-        %path,
-        status = resp.status().as_u16(),
-        ms = format!("{:.2}", start.elapsed().as_secs_f64() * 1000.0),
-        %peer,
-    );
-    resp
 }
 
 /// Reads the admin token from config or the data dir; on the very first start, makes one.

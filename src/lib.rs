@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod dbperf;
+mod edge;
 pub mod error;
 pub mod growth;
 pub mod http;

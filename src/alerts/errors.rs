@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
 use duckdb::params;
 use serde::{Deserialize, Serialize};
@@ -134,52 +132,38 @@ impl IngestItem for ErrorIn {
     }
 }
 
-/// Records every 5xx this server answers (the AI gateway's included) as a server error.
-/// The row is written after the answer has gone, so it costs the request nothing.
-pub async fn record_server_errors(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Records a 5xx this server answered (the AI gateway's included) as a server error. The
+/// row is written after the answer has gone, so it costs the request nothing.
+pub fn record_server_error(store: &Store, method: &Method, path: &str, status: StatusCode) {
     let started = Instant::now();
-    let method = req.method().clone();
-    // A shared handle on the URI, not a copy of its path: most answers are not 5xx.
-    let uri = req.uri().clone();
-    let resp = next.run(req).await;
-    let status = resp.status();
-    if status.is_server_error() {
-        let path = uri.path();
-        let now = Utc::now();
-        let message = format!("{} {method} {path}", status.as_u16());
-        let row = ErrorRow {
-            id: Uuid::new_v4(),
-            kind: "server",
-            fingerprint: error_fingerprint(
-                "server",
-                &format!("{} {method}", status.as_u16()),
-                Some(path),
-                None,
-            ),
-            message,
-            source: None,
-            line: None,
-            col: None,
-            stack: None,
-            route: Some(path.chars().take(MAX_URL).collect()),
-            session_id: None,
-            user_agent: None,
-            status: Some(status.as_u16() as i16),
-            timestamp: now.timestamp_millis(),
-            created_at: now.timestamp_micros(),
-        };
-        let store = state.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store.append(Batch::Errors(vec![row])).await {
-                tracing::debug!(error = %e, ms = started.elapsed().as_millis() as u64, "server error not recorded");
-            }
-        });
-    }
-    resp
+    let now = Utc::now();
+    let row = ErrorRow {
+        id: Uuid::new_v4(),
+        kind: "server",
+        fingerprint: error_fingerprint(
+            "server",
+            &format!("{} {method}", status.as_u16()),
+            Some(path),
+            None,
+        ),
+        message: format!("{} {method} {path}", status.as_u16()),
+        source: None,
+        line: None,
+        col: None,
+        stack: None,
+        route: Some(path.chars().take(MAX_URL).collect()),
+        session_id: None,
+        user_agent: None,
+        status: Some(status.as_u16() as i16),
+        timestamp: now.timestamp_millis(),
+        created_at: now.timestamp_micros(),
+    };
+    let store = store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.append(Batch::Errors(vec![row])).await {
+            tracing::debug!(error = %e, ms = started.elapsed().as_millis() as u64, "server error not recorded");
+        }
+    });
 }
 
 #[derive(Debug, Serialize)]

@@ -6,7 +6,7 @@
 //!
 //! The face: `open` (the engine, loaded from the store), `routes`, `openapi`, `start` (the
 //! evaluator and the delivery task), `headline` (firing and pending per overview card) and
-//! `record_server_errors`, the middleware the composition root puts around every route.
+//! `record_server_error`, which the composition root's edge calls for every 5xx it answers.
 
 mod anomaly;
 mod api;
@@ -37,7 +37,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-pub use errors::{record_server_errors, ErrorIn};
+pub use errors::{record_server_error, ErrorIn};
 pub use eval::RoundInfo;
 pub use series::State;
 

@@ -3,13 +3,12 @@
 //! answer from its own DuckDB file what the cluster holds, nor store a stream no node can
 //! read back. The lists shrink as capabilities are ported (README "Scale-out on ClickHouse").
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::store::Store;
 
 /// Read and ingest endpoints served on ClickHouse: (path, methods; empty = all).
 const PORTED: &[(&str, &[Method])] = &[
@@ -75,11 +74,18 @@ pub fn ported(method: &Method, path: &str) -> bool {
     })
 }
 
-/// The middleware: 501 for what the ClickHouse engine does not serve yet.
-pub async fn gate(State(store): State<Store>, req: Request, next: Next) -> Response {
-    if store.clickhouse().is_some() && !ported(req.method(), req.uri().path()) {
+/// Marks the 501 `gate` answers, so the edge does not record it as a fault of this server.
+#[derive(Debug, Clone, Copy)]
+pub struct NotServedHere;
+
+/// The middleware on ClickHouse nodes (only there): 501 for what is not served from
+/// ClickHouse yet.
+pub async fn gate(req: Request, next: Next) -> Response {
+    if !ported(req.method(), req.uri().path()) {
         let what = format!("{} {}", req.method(), req.uri().path());
-        return ApiError::NotOnClickHouse(what).into_response();
+        let mut resp = ApiError::NotOnClickHouse(what).into_response();
+        resp.extensions_mut().insert(NotServedHere);
+        return resp;
     }
     next.run(req).await
 }

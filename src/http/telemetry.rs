@@ -1,6 +1,6 @@
-//! The HTTP side of `telemetry`: a middleware that counts every response by method, route
-//! and status class with its latency, and a listener that counts open TCP connections.
-//! Both cost a few relaxed atomic adds per request or connection.
+//! The HTTP side of `telemetry`: `Tracked` counts every response by method, route and
+//! status class with its latency (the composition root's edge holds one per request), and
+//! a listener counts open TCP connections. Both cost a few relaxed atomic adds.
 
 use std::io;
 use std::pin::Pin;
@@ -9,8 +9,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -20,21 +18,42 @@ use crate::telemetry::HTTP;
 /// scanners cannot grow the label set.
 const FALLBACK: &str = "fallback";
 
-pub async fn track(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = method_name(req.method());
-    // Cloning the matched path is an Arc increment, not a copy.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    HTTP.in_flight.fetch_add(1, Relaxed);
-    let resp = next.run(req).await;
-    HTTP.in_flight.fetch_sub(1, Relaxed);
-    HTTP.record(
-        method,
-        route.as_ref().map_or(FALLBACK, MatchedPath::as_str),
-        resp.status().as_u16(),
-        start.elapsed().as_secs_f64(),
-    );
-    resp
+/// One request being counted: in flight until finished or dropped (a client that hangs up
+/// mid-request drops it), then recorded with its route, status class and latency.
+pub struct Tracked {
+    start: Instant,
+    method: &'static str,
+    route: Option<MatchedPath>,
+    done: bool,
+}
+
+impl Tracked {
+    pub fn start(req: &Request) -> Tracked {
+        HTTP.in_flight.fetch_add(1, Relaxed);
+        Tracked {
+            start: Instant::now(),
+            method: method_name(req.method()),
+            // Cloning the matched path is an Arc increment, not a copy.
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            done: false,
+        }
+    }
+
+    pub fn finish(mut self, status: u16) {
+        self.done = true;
+        HTTP.record(
+            self.method,
+            self.route.as_ref().map_or(FALLBACK, MatchedPath::as_str),
+            status,
+            self.start.elapsed().as_secs_f64(),
+        );
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        HTTP.in_flight.fetch_sub(1, Relaxed);
+    }
 }
 
 /// The method as a static string, so a slot key never allocates for it.

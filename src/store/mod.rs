@@ -393,6 +393,8 @@ impl Store {
         if *progress.committed.borrow() >= want {
             return;
         }
+        // The commit thread stops gathering once it sees a read waiting.
+        progress.wanted.fetch_max(want, Ordering::AcqRel);
         let mut committed = progress.committed.subscribe();
         let wait = committed.wait_for(|&c| c >= want);
         if tokio::time::timeout(READ_BARRIER, wait).await.is_err() {

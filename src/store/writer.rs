@@ -42,6 +42,9 @@ pub struct Progress {
     pub committed: watch::Sender<u64>,
     /// DuckDB refuses commits for now (a full disk): reads do not wait for them.
     pub stalled: AtomicBool,
+    /// The highest position a waiting read needs: while DuckDB holds less, commits do
+    /// not gather (see `COMMIT_LINGER`).
+    pub wanted: AtomicU64,
     /// The log thread has stopped: a commit that cannot land is left to the next start.
     closing: AtomicBool,
 }
@@ -52,14 +55,19 @@ impl Progress {
             logged: AtomicU64::new(committed),
             committed: watch::Sender::new(committed),
             stalled: AtomicBool::new(false),
+            wanted: AtomicU64::new(committed),
             closing: AtomicBool::new(false),
         }
     }
 }
 
-/// How long a DuckDB commit waits for more logged batches after the first. Reads wait for
-/// it too (`Store::query`), so it is a few milliseconds.
-const COMMIT_LINGER: Duration = Duration::from_millis(5);
+/// How long a DuckDB commit waits for more logged batches after the first: a commit costs
+/// about the same for 1 row or 1,000. A read that needs those batches cuts it short
+/// (`Progress::wanted`), so only writers pay for it, and they were answered already.
+const COMMIT_LINGER: Duration = Duration::from_millis(20);
+
+/// How often a gathering commit looks whether a read is waiting for it.
+const HURRY_CHECK: Duration = Duration::from_millis(1);
 
 /// A logged batch on its way to DuckDB, still holding its place in the queue.
 struct Entry {
@@ -193,16 +201,22 @@ fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Entry>, opts: &Wr
         let mut rows = first.batch.len();
         let mut entries = vec![first];
         // Nobody waits for this commit to be answered (the log answered), so it gathers
-        // what arrives for a moment: a commit costs about the same for 1 row or 1,000.
+        // what arrives for a moment; a waiting read only gets what is queued already.
         let until = Instant::now() + COMMIT_LINGER;
         while rows < opts.max_commit_rows {
-            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(e) => {
-                    rows += e.batch.len();
-                    entries.push(e);
+            let left = until.saturating_duration_since(Instant::now());
+            let next = if left.is_zero() || read_waits(&opts.progress) {
+                rx.try_recv().ok()
+            } else {
+                match rx.recv_timeout(left.min(HURRY_CHECK)) {
+                    Ok(e) => Some(e),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
                 }
-                Err(_) => break,
-            }
+            };
+            let Some(e) = next else { break };
+            rows += e.batch.len();
+            entries.push(e);
         }
         if !commit_entries(&mut appenders, &entries, opts) {
             // Closing while DuckDB cannot write: the records stay in the log for the next
@@ -217,6 +231,11 @@ fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Entry>, opts: &Wr
     if let Err(e) = conn.execute_batch("CHECKPOINT") {
         tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL will be replayed at next start");
     }
+}
+
+/// Whether a read waits for a position DuckDB does not hold yet.
+fn read_waits(progress: &Progress) -> bool {
+    progress.wanted.load(Ordering::Acquire) > *progress.committed.borrow()
 }
 
 /// One long-lived appender per table. Each `flush` is one committed transaction, so a

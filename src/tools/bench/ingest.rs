@@ -73,6 +73,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     for &connections in &args.beacon_connections {
         let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
         let cpu = server.cpu_seconds();
+        let own_cpu = process_cpu_seconds();
         let beacons = load(
             &http_client(connections),
             &server.url,
@@ -90,6 +91,11 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
                 (after - before) * 1e6 / beacons.requests as f64
             );
         }
+        // The load generator shares the machine's cores: what it spends is not the server's.
+        println!(
+            "{connections:>3} connections, load generator CPU per beacon: {:.1} µs",
+            (process_cpu_seconds() - own_cpu) * 1e6 / beacons.requests as f64
+        );
         sent += beacons.events;
     }
 
