@@ -86,7 +86,8 @@ pub(super) fn spawn(
     rx: mpsc::UnboundedReceiver<Job>,
     opts: WriterOptions,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let (to_commit, commits) = std::sync::mpsc::channel::<Entry>();
+    // One message per log group, not per batch: each send wakes the commit thread.
+    let (to_commit, commits) = std::sync::mpsc::channel::<Vec<Entry>>();
     if let Some(last) = replay.last() {
         opts.progress.logged.store(last.position, Ordering::Release);
         tracing::info!(
@@ -95,11 +96,11 @@ pub(super) fn spawn(
         );
     }
     for r in replay {
-        let _ = to_commit.send(Entry {
+        let _ = to_commit.send(vec![Entry {
             position: r.position,
             batch: r.batch,
             _permit: None,
-        });
+        }]);
     }
     let committer = {
         let opts = opts.clone();
@@ -126,7 +127,7 @@ pub(super) struct WriterOptions {
 fn log_loop(
     mut log: IngestLog,
     mut rx: mpsc::UnboundedReceiver<Job>,
-    to_commit: std::sync::mpsc::Sender<Entry>,
+    to_commit: std::sync::mpsc::Sender<Vec<Entry>>,
     opts: &WriterOptions,
     committer: std::thread::JoinHandle<()>,
 ) {
@@ -150,19 +151,21 @@ fn log_loop(
                 if let Some(&last) = positions.last() {
                     opts.progress.logged.store(last, Ordering::Release);
                 }
+                let mut entries = Vec::with_capacity(jobs.len());
                 for (job, position) in jobs.into_iter().zip(positions) {
                     let Job {
                         batch,
                         done,
                         _permit,
                     } = job;
-                    let _ = to_commit.send(Entry {
+                    entries.push(Entry {
                         position,
                         batch,
                         _permit: Some(_permit),
                     });
                     let _ = done.send(Ok(()));
                 }
+                let _ = to_commit.send(entries);
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot write the ingest log; refusing this group");
@@ -189,7 +192,7 @@ fn log_loop(
     log.release(*opts.progress.committed.borrow(), true);
 }
 
-fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Entry>, opts: &WriterOptions) {
+fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Vec<Entry>>, opts: &WriterOptions) {
     let mut appenders = Appenders::new(&conn);
     // Each flush is an `INSERT ... SELECT` of the appended rows, planned anew every
     // commit; on this connection there is nothing to optimise, and the optimiser's
@@ -197,9 +200,9 @@ fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Entry>, opts: &Wr
     if let Err(e) = conn.execute_batch("PRAGMA disable_optimizer") {
         tracing::warn!(error = %e, "cannot turn the optimiser off on the writer connection");
     }
-    while let Ok(first) = rx.recv() {
-        let mut rows = first.batch.len();
-        let mut entries = vec![first];
+    let rows_of = |group: &[Entry]| group.iter().map(|e| e.batch.len()).sum::<usize>();
+    while let Ok(mut entries) = rx.recv() {
+        let mut rows = rows_of(&entries);
         // Nobody waits for this commit to be answered (the log answered), so it gathers
         // what arrives for a moment; a waiting read only gets what is queued already.
         let until = Instant::now() + COMMIT_LINGER;
@@ -214,9 +217,9 @@ fn commit_loop(conn: Connection, rx: std::sync::mpsc::Receiver<Entry>, opts: &Wr
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
                 }
             };
-            let Some(e) = next else { break };
-            rows += e.batch.len();
-            entries.push(e);
+            let Some(group) = next else { break };
+            rows += rows_of(&group);
+            entries.extend(group);
         }
         if !commit_entries(&mut appenders, &entries, opts) {
             // Closing while DuckDB cannot write: the records stay in the log for the next

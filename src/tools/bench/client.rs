@@ -171,9 +171,10 @@ pub fn print_phase(p: &Phase) {
     );
 }
 
-/// `load` against any ingest URL.
+/// `load` against any ingest URL: `concurrency` workers, each on its own keep-alive
+/// connection (no pool and no lock shared between workers, as wrk does), so the load
+/// generator takes as little as it can of the cores it shares with the server.
 pub async fn load_url(
-    client: &HttpClient,
     url: String,
     name: &'static str,
     bodies: Vec<String>,
@@ -182,18 +183,22 @@ pub async fn load_url(
     user_agent: Option<&'static str>,
 ) -> Result<Phase, BenchError> {
     let requests = bodies.len() as u64;
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| BenchError::Failed(format!("{url}: {e}")))?;
     let queue = Arc::new(parking_lot::Mutex::new(bodies));
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (queue, client, url) = (queue.clone(), client.clone(), url.clone());
+        let (queue, uri) = (queue.clone(), uri.clone());
         workers.push(tokio::spawn(async move {
+            let mut conn = Connection::open(&uri).await?;
             let mut latencies = Vec::new();
             loop {
                 let body = queue.lock().pop();
                 let Some(body) = body else { break };
                 let t = Instant::now();
-                let (status, _) = send_as(&client, "POST", &url, body, user_agent).await?;
+                let status = conn.post(body, user_agent).await?;
                 if status != 200 {
                     return Err(BenchError::Failed(format!("ingest answered {status}")));
                 }
@@ -216,6 +221,56 @@ pub async fn load_url(
         p50_ms,
         p99_ms,
     })
+}
+
+/// One load worker's own HTTP/1 connection.
+struct Connection {
+    send: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    host: String,
+    path: String,
+}
+
+impl Connection {
+    async fn open(uri: &hyper::Uri) -> Result<Connection, BenchError> {
+        let http = |e: hyper::Error| BenchError::Http(e.to_string());
+        let host = uri.host().unwrap_or("127.0.0.1");
+        let port = uri.port_u16().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        let (send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(http)?;
+        tokio::spawn(conn);
+        Ok(Connection {
+            send,
+            host: format!("{host}:{port}"),
+            path: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+        })
+    }
+
+    /// POSTs `body` as a beacon does (`text/plain`) and reads the whole answer.
+    async fn post(
+        &mut self,
+        body: String,
+        user_agent: Option<&'static str>,
+    ) -> Result<u16, BenchError> {
+        let http = |e: hyper::Error| BenchError::Http(e.to_string());
+        let mut req = hyper::Request::post(self.path.as_str())
+            .header("host", self.host.as_str())
+            .header("content-type", "text/plain;charset=UTF-8");
+        if let Some(ua) = user_agent {
+            req = req.header("user-agent", ua);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| BenchError::Http(e.to_string()))?;
+        self.send.ready().await.map_err(http)?;
+        let resp = self.send.send_request(req).await.map_err(http)?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await.map_err(http)?;
+        Ok(status)
+    }
 }
 
 pub fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {

@@ -128,7 +128,6 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let client = http_client(args.concurrency);
     let requests = args.events.div_ceil(args.batch as u64) as usize;
     let events = load_url(
-        &client,
         format!("{}/api/analytics/events", server.url),
         "batched events",
         bodies(requests, args.batch, false),
@@ -139,7 +138,6 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
     .await?;
     print_phase(&events);
     let timings = load_url(
-        &client,
         format!("{}/api/analytics/database-performance", server.url),
         "batched query timings",
         timing_bodies(requests, args.batch),

@@ -59,7 +59,6 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
         args.anonymous,
     );
     let batched = load(
-        &client,
         &server.url,
         "batched HTTP",
         batched_bodies,
@@ -74,15 +73,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), BenchError> {
         let beacon_bodies = bodies(args.beacons as usize, 1, args.anonymous);
         let cpu = server.cpu_seconds();
         let own_cpu = process_cpu_seconds();
-        let beacons = load(
-            &http_client(connections),
-            &server.url,
-            "single beacons",
-            beacon_bodies,
-            1,
-            connections,
-        )
-        .await?;
+        let beacons = load(&server.url, "single beacons", beacon_bodies, 1, connections).await?;
         print!("{connections:>3} connections, ");
         print_phase(&beacons);
         if let (Some(before), Some(after)) = (cpu, server.cpu_seconds()) {
@@ -275,7 +266,6 @@ pub fn bodies(requests: usize, per_request: usize, anonymous: bool) -> Vec<Strin
 
 /// Sends every body with `concurrency` workers; each must be acknowledged with 2xx.
 async fn load(
-    client: &HttpClient,
     base: &str,
     name: &'static str,
     bodies: Vec<String>,
@@ -283,16 +273,7 @@ async fn load(
     concurrency: usize,
 ) -> Result<Phase, BenchError> {
     let url = format!("{base}/api/analytics/events");
-    load_url(
-        client,
-        url,
-        name,
-        bodies,
-        events_per_body,
-        concurrency,
-        None,
-    )
-    .await
+    load_url(url, name, bodies, events_per_body, concurrency, None).await
 }
 
 /// Events in a stopped server's database file.

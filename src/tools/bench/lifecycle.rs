@@ -119,7 +119,6 @@ pub async fn run(
     let bodies = || super::ingest::bodies(beacons as usize, 1, true);
     let server = Server::start(&copy).await?;
     let alone = load_url(
-        &client,
         format!("{}/api/analytics/events", server.url),
         "beacons alone",
         bodies(),

@@ -63,7 +63,6 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
     let client = http_client(args.concurrency);
     let url = format!("{}/api/analytics/performance", server.url);
     let phase = load_url(
-        &client,
         url,
         "vitals beacons",
         bodies(args.beacons),
@@ -75,7 +74,6 @@ async fn ingest(args: &BenchArgs) -> Result<(), BenchError> {
     print_phase(&phase);
     // The same number of single-event beacons on the same server, for a side-by-side ratio.
     let events = load_url(
-        &client,
         format!("{}/api/analytics/events", server.url),
         "event beacons",
         event_bodies(args.beacons as usize, 1, args.anonymous),
