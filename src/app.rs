@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware;
 use axum::Router;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
@@ -97,9 +96,8 @@ fn router(
     };
     router
         .layer(cors)
-        .layer(CompressionLayer::new())
-        // Metrics, the request log and every 5xx we answer (the AI gateway's too) as a
-        // server error the alerts count.
+        // Metrics, the request log, every 5xx we answer (the AI gateway's too) as a
+        // server error the alerts count, and compression.
         .layer(crate::edge::EdgeLayer::new(state.store.clone()))
         .with_state(state)
 }
