@@ -93,6 +93,11 @@ pub fn parse_items<T: DeserializeOwned>(
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Most bodies are valid: they are read without tracking the path (which allocates per
+    // key), and only a refused one is read again with it, to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(to_api_error)?;
     de.end()

@@ -43,8 +43,20 @@ impl RecentKeys {
     }
 }
 
+/// What every handler may reach. A handle: every request's extractors clone it, and one
+/// shared count costs less than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     /// `None` only with `--no-auth` (loopback only).
@@ -56,7 +68,7 @@ pub struct AppState {
     pub read_cache: Arc<ReadCache>,
     /// Metric instances reported lately, so a repeated report is recognised at ingest.
     pub recent_metrics: Arc<RecentKeys>,
-    ready: Arc<AtomicBool>,
+    ready: AtomicBool,
 }
 
 impl AppState {
@@ -77,7 +89,7 @@ impl AppState {
                     Quota::per_second(rate).allow_burst(burst),
                 ))
             });
-        Self {
+        Self(Arc::new(Shared {
             privacy: IpPolicy {
                 mode: config.privacy.ip,
                 salt: Arc::new(ip_salt),
@@ -89,8 +101,8 @@ impl AppState {
             sessions,
             read_cache: Arc::new(ReadCache::new(READ_CACHE_TTL, 256)),
             recent_metrics: Arc::new(RecentKeys::new(RECENT_METRICS)),
-            ready: Arc::new(AtomicBool::new(true)),
-        }
+            ready: AtomicBool::new(true),
+        }))
     }
 
     pub fn is_ready(&self) -> bool {
