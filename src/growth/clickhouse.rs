@@ -367,14 +367,7 @@ pub async fn person(ch: &ClickHouse, id: &str, limit: u32) -> Result<Option<Pers
         )
     })
     .collect();
-    if profile.is_none() && events.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Person {
-        id: id.to_string(),
-        profile,
-        events,
-    }))
+    Ok(Person::found(id, profile, events))
 }
 
 // ---- funnels --------------------------------------------------------------------------

@@ -17,6 +17,17 @@ pub struct Person {
     pub events: Vec<JsonRow>,
 }
 
+impl Person {
+    /// The person, or `None` when nothing is known about `id`; both engines answer so.
+    pub fn found(id: &str, profile: Option<JsonRow>, events: Vec<JsonRow>) -> Option<Person> {
+        (profile.is_some() || !events.is_empty()).then(|| Person {
+            id: id.to_string(),
+            profile,
+            events,
+        })
+    }
+}
+
 /// `None` when nothing is known about `id`.
 pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person>, StoreError> {
     // Watermark and profile from one snapshot: a fold committing in between would
@@ -36,14 +47,7 @@ pub fn run_sync(conn: &Connection, id: &str, limit: u32) -> Result<Option<Person
         params![id, limit],
         &["properties"],
     )?;
-    if profile.is_none() && events.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(Person {
-        id: id.to_string(),
-        profile,
-        events,
-    }))
+    Ok(Person::found(id, profile, events))
 }
 
 fn current_profile(conn: &Connection, id: &str) -> Result<Option<JsonRow>, StoreError> {

@@ -24,7 +24,6 @@ pub struct Tracked {
     start: Instant,
     method: &'static str,
     route: Option<MatchedPath>,
-    done: bool,
 }
 
 impl Tracked {
@@ -35,12 +34,10 @@ impl Tracked {
             method: method_name(req.method()),
             // Cloning the matched path is an Arc increment, not a copy.
             route: req.extensions().get::<MatchedPath>().cloned(),
-            done: false,
         }
     }
 
-    pub fn finish(mut self, status: u16) {
-        self.done = true;
+    pub fn finish(self, status: u16) {
         HTTP.record(
             self.method,
             self.route.as_ref().map_or(FALLBACK, MatchedPath::as_str),
